@@ -1,0 +1,139 @@
+"""Method functions: ``method(dataloaders, model, config, seed) -> (mei, score, output)``.
+
+:func:`gradient_ascent` is the glue from a config dict of dotted-path components to the engine in
+:mod:`mei.optimization`. Other methods (variational, diverse, batched …) follow the same signature.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from . import rng
+from .optimization import MEI, optimize
+from .resolve import Components, build_components
+from .tracking import Tracker
+
+_run_info: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("mei_run_info", default=None)
+
+
+@contextlib.contextmanager
+def recording() -> Iterator[dict[str, Any]]:
+    """Collect facts about the method runs inside the block (``steps``, ``device``) into the yielded dict."""
+    info: dict[str, Any] = {}
+    token = _run_info.set(info)
+    try:
+        yield info
+    finally:
+        _run_info.reset(token)
+
+
+def record(**facts: Any) -> None:
+    """Add facts about the current run to an enclosing :func:`recording` block, if any."""
+    info = _run_info.get()
+    if info is not None:
+        info.update(facts)
+
+
+def get_device(name: str) -> torch.device:
+    """The torch device for ``"cpu"``/``"cuda"``/``"cuda:N"``; a clear error when CUDA is not there."""
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"config asks for device {name!r} but no CUDA GPU is available here; use 'cpu'")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise RuntimeError(f"config asks for {name!r} but only {torch.cuda.device_count()} GPU(s) exist")
+    return device
+
+
+def _first_batch_inputs(batch: Any) -> Tensor:
+    if isinstance(batch, Tensor):
+        return batch
+    if hasattr(batch, "_fields"):  # namedtuple, e.g. nnfabrik's (images, responses)
+        return getattr(batch, "inputs", None) if hasattr(batch, "inputs") else batch[0]
+    if isinstance(batch, Mapping):
+        return batch["inputs"] if "inputs" in batch else next(iter(batch.values()))
+    if isinstance(batch, (list, tuple)):
+        return batch[0]
+    raise TypeError(f"cannot find the inputs in a batch of type {type(batch).__name__}")
+
+
+def input_shape_from_dataloaders(dataloaders: Any) -> tuple[int, ...]:
+    """``(1, *input.shape[1:])`` of the first batch of the first training loader (nnfabrik layout)."""
+    if not dataloaders:
+        raise ValueError("no dataloaders to take the input shape from; put a 'shape' key in the method config")
+    loaders = dataloaders["train"] if isinstance(dataloaders, Mapping) and "train" in dataloaders else dataloaders
+    loader = next(iter(loaders.values())) if isinstance(loaders, Mapping) else loaders
+    inputs = _first_batch_inputs(next(iter(loader)))
+    return (1, *inputs.shape[1:])
+
+
+@contextlib.contextmanager
+def evaluation_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Put ``model`` in eval mode for the block and restore its training flag afterwards."""
+    was_training = getattr(model, "training", False)
+    if hasattr(model, "eval"):
+        model.eval()
+    try:
+        yield model
+    finally:
+        if was_training and hasattr(model, "train"):
+            model.train()
+
+
+def _progress_bar(components: Components) -> Any:
+    from tqdm.auto import tqdm
+
+    total = getattr(components.stopper, "num_iterations", None)
+    return tqdm(total=total, desc="MEI", unit="step", leave=False)
+
+
+def run_engine(model: nn.Module, components: Components, shape: tuple[int, ...], seeds: list[int],
+               device: torch.device) -> tuple[Tensor, float | Tensor, dict[str, Any], int]:
+    """Run the engine for built ``components``; returns ``(input, score, tracked, steps)``."""
+    with rng.seeded(seeds, devices=[device]), evaluation_mode(model):
+        model.to(device)
+        initial = components.initial((len(seeds), *shape[1:]) if len(seeds) > 1 else shape).to(device)
+        mei = MEI(
+            model, initial, components.optimizer,
+            **{k: v for k in ("transform", "regularization", "precondition", "postprocessing")
+               if (v := getattr(components, k)) is not None},
+            maximize=components.maximize,
+        )
+        tracker = Tracker(**components.objectives)
+        bar = _progress_bar(components) if components.progress else None
+        try:
+            score, final = optimize(mei, components.stopper, tracker, bar.update if bar else None)
+        finally:
+            if bar is not None:
+                bar.close()
+    return final.cpu(), score, tracker.log, mei.i_iter
+
+
+def gradient_ascent(dataloaders: Any, model: nn.Module, config: Mapping[str, Any], seed: int) -> tuple[
+        Tensor, float, dict[str, Any]]:
+    """Generate one MEI by gradient ascent on ``model`` (a module returning one value per input).
+
+    Args:
+        dataloaders (dict | None): nnfabrik-style ``{"train": {key: DataLoader}, ...}``; the input shape is
+            that of the first training batch with batch size 1. May be ``None`` if ``config["shape"]`` is set.
+        model (nn.Module): the objective, e.g. a :class:`~mei.modules.ConstrainedOutputModel`. It is moved to
+            the config's device and evaluated in eval mode (its training flag is restored afterwards).
+        config (dict): components by dotted path, see :func:`mei.resolve.build_components` and the README.
+        seed (int): seeds every random draw; the caller's global RNG state is left unchanged.
+
+    Returns:
+        tuple: ``(mei, score, output)`` — the MEI as a CPU tensor of the input shape, the model's evaluation
+        of the final MEI (float), and ``{objective name: {"times": [...], "values": [...]}}``.
+    """
+    components = build_components(config)
+    device = get_device(components.device)
+    shape = components.shape or input_shape_from_dataloaders(dataloaders)
+    mei, score, output, steps = run_engine(model, components, shape, [int(seed)], device)
+    record(steps=steps, device=str(device))
+    return mei, float(score), output

@@ -1,0 +1,290 @@
+"""The engine: :class:`MEI` (one optimization step at a time), :class:`State`, and :func:`optimize`.
+
+Pure PyTorch; nothing here knows about DataJoint or dotted paths. Each step is
+
+1. ``transformed = transform(x, i)``, ``evaluation = func(transformed)``,
+   ``reg_term = regularization(transformed, i)``;
+2. one backward of ``-(evaluation.sum() - reg_term)`` (or ``evaluation.sum() + reg_term`` when minimizing)
+   into the input only (model parameters never get gradients);
+3. ``x.grad = precondition(x.grad, i)``; ``optimizer.step()``;
+4. ``x = postprocessing(x, i)`` without gradient.
+
+Exactly one forward and one backward per step, and nothing is copied to the host unless someone reads a
+float off the :class:`State` (stoppers and trackers that ask for ``evaluation``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor
+
+from .stoppers import OptimizationStopper
+from .tracking import Tracker
+
+
+class Transform(Protocol):
+    def __call__(self, x: Tensor, i_iter: int) -> Tensor: ...
+
+
+class Regularization(Protocol):
+    def __call__(self, x: Tensor, i_iter: int) -> Tensor | float: ...
+
+
+def identity(x: Tensor, i_iter: int) -> Tensor:
+    """The do-nothing transform / preconditioner / postprocessor."""
+    return x
+
+
+def no_regularization(x: Tensor, i_iter: int) -> float:
+    """The do-nothing regularization."""
+    return 0.0
+
+
+class NonFiniteError(FloatingPointError):
+    """The evaluation or the gradient became NaN or infinite; ``step`` says when."""
+
+    def __init__(self, step: int, what: str = "evaluation or gradient") -> None:
+        self.step = step
+        super().__init__(f"non-finite (NaN or Inf) {what} at optimization step {step}")
+
+
+def _to_float(value: Tensor | float) -> float | Tensor:
+    if isinstance(value, Tensor):
+        value = value.detach()
+        return value.item() if value.numel() == 1 else value.cpu()
+    return float(value)
+
+
+class State:
+    """What one optimization step saw and did.
+
+    Tensors are the step's own (on the optimization device, detached); read them during the step or copy
+    them. Float views (``evaluation``, ``reg_term``) are computed on first access only, so a loop whose
+    components never read them never synchronises with the device.
+
+    Attributes:
+        i_iter (int): index of the step, from 0.
+        evaluation (float | Tensor): model output for the transformed input (a CPU tensor of per-image
+            values when the input holds several images).
+        reg_term (float | Tensor): regularization term subtracted from the evaluation (0 if none).
+        input_ (Tensor): the untransformed input before the step.
+        transformed_input (Tensor): what the model saw.
+        post_processed_input (Tensor): the input after the step and the postprocessing.
+        grad (Tensor): gradient w.r.t. the input of the loss being minimized, ``-(evaluation - reg_term)``
+            when maximizing (as in sinzlab/mei), ``evaluation + reg_term`` when minimizing.
+        preconditioned_grad (Tensor): the gradient after preconditioning.
+        stopper_output (Any): what the stopper returned with its decision.
+    """
+
+    __slots__ = (
+        "i_iter", "input_", "transformed_input", "post_processed_input", "grad", "preconditioned_grad",
+        "stopper_output", "_evaluation", "_reg_term", "_cache",
+    )
+
+    def __init__(
+        self,
+        i_iter: int,
+        evaluation: Tensor | float,
+        reg_term: Tensor | float,
+        input_: Tensor,
+        transformed_input: Tensor,
+        post_processed_input: Tensor,
+        grad: Tensor,
+        preconditioned_grad: Tensor,
+        stopper_output: Any = None,
+    ) -> None:
+        self.i_iter = i_iter
+        self._evaluation = evaluation
+        self._reg_term = reg_term
+        self.input_ = input_
+        self.transformed_input = transformed_input
+        self.post_processed_input = post_processed_input
+        self.grad = grad
+        self.preconditioned_grad = preconditioned_grad
+        self.stopper_output = stopper_output
+        self._cache: dict[str, Any] = {}
+
+    @property
+    def evaluation(self) -> float | Tensor:
+        if "evaluation" not in self._cache:
+            self._cache["evaluation"] = _to_float(self._evaluation)
+        return self._cache["evaluation"]
+
+    @property
+    def reg_term(self) -> float | Tensor:
+        if "reg_term" not in self._cache:
+            self._cache["reg_term"] = _to_float(self._reg_term)
+        return self._cache["reg_term"]
+
+    @property
+    def evaluation_tensor(self) -> Tensor:
+        """The per-image evaluation as a device tensor (no host synchronisation)."""
+        return torch.as_tensor(self._evaluation).detach()
+
+    def to_dict(self) -> dict[str, Any]:
+        """All fields, tensors copied to the CPU."""
+        out: dict[str, Any] = {"i_iter": self.i_iter, "evaluation": self.evaluation, "reg_term": self.reg_term}
+        for name in ("input_", "transformed_input", "post_processed_input", "grad", "preconditioned_grad"):
+            out[name] = getattr(self, name).detach().cpu().clone()
+        out["stopper_output"] = self.stopper_output
+        return out
+
+    def __repr__(self) -> str:
+        return f"State(i_iter={self.i_iter}, evaluation={self.evaluation}, reg_term={self.reg_term})"
+
+
+class MEI:
+    """An input being optimized for a function, one :meth:`step` at a time.
+
+    Args:
+        func (Callable[[Tensor], Tensor]): the objective, e.g. a model constrained to one unit; returns one
+            value per image of its input.
+        initial (Tensor): starting input, first dimension = images; it is copied, never changed.
+        optimizer (Callable): a torch-style optimizer class (or factory) called as ``optimizer([x])``.
+        transform, regularization, precondition, postprocessing: components with the signatures
+            ``(x, i_iter) -> x``, ``(x, i_iter) -> scalar``, ``(grad, i_iter) -> grad``,
+            ``(x, i_iter) -> x``. Default: identity / zero.
+        maximize (bool, optional): ``False`` finds least-exciting inputs. Default: ``True``.
+        finite_check_interval (int, optional): steps between NaN/Inf checks (each check synchronises with the
+            device; on the CPU it is free). Default: 1 on CPU, 25 otherwise.
+    """
+
+    def __init__(
+        self,
+        func: Callable[[Tensor], Tensor],
+        initial: Tensor,
+        optimizer: Callable[[list[Tensor]], torch.optim.Optimizer],
+        transform: Transform = identity,
+        regularization: Regularization = no_regularization,
+        precondition: Transform = identity,
+        postprocessing: Transform = identity,
+        maximize: bool = True,
+        finite_check_interval: int | None = None,
+    ) -> None:
+        self.func = func
+        self.transform = transform
+        self.regularization = regularization
+        self.precondition = precondition
+        self.postprocessing = postprocessing
+        self.maximize = maximize
+        self.i_iter = 0
+        self._input = initial.detach().clone().requires_grad_(True)
+        self.optimizer = optimizer([self._input])
+        if finite_check_interval is None:
+            finite_check_interval = 1 if self._input.device.type == "cpu" else 25
+        self._check_interval = max(1, int(finite_check_interval))
+        self._probes: list[Tensor] = []
+        self._probe_start = 0
+
+    @property
+    def current_input(self) -> Tensor:
+        """The input as it is now (a detached view; copy it to keep it)."""
+        return self._input.detach()
+
+    def evaluate(self) -> Tensor:
+        """The function on the current, untransformed input, without gradient."""
+        with torch.no_grad():
+            return self.func(self._input)
+
+    def step(self) -> State:
+        """One forward, one backward, one optimizer step and postprocessing; returns the :class:`State`."""
+        x, i_iter = self._input, self.i_iter
+        input_before = x.detach().clone()
+        self.optimizer.zero_grad(set_to_none=True)
+        transformed = self.transform(x, i_iter)
+        evaluation = self.func(transformed)
+        if i_iter == 0:
+            _check_evaluation_shape(evaluation, x.shape[0])
+        reg_term = self.regularization(transformed, i_iter)
+        total = evaluation.sum() - reg_term
+        loss = -total if self.maximize else total
+        loss.backward(inputs=[x])
+        grad = x.grad
+        if grad is None:  # the objective does not depend on the input at all
+            grad = x.grad = torch.zeros_like(x)
+        self._probe(loss.detach() + grad.sum())
+        preconditioned = self.precondition(grad, i_iter)
+        x.grad = preconditioned
+        self.optimizer.step()
+        with torch.no_grad():
+            post = self.postprocessing(x.detach(), i_iter)
+            if post is not x and post.data_ptr() != x.data_ptr():
+                x.copy_(post)
+        self.i_iter += 1
+        if transformed is x:
+            transformed = input_before
+        return State(
+            i_iter=i_iter,
+            evaluation=evaluation.detach(),
+            reg_term=reg_term.detach() if isinstance(reg_term, Tensor) else reg_term,
+            input_=input_before,
+            transformed_input=transformed.detach(),
+            post_processed_input=x.detach(),
+            grad=grad,
+            preconditioned_grad=preconditioned,
+        )
+
+    def _probe(self, probe: Tensor) -> None:
+        self._probes.append(probe)
+        if len(self._probes) >= self._check_interval:
+            self.check_finite()
+
+    def check_finite(self) -> None:
+        """Raise :class:`NonFiniteError` naming the first step whose loss or gradient was NaN/Inf."""
+        if not self._probes:
+            return
+        probes = torch.stack(self._probes)
+        start, self._probe_start = self._probe_start, self._probe_start + len(self._probes)
+        self._probes = []
+        finite = torch.isfinite(probes)
+        if not bool(finite.all()):
+            first_bad = int((~finite).nonzero()[0, 0])
+            raise NonFiniteError(start + first_bad)
+
+
+def _check_evaluation_shape(evaluation: Any, n_images: int) -> None:
+    if not isinstance(evaluation, Tensor):
+        raise TypeError(f"the objective must return a tensor, got {type(evaluation).__name__}")
+    if evaluation.numel() != n_images or (evaluation.dim() > 1 and evaluation.shape[0] != n_images):
+        raise ValueError(
+            f"the objective must return one scalar per input image ({n_images} here), but returned shape "
+            f"{tuple(evaluation.shape)}; constrain the model to one unit, e.g. mei.modules.ConstrainedOutputModel"
+        )
+    if not evaluation.is_floating_point():
+        raise TypeError(f"the objective must return floating-point values, got {evaluation.dtype}")
+
+
+def optimize(
+    mei: MEI,
+    stopper: Callable[[State], tuple[bool, Any]],
+    tracker: Tracker | None = None,
+    progress: Callable[[], Any] | None = None,
+) -> tuple[float | Tensor, Tensor]:
+    """Step ``mei`` until ``stopper`` says stop; returns ``(final evaluation, final input)``.
+
+    The final evaluation is the function on the final, untransformed input (one extra forward, no
+    gradient). ``tracker`` (if any) sees every state after the stopper; ``progress`` is called once a step.
+    """
+    while True:
+        state = mei.step()
+        stop, output = stopper(state)
+        state.stopper_output = output
+        if tracker is not None:
+            tracker.track(state)
+        if progress is not None:
+            progress()
+        if stop:
+            break
+    mei.check_finite()
+    evaluation = mei.evaluate().detach()
+    if not bool(torch.isfinite(evaluation).all()):
+        raise NonFiniteError(mei.i_iter, "final evaluation")
+    final = evaluation.item() if evaluation.numel() == 1 else evaluation.cpu()
+    return final, mei.current_input.clone()
+
+
+__all__ = ["MEI", "State", "optimize", "NonFiniteError", "identity", "no_regularization", "OptimizationStopper"]
+

@@ -1,0 +1,96 @@
+"""Preconditioners reshape the gradient before the optimizer step: ``precondition(grad, i_iter) -> grad``.
+
+Both act on the last two (spatial) dimensions of each image and channel independently.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ._component import Component, check_number
+
+
+def gaussian_kernel1d(sigma: float, truncate: float = 4.0, dtype: torch.dtype = torch.float32,
+                      device: torch.device | str = "cpu") -> Tensor:
+    """A normalized 1-D Gaussian of standard deviation ``sigma`` pixels, radius ``ceil(truncate*sigma)``."""
+    radius = max(1, int(math.ceil(truncate * sigma)))
+    t = torch.arange(-radius, radius + 1, dtype=dtype, device=device)
+    kernel = torch.exp(-0.5 * (t / sigma) ** 2)
+    return kernel / kernel.sum()
+
+
+def blur2d(x: Tensor, sigma: float, truncate: float = 4.0, padding: str = "reflect") -> Tensor:
+    """Separable Gaussian blur of the last two dimensions of ``x``."""
+    if sigma <= 0:
+        return x
+    kernel = gaussian_kernel1d(sigma, truncate, x.dtype, x.device)
+    r = kernel.numel() // 2
+    h, w = x.shape[-2:]
+    flat = x.reshape(-1, 1, h, w)
+    mode = "circular" if padding == "circular" else padding
+    if mode == "reflect" and (r >= h or r >= w):
+        mode = "replicate"
+    flat = F.pad(flat, (r, r, 0, 0), mode=mode)
+    flat = F.conv2d(flat, kernel.view(1, 1, 1, -1))
+    flat = F.pad(flat, (0, 0, r, r), mode=mode)
+    flat = F.conv2d(flat, kernel.view(1, 1, -1, 1))
+    return flat.reshape(x.shape)
+
+
+class GaussianBlur(Component):
+    """Blur the gradient with a Gaussian of ``sigma`` pixels.
+
+    Args:
+        sigma (float): standard deviation in pixels (0 = no blur).
+        truncate (float, optional): kernel radius in sigmas. Default: 4.
+        padding (str, optional): ``"reflect"``, ``"replicate"`` or ``"circular"``. Default: ``"reflect"``.
+    """
+
+    _repr_fields = ("sigma", "truncate", "padding")
+
+    def __init__(self, sigma: float, truncate: float = 4.0, padding: str = "reflect") -> None:
+        self.sigma = check_number("sigma", sigma, minimum=0, maximum=1000)
+        self.truncate = check_number("truncate", truncate, minimum=0.5, maximum=100)
+        if padding not in ("reflect", "replicate", "circular"):
+            raise ValueError(f"padding must be 'reflect', 'replicate' or 'circular', got {padding!r}")
+        self.padding = padding
+
+    def __call__(self, grad: Tensor, i_iter: int) -> Tensor:
+        return blur2d(grad, self.sigma, self.truncate, self.padding)
+
+
+def fourier_filter(height: int, width: int, factor: float, device: torch.device | str = "cpu") -> Tensor:
+    """Radial low-pass ``1 / max(1, r^(2*factor))`` over integer frequencies ``r``, normalized to mean 1."""
+    fy = torch.minimum(torch.arange(height), height - torch.arange(height)).float()
+    fx = torch.arange(width // 2 + 1).float()
+    r2 = fy[:, None] ** 2 + fx[None, :] ** 2
+    filt = 1.0 / torch.clamp(r2 ** factor, min=1.0)
+    return (filt / filt.mean()).to(device)
+
+
+class FourierSmoothing(Component):
+    """Scale each spatial frequency ``r`` of the gradient by ``1 / max(1, r^(2*factor))`` (mean gain 1).
+
+    ``factor = 0`` leaves the gradient unchanged; larger factors favour low frequencies.
+
+    Args:
+        factor (float): fall-off exponent, >= 0.
+    """
+
+    _repr_fields = ("factor",)
+
+    def __init__(self, factor: float) -> None:
+        self.factor = check_number("factor", factor, minimum=0, maximum=10)
+        self._cache: dict[tuple, Tensor] = {}
+
+    def __call__(self, grad: Tensor, i_iter: int) -> Tensor:
+        h, w = grad.shape[-2:]
+        key = (h, w, grad.device, grad.dtype)
+        if key not in self._cache:
+            self._cache[key] = fourier_filter(h, w, self.factor, grad.device).to(grad.dtype)
+        spectrum = torch.fft.rfft2(grad)
+        return torch.fft.irfft2(spectrum * self._cache[key], s=(h, w))

@@ -1,0 +1,79 @@
+"""Stoppers decide after every step whether the optimization is done.
+
+A stopper is called with the step's :class:`~mei.optimization.State` and returns ``(stop, output)``;
+``output`` (any object or ``None``) is stored on the state as ``stopper_output``.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from typing import Any
+
+from ._component import Component, check_number
+
+
+class OptimizationStopper(Component, abc.ABC):
+    """Base class of stoppers: implement ``__call__(current_state) -> (stop, output)``."""
+
+    @abc.abstractmethod
+    def __call__(self, current_state: Any) -> tuple[bool, Any]:
+        """Decide whether to stop after the step described by ``current_state``."""
+
+
+class NumIterations(OptimizationStopper):
+    """Stop after exactly ``num_iterations`` optimization steps.
+
+    Args:
+        num_iterations (int): number of steps, >= 1.
+    """
+
+    _repr_fields = ("num_iterations",)
+
+    def __init__(self, num_iterations: int) -> None:
+        self.num_iterations = check_number("num_iterations", num_iterations, minimum=1, maximum=10**9, integer=True)
+
+    def __call__(self, current_state: Any) -> tuple[bool, Any]:
+        return current_state.i_iter + 1 >= self.num_iterations, None
+
+
+class EvaluationPlateau(OptimizationStopper):
+    """Stop when the evaluation has not improved by ``min_delta`` for ``patience`` steps.
+
+    Reads ``state.evaluation`` every step (a device synchronisation on the GPU).
+
+    Args:
+        patience (int): steps without improvement before stopping. Default: 20.
+        min_delta (float, optional): smallest change that counts as improvement (relative to
+            ``max(1, |best|)`` when ``relative``). Default: 1e-4.
+        max_iterations (int, optional): hard limit on steps. Default: 10000.
+        min_iterations (int, optional): never stop before this many steps. Default: 0.
+        relative (bool, optional): measure ``min_delta`` relative to the best value so far. Default: True.
+    """
+
+    _repr_fields = ("patience", "min_delta", "max_iterations", "min_iterations", "relative")
+
+    def __init__(self, patience: int = 20, min_delta: float = 1e-4, max_iterations: int = 10000,
+                 min_iterations: int = 0, relative: bool = True) -> None:
+        self.patience = check_number("patience", patience, minimum=1, maximum=10**9, integer=True)
+        self.min_delta = check_number("min_delta", min_delta, minimum=0)
+        self.max_iterations = check_number("max_iterations", max_iterations, minimum=1, maximum=10**9, integer=True)
+        self.min_iterations = check_number("min_iterations", min_iterations, minimum=0, maximum=10**9, integer=True)
+        self.relative = bool(relative)
+        self._best = -math.inf
+        self._since_best = 0
+
+    def __call__(self, current_state: Any) -> tuple[bool, Any]:
+        if current_state.i_iter == 0:
+            self._best, self._since_best = -math.inf, 0
+        value = float(current_state.evaluation)
+        scale = max(1.0, abs(self._best)) if (self.relative and math.isfinite(self._best)) else 1.0
+        if value > self._best + self.min_delta * scale:
+            self._best, self._since_best = value, 0
+        else:
+            self._since_best += 1
+        n_steps = current_state.i_iter + 1
+        done = n_steps >= self.max_iterations or (
+            n_steps >= self.min_iterations and self._since_best >= self.patience
+        )
+        return done, {"best": self._best, "steps_without_improvement": self._since_best}

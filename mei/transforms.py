@@ -1,0 +1,150 @@
+"""Transforms applied to the input before the model sees it: ``transform(x, i_iter) -> x``.
+
+Gradients flow through them. Random ones draw per image from the engine's seeded streams (:mod:`mei.rng`).
+Spatial transforms act on the last two dimensions, so images ``(N, C, H, W)`` and videos
+``(N, C, T, H, W)`` both work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from . import rng
+from ._component import Component, check_number
+
+
+def shift(x: Tensor, shifts: Tensor, dims: Sequence[int]) -> Tensor:
+    """Circularly shift each image ``k`` of ``x`` by ``shifts[k, j]`` along ``dims[j]`` (differentiable)."""
+    n_images = x.shape[0]
+    for j, dim in enumerate(dims):
+        dim = dim % x.dim()
+        size = x.shape[dim]
+        index = (torch.arange(size, device=x.device)[None, :] - shifts[:, j, None].to(x.device)) % size
+        view = [1] * x.dim()
+        view[0], view[dim] = n_images, size
+        x = torch.gather(x, dim, index.view(view).expand_as(x))
+    return x
+
+
+class Identity(Component):
+    """Returns the input unchanged."""
+
+    def __call__(self, x: Tensor, i_iter: int) -> Tensor:
+        return x
+
+
+class Jitter(Component):
+    """Random circular shift of each image by up to ``max_shift`` along each of ``dims``.
+
+    Args:
+        max_shift (int | list[int]): largest shift (per dimension if a list).
+        dims (list[int], optional): dimensions to shift. Default: ``[-2, -1]`` (height, width).
+    """
+
+    _repr_fields = ("max_shift", "dims")
+
+    def __init__(self, max_shift: int | Sequence[int], dims: Sequence[int] = (-2, -1)) -> None:
+        self.dims = [check_number("dims", d, integer=True) for d in dims]
+        shifts = [max_shift] * len(self.dims) if isinstance(max_shift, (int, float)) else list(max_shift)
+        if len(shifts) != len(self.dims):
+            raise ValueError(f"max_shift has {len(shifts)} entries for {len(self.dims)} dims")
+        self.max_shift = [check_number("max_shift", s, minimum=0, maximum=10**6, integer=True) for s in shifts]
+
+    def __call__(self, x: Tensor, i_iter: int) -> Tensor:
+        if not any(self.max_shift):
+            return x
+        n_images = x.shape[0]
+        shifts = torch.stack(
+            [rng.randint(-s, s + 1, n_images) for s in self.max_shift], dim=1
+        )
+        return shift(x, shifts, self.dims)
+
+
+def _zoom(image: Tensor, top: float, left: float, height: float, width: float) -> Tensor:
+    """Bilinearly resample the window (in pixels) of one image ``(C, ..., H, W)`` back to full size."""
+    h, w = image.shape[-2:]
+    ys = top + (torch.arange(h, dtype=image.dtype, device=image.device) + 0.5) * height / h - 0.5
+    xs = left + (torch.arange(w, dtype=image.dtype, device=image.device) + 0.5) * width / w - 0.5
+    grid_y, grid_x = torch.meshgrid(2 * (ys + 0.5) / h - 1, 2 * (xs + 0.5) / w - 1, indexing="ij")
+    grid = torch.stack([grid_x, grid_y], dim=-1)[None]
+    flat = image.reshape(1, -1, h, w)
+    out = F.grid_sample(flat, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    return out.reshape(image.shape)
+
+
+class RandomCrop(Component):
+    """Crop a random ``height`` x ``width`` window of each image and resize it back to full size.
+
+    Args:
+        height (int): crop height in pixels.
+        width (int): crop width in pixels.
+    """
+
+    _repr_fields = ("height", "width")
+
+    def __init__(self, height: int, width: int) -> None:
+        self.height = check_number("height", height, minimum=1, maximum=10**6, integer=True)
+        self.width = check_number("width", width, minimum=1, maximum=10**6, integer=True)
+
+    def __call__(self, x: Tensor, i_iter: int) -> Tensor:
+        h, w = x.shape[-2:]
+        if self.height > h or self.width > w:
+            raise ValueError(f"crop {self.height}x{self.width} is larger than the input {h}x{w}")
+        tops = rng.randint(0, h - self.height + 1, x.shape[0])
+        lefts = rng.randint(0, w - self.width + 1, x.shape[0])
+        return torch.stack([
+            _zoom(image, float(t), float(l_), self.height, self.width) for image, t, l_ in zip(x, tops, lefts)
+        ])
+
+
+class RandomScale(Component):
+    """Zoom each image about its centre by a random factor in ``[min_scale, max_scale]`` (size kept).
+
+    A factor > 1 zooms in; edges are reflected when zooming out.
+
+    Args:
+        min_scale (float): smallest factor, > 0.
+        max_scale (float): largest factor, >= min_scale.
+    """
+
+    _repr_fields = ("min_scale", "max_scale")
+
+    def __init__(self, min_scale: float, max_scale: float) -> None:
+        self.min_scale = check_number("min_scale", min_scale, minimum=0, strict_minimum=True, maximum=100)
+        self.max_scale = check_number("max_scale", max_scale, minimum=self.min_scale, maximum=100)
+
+    def __call__(self, x: Tensor, i_iter: int) -> Tensor:
+        h, w = x.shape[-2:]
+        factors = self.min_scale + (self.max_scale - self.min_scale) * rng.rand((x.shape[0], 1))[:, 0]
+        out = []
+        for image, factor in zip(x, factors.tolist()):
+            height, width = h / factor, w / factor
+            out.append(_zoom(image, (h - height) / 2, (w - width) / 2, height, width))
+        return torch.stack(out)
+
+
+class Compose(Component):
+    """Apply several transforms in order, each given as a component spec.
+
+    Args:
+        transforms (list[dict]): ``[{"path": ..., "kwargs": {...}}, ...]``, resolved like any component.
+    """
+
+    _repr_fields = ("transforms",)
+
+    def __init__(self, transforms: Sequence[Mapping[str, Any]]) -> None:
+        from .resolve import build_component
+
+        if not isinstance(transforms, (list, tuple)):
+            raise ValueError(f"transforms must be a list of component specs, got {type(transforms).__name__}")
+        self.transforms = [build_component(spec, f"transforms[{i}]") for i, spec in enumerate(transforms)]
+
+    def __call__(self, x: Tensor, i_iter: int) -> Tensor:
+        for transform in self.transforms:
+            x = transform(x, i_iter)
+        return x

