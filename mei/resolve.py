@@ -140,7 +140,12 @@ def resolve(path: str, key: str = "path") -> Any:
             raise ConfigError(key, f"{'.'.join(parts[:i])!r} has no attribute {attr!r} (resolving {path!r})")
         obj = getattr(obj, attr)
         origin = obj.__name__ if inspect.ismodule(obj) else getattr(obj, "__module__", None)
-        if origin is not None and not is_allowed_module(origin):
+        if not isinstance(origin, str):  # e.g. `dict.update` of a module-level dict: could mutate package state
+            raise ComponentNotAllowedError(
+                key, f"{path!r}: {'.'.join(parts[:i + 1])!r} is a {type(obj).__name__} whose defining module is "
+                "unknown; only modules, classes, functions and their instances defined in allowed modules may be named"
+            )
+        if not is_allowed_module(origin):
             raise ComponentNotAllowedError(
                 key, f"{path!r} resolves to an object from module {origin!r}, which is not allowed; "
                 + _how_to_allow(origin.split(".")[0])
