@@ -1,0 +1,126 @@
+"""The one resolver, its allowlist, and validate_config's errors (each names the offending key)."""
+
+import pytest
+
+from mei.resolve import ComponentNotAllowedError, ConfigError, allow_modules, disallow_modules, resolve, validate_config
+from mei.stoppers import NumIterations
+
+
+def good_config(**changes):
+    config = {
+        "device": "cpu",
+        "initial": {"path": "mei.initial.RandomNormal"},
+        "optimizer": {"path": "torch.optim.SGD", "kwargs": {"lr": 0.1}},
+        "stopper": {"path": "mei.stoppers.NumIterations", "kwargs": {"num_iterations": 10}},
+        "objectives": [{"path": "mei.objectives.EvaluationObjective", "kwargs": {"interval": 10}}],
+    }
+    config.update(changes)
+    return {k: v for k, v in config.items() if v is not None}
+
+
+def test_resolves_package_and_torch_optim_paths():
+    assert resolve("mei.stoppers.NumIterations") is NumIterations
+    assert resolve("torch.optim.Adam").__name__ == "Adam"
+
+
+@pytest.mark.parametrize("path, expected", [
+    ("os.system", "outside the allowed modules"),
+    ("subprocess.run", "outside the allowed modules"),
+    ("builtins.eval", "outside the allowed modules"),
+    ("torch.load", "outside the allowed modules"),
+    ("torch.optimx.SGD", "outside the allowed modules"),
+    ("meifoo.Thing", "outside the allowed modules"),
+    ("mei.resolve.importlib.import_module", "from module 'importlib'"),
+    ("mei.methods.torch.load", "from module 'torch'"),
+])
+def test_paths_outside_the_allowlist_are_refused_with_how_to_allow(path, expected):
+    with pytest.raises(ComponentNotAllowedError, match=expected) as info:
+        resolve(path)
+    assert "MEI_ALLOWED_MODULES" in str(info.value) and "allow_modules" in str(info.value)
+
+
+@pytest.mark.parametrize("path", ["mei.__builtins__", ".relative.Thing", "mei._component.Component", "NumIterations",
+                                  "", "   ", "mei..stoppers", "mei.stoppers.NumIterations()"])
+def test_malformed_paths_are_refused(path):
+    with pytest.raises(ConfigError):
+        resolve(path)
+
+
+def test_unknown_attribute_names_the_missing_part():
+    with pytest.raises(ConfigError, match="has no attribute 'Nope'"):
+        resolve("mei.stoppers.Nope")
+
+
+def test_user_prefix_matches_whole_module_names(monkeypatch):
+    monkeypatch.setenv("MEI_ALLOWED_MODULES", "tests")
+    assert resolve("tests.components.Scale").__name__ == "Scale"
+    monkeypatch.setenv("MEI_ALLOWED_MODULES", "test")
+    with pytest.raises(ComponentNotAllowedError):
+        resolve("tests.components.Scale")
+
+
+def test_allow_modules_adds_and_removes_a_prefix():
+    with pytest.raises(ComponentNotAllowedError):
+        resolve("tests.components.Scale")
+    allow_modules("tests")
+    try:
+        assert resolve("tests.components.Scale").__name__ == "Scale"
+    finally:
+        disallow_modules("tests")
+    with pytest.raises(ComponentNotAllowedError):
+        resolve("tests.components.Scale")
+
+
+def test_a_good_config_validates():
+    validate_config(good_config())
+
+
+@pytest.mark.parametrize("config, key, message", [
+    (good_config(device=None), "device", "missing required"),
+    (good_config(stopper=None), "stopper", "missing required"),
+    (good_config(colour="red"), "colour", "unknown config key"),
+    (good_config(device="gpu"), "device", "'cpu' or 'cuda'"),
+    (good_config(device=1), "device", "'cpu' or 'cuda'"),
+    (good_config(initial="mei.initial.RandomNormal"), "initial", "must be a dict"),
+    (good_config(initial={"kwargs": {}}), "initial", "missing 'path'"),
+    (good_config(initial={"path": "mei.initial.RandomNormal", "args": [1]}), "initial", "unknown keys"),
+    (good_config(initial={"path": "mei.initial.Nope"}), "initial.path", "no attribute"),
+    (good_config(initial={"path": "os.getcwd"}), "initial.path", "outside the allowed"),
+    (good_config(initial={"path": ""}), "initial.path", "empty"),
+    (good_config(stopper={"path": "mei.stoppers.NumIterations"}), "stopper.kwargs", "num_iterations"),
+    (good_config(stopper={"path": "mei.stoppers.NumIterations", "kwargs": {"num_iterations": 3, "steps": 3}}),
+     "stopper.kwargs",
+     "unexpected keyword"),
+    (good_config(stopper={"path": "mei.stoppers.NumIterations", "kwargs": {"num_iterations": -3}}),
+     "stopper.kwargs", "num_iterations must be >= 1"),
+    (good_config(stopper={"path": "mei.stoppers.NumIterations", "kwargs": {"num_iterations": 1e300}}),
+     "stopper.kwargs.num_iterations", "out of range"),
+    (good_config(stopper={"path": "mei.stoppers.NumIterations", "kwargs": {"num_iterations": "ten"}}),
+     "stopper.kwargs", "must be a number"),
+    (good_config(stopper={"path": "mei.stoppers.NumIterations", "kwargs": [10]}), "stopper.kwargs", "must be a dict"),
+    (good_config(optimizer={"path": "torch.optim.SGD", "kwargs": {"lr": -1.0}}), "optimizer.kwargs", "learning rate"),
+    (good_config(optimizer={"path": "torch.optim.SGD", "kwargs": {"learning_rate": 1.0}}), "optimizer.kwargs",
+     "unexpected keyword"),
+    (good_config(optimizer={"path": "mei.stoppers.NumIterations", "kwargs": {}}), "optimizer", "num_iterations"),
+    (good_config(optimizer={"path": "torch.optim.SGD", "kwargs": {"lr": float("nan")}}), "optimizer.kwargs.lr",
+     "not a finite number"),
+    (good_config(objectives={"path": "mei.objectives.EvaluationObjective"}), "objectives", "must be a list"),
+    (good_config(objectives=[{"path": "mei.objectives.EvaluationObjective", "kwargs": {"interval": 0}}]),
+     "objectives[0].kwargs", "interval must be >= 1"),
+    (good_config(transform={"path": "mei.transforms.Jitter", "kwargs": {"max_shift": object()}}),
+     "transform.kwargs.max_shift", "not JSON-serialisable"),
+    (good_config(shape=[1, 0, 8]), "shape", "positive ints"),
+    (good_config(minimize="yes"), "minimize", "true or false"),
+    (good_config(postprocessing={"path": "mei.postprocessing.ClipRange", "kwargs": {"x_min": 1, "x_max": 0}}),
+     "postprocessing.kwargs", "x_max must be >="),
+])
+def test_each_problem_is_an_error_naming_its_key(config, key, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        validate_config(config)
+    assert info.value.key.startswith(key)
+    assert str(info.value).startswith(key)
+
+
+def test_non_dict_config_is_refused():
+    with pytest.raises(ConfigError, match="must be a dict"):
+        validate_config(["device", "cpu"])
