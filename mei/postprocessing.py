@@ -5,6 +5,8 @@ Statistics (norm, std) are per image, so a batch of K images is treated as K sep
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -86,3 +88,68 @@ class ChangeNormAndClip(Component):
 
     def __call__(self, x: Tensor, i_iter: int) -> Tensor:
         return self._clip(self._norm(x, i_iter), i_iter)
+
+
+# ------------------------------------------------------------------------------------ any rank: videos as well
+
+def channel_bounds(x_min: float | Sequence[float], x_max: float | Sequence[float]) -> tuple[list[float], list[float]]:
+    """Checked per-channel ``(lows, highs)``; a single number is repeated to the other list's length."""
+    lows = [x_min] if isinstance(x_min, (int, float)) else list(x_min)
+    highs = [x_max] if isinstance(x_max, (int, float)) else list(x_max)
+    if len(lows) == 1:
+        lows = lows * len(highs)
+    if len(highs) == 1:
+        highs = highs * len(lows)
+    if not lows or len(lows) != len(highs):
+        raise ValueError(f"x_min and x_max need one value per channel, got {x_min!r} and {x_max!r}")
+    lows = [check_number("x_min", low) for low in lows]
+    return lows, [check_number("x_max", high, minimum=low) for high, low in zip(highs, lows)]
+
+
+class ClipRangePerChannel(Component):
+    """Clip channel ``c`` (dimension 1) of every image into ``[x_min[c], x_max[c]]``.
+
+    A single number applies to every channel. Videos ``(N, C, T, H, W)`` clip every frame of a channel alike.
+
+    Args:
+        x_min (float | list[float]): lower bound(s), one per channel.
+        x_max (float | list[float]): upper bound(s), one per channel, each >= its lower bound.
+    """
+
+    _repr_fields = ("x_min", "x_max")
+
+    def __init__(self, x_min: float | Sequence[float], x_max: float | Sequence[float]) -> None:
+        self.x_min, self.x_max = channel_bounds(x_min, x_max)
+
+    def __call__(self, x: Tensor, i_iter: int) -> Tensor:
+        n = len(self.x_min)
+        if n > 1 and x.shape[1] != n:
+            raise ValueError(f"{n} channel ranges given for an input with {x.shape[1]} channels")
+        view = (1, -1) + (1,) * (x.dim() - 2)
+        low = torch.tensor(self.x_min, dtype=x.dtype, device=x.device).view(view)
+        high = torch.tensor(self.x_max, dtype=x.dtype, device=x.device).view(view)
+        return torch.maximum(torch.minimum(x, high), low)
+
+
+class ChangeNormAndClipPerChannel(Component):
+    """Rescale each image (all channels and frames jointly) to L2 norm ``norm``, then clip per channel.
+
+    Args:
+        norm (float): target norm, > 0.
+        x_min (float | list[float]): lower bound(s), one per channel.
+        x_max (float | list[float]): upper bound(s), one per channel.
+    """
+
+    _repr_fields = ("norm", "x_min", "x_max")
+
+    def __init__(self, norm: float, x_min: float | Sequence[float], x_max: float | Sequence[float]) -> None:
+        self._norm, self._clip = ChangeNorm(norm), ClipRangePerChannel(x_min, x_max)
+        self.norm, self.x_min, self.x_max = self._norm.norm, self._clip.x_min, self._clip.x_max
+
+    def __call__(self, x: Tensor, i_iter: int) -> Tensor:
+        return self._clip(self._norm(x, i_iter), i_iter)
+
+
+# Postprocessors share the ``(x, i_iter) -> x`` signature of transforms, so one Compose chains either kind:
+# {"path": "mei.postprocessing.Compose", "kwargs": {"transforms": [spec, spec]}}.
+from .transforms import Compose  # noqa: E402

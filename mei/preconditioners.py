@@ -94,3 +94,78 @@ class FourierSmoothing(Component):
             self._cache[key] = fourier_filter(h, w, self.factor, grad.device).to(grad.dtype)
         spectrum = torch.fft.rfft2(grad)
         return torch.fft.irfft2(spectrum * self._cache[key], s=(h, w))
+
+
+# ------------------------------------------------------------------------------------ any rank: time as well as space
+
+def blur1d(x: Tensor, sigma: float, dim: int, truncate: float = 4.0, padding: str = "reflect") -> Tensor:
+    """Gaussian blur of ``x`` along one dimension ``dim`` (every other entry filtered independently)."""
+    if sigma <= 0:
+        return x
+    kernel = gaussian_kernel1d(sigma, truncate, x.dtype, x.device)
+    r = kernel.numel() // 2
+    moved = x.movedim(dim, -1)
+    size = moved.shape[-1]
+    flat = moved.reshape(-1, 1, size)
+    mode = "replicate" if padding == "reflect" and r >= size else padding
+    if mode == "circular" and r > size:
+        raise ValueError(f"circular padding needs a kernel radius ({r}) <= the dimension's size ({size})")
+    flat = F.conv1d(F.pad(flat, (r, r), mode=mode), kernel.view(1, 1, -1))
+    return flat.reshape(moved.shape).movedim(-1, dim)
+
+
+def _check_padding(padding: str) -> str:
+    if padding not in ("reflect", "replicate", "circular"):
+        raise ValueError(f"padding must be 'reflect', 'replicate' or 'circular', got {padding!r}")
+    return padding
+
+
+class TemporalGaussianBlur(Component):
+    """Low-pass the gradient along time with a Gaussian of ``sigma`` frames.
+
+    Args:
+        sigma (float): standard deviation in frames (0 = no blur).
+        dim (int, optional): the time dimension. Default: 2 (``(N, C, T, H, W)``).
+        truncate (float, optional): kernel radius in sigmas. Default: 4.
+        padding (str, optional): ``"reflect"``, ``"replicate"`` or ``"circular"``. Default: ``"reflect"``.
+    """
+
+    _repr_fields = ("sigma", "dim", "truncate", "padding")
+
+    def __init__(self, sigma: float, dim: int = 2, truncate: float = 4.0, padding: str = "reflect") -> None:
+        self.sigma = check_number("sigma", sigma, minimum=0, maximum=1000)
+        self.dim = check_number("dim", dim, integer=True)
+        self.truncate = check_number("truncate", truncate, minimum=0.5, maximum=100)
+        self.padding = _check_padding(padding)
+
+    def __call__(self, grad: Tensor, i_iter: int) -> Tensor:
+        return blur1d(grad, self.sigma, self.dim, self.truncate, self.padding)
+
+
+class SpatioTemporalGaussianBlur(Component):
+    """Low-pass the gradient in space (last two dims, ``sigma`` pixels) and in time (``sigma_time`` frames).
+
+    Args:
+        sigma (float): spatial standard deviation in pixels (0 = none).
+        sigma_time (float): temporal standard deviation in frames (0 = none).
+        time_dim (int, optional): the time dimension. Default: 2.
+        truncate (float, optional): kernel radius in sigmas. Default: 4.
+        padding (str, optional): ``"reflect"``, ``"replicate"`` or ``"circular"``. Default: ``"reflect"``.
+    """
+
+    _repr_fields = ("sigma", "sigma_time", "time_dim", "truncate", "padding")
+
+    def __init__(self, sigma: float, sigma_time: float, time_dim: int = 2, truncate: float = 4.0,
+                 padding: str = "reflect") -> None:
+        self._space = GaussianBlur(sigma, truncate, padding)
+        self._time = TemporalGaussianBlur(sigma_time, time_dim, truncate, padding)
+        self.sigma, self.sigma_time, self.time_dim = self._space.sigma, self._time.sigma, self._time.dim
+        self.truncate, self.padding = self._space.truncate, padding
+
+    def __call__(self, grad: Tensor, i_iter: int) -> Tensor:
+        return self._time(self._space(grad, i_iter), i_iter)
+
+
+# Preconditioners share the ``(x, i_iter) -> x`` signature of transforms, so one Compose chains either kind:
+# {"path": "mei.preconditioners.Compose", "kwargs": {"transforms": [spec, spec]}}.
+from .transforms import Compose  # noqa: E402

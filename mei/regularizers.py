@@ -6,7 +6,8 @@ images, so K images optimized together get exactly the gradients each would get 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -87,3 +88,72 @@ class TotalVariation(Component):
             dy, dx = dy[..., :, :-1], dx[..., :-1, :]
             return self.weight * torch.sqrt(dy**2 + dx**2 + 1e-8).sum()
         return self.weight * sum(d.abs().sum() for d in diffs)
+
+
+# ------------------------------------------------------------------------------------ any rank: videos as well
+
+class RangePenalty(Component):
+    """``weight * sum(relu(x - x_max)^p + relu(x_min - x)^p)``: only values outside ``[x_min, x_max]`` cost.
+
+    Args:
+        x_min (float): lower end of the free range.
+        x_max (float): upper end, >= x_min.
+        weight (float, optional): Default: 1.
+        p (float, optional): power of the excess, >= 1. Default: 2.
+    """
+
+    _repr_fields = ("x_min", "x_max", "weight", "p")
+
+    def __init__(self, x_min: float, x_max: float, weight: float = 1.0, p: float = 2.0) -> None:
+        self.x_min = check_number("x_min", x_min)
+        self.x_max = check_number("x_max", x_max, minimum=self.x_min)
+        self.weight = check_number("weight", weight, minimum=0)
+        self.p = check_number("p", p, minimum=1, maximum=100)
+
+    def __call__(self, x: Tensor, i_iter: int) -> Tensor:
+        excess = torch.relu(x - self.x_max) + torch.relu(self.x_min - x)
+        return self.weight * excess.pow(self.p).sum()
+
+
+class TemporalSmoothness(Component):
+    """``weight * sum(d^2)`` of the ``order``-th difference ``d`` along the time dimension.
+
+    Order 1 penalizes change from frame to frame, order 2 penalizes changes of that change (curvature).
+
+    Args:
+        weight (float, optional): Default: 1.
+        dim (int, optional): the time dimension. Default: 2 (``(N, C, T, H, W)``).
+        order (int, optional): 1 or 2. Default: 1.
+    """
+
+    _repr_fields = ("weight", "dim", "order")
+
+    def __init__(self, weight: float = 1.0, dim: int = 2, order: int = 1) -> None:
+        self.weight = check_number("weight", weight, minimum=0)
+        self.dim = check_number("dim", dim, integer=True)
+        self.order = check_number("order", order, minimum=1, maximum=2, integer=True)
+
+    def __call__(self, x: Tensor, i_iter: int) -> Tensor:
+        if x.shape[self.dim] <= self.order:
+            return x.sum() * 0.0
+        return self.weight * torch.diff(x, n=self.order, dim=self.dim).pow(2).sum()
+
+
+class Sum(Component):
+    """The sum of several regularizers, each given as a component spec (e.g. total variation + smoothness).
+
+    Args:
+        regularizers (list[dict]): ``[{"path": ..., "kwargs": {...}}, ...]``, resolved like any component.
+    """
+
+    _repr_fields = ("regularizers",)
+
+    def __init__(self, regularizers: Sequence[Mapping[str, Any]]) -> None:
+        from .resolve import build_component
+
+        if not isinstance(regularizers, (list, tuple)) or not regularizers:
+            raise ValueError("regularizers must be a non-empty list of component specs")
+        self.regularizers = [build_component(spec, f"regularizers[{i}]") for i, spec in enumerate(regularizers)]
+
+    def __call__(self, x: Tensor, i_iter: int) -> Tensor:
+        return sum(regularizer(x, i_iter) for regularizer in self.regularizers)

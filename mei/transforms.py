@@ -148,3 +148,91 @@ class Compose(Component):
         for transform in self.transforms:
             x = transform(x, i_iter)
         return x
+
+
+# ------------------------------------------------------------------------------------ any rank: time as well as space
+
+PADDINGS = ("circular", "replicate", "constant")
+
+
+def shift_padded(x: Tensor, shifts: Tensor, dim: int, padding: str = "replicate", value: float = 0.0) -> Tensor:
+    """Shift each image ``k`` of ``x`` by ``shifts[k]`` along ``dim``, filling the vacated entries (differentiable).
+
+    A positive shift moves content towards higher indices (``out[t] = x[t - s]``), as :func:`shift` does.
+
+    Args:
+        x (Tensor): input, first dimension = images.
+        shifts (Tensor): one integer shift per image.
+        dim (int): dimension to shift (not 0).
+        padding (str, optional): ``"circular"`` wraps around, ``"replicate"`` repeats the edge entry,
+            ``"constant"`` fills with ``value``. Default: ``"replicate"``.
+        value (float, optional): fill value of ``"constant"`` padding. Default: 0.
+    """
+    dim = dim % x.dim()
+    if dim == 0:
+        raise ValueError("dimension 0 holds the images and cannot be shifted")
+    if padding == "circular":
+        return shift(x, shifts.view(-1, 1), [dim])
+    size = x.shape[dim]
+    source = torch.arange(size, device=x.device)[None, :] - shifts.view(-1, 1).to(x.device)
+    view = [1] * x.dim()
+    view[0], view[dim] = x.shape[0], size
+    index = source.clamp(0, size - 1).view(view).expand_as(x)
+    out = torch.gather(x, dim, index)
+    if padding == "constant":
+        inside = ((source >= 0) & (source < size)).view(view)
+        out = torch.where(inside, out, torch.full((), float(value), dtype=x.dtype, device=x.device))
+    return out
+
+
+class TemporalJitter(Component):
+    """Random shift of each video by up to ``max_shift`` frames along its time dimension.
+
+    Unlike :class:`Jitter` (which wraps around) the vacated frames are filled by ``padding``, so the start of
+    a movie does not reappear at its end.
+
+    Args:
+        max_shift (int): largest shift in frames, >= 0.
+        dim (int, optional): the time dimension. Default: 2 (``(N, C, T, H, W)``).
+        padding (str, optional): ``"replicate"``, ``"constant"`` or ``"circular"``. Default: ``"replicate"``.
+        value (float, optional): fill value of ``"constant"`` padding. Default: 0.
+    """
+
+    _repr_fields = ("max_shift", "dim", "padding", "value")
+
+    def __init__(self, max_shift: int, dim: int = 2, padding: str = "replicate", value: float = 0.0) -> None:
+        self.max_shift = check_number("max_shift", max_shift, minimum=0, maximum=10**6, integer=True)
+        self.dim = check_number("dim", dim, integer=True)
+        if padding not in PADDINGS:
+            raise ValueError(f"padding must be one of {list(PADDINGS)}, got {padding!r}")
+        self.padding = padding
+        self.value = check_number("value", value)
+
+    def __call__(self, x: Tensor, i_iter: int) -> Tensor:
+        if not self.max_shift:
+            return x
+        shifts = rng.randint(-self.max_shift, self.max_shift + 1, x.shape[0])
+        return shift_padded(x, shifts, self.dim, self.padding, self.value)
+
+
+class SpatioTemporalJitter(Component):
+    """Random shift in time (padded, see :class:`TemporalJitter`) and in space (circular, see :class:`Jitter`).
+
+    Args:
+        max_shift_time (int): largest shift in frames.
+        max_shift_space (int | list[int]): largest shift in pixels (height, width).
+        time_dim (int, optional): the time dimension. Default: 2.
+        padding (str, optional): padding in time. Default: ``"replicate"``.
+    """
+
+    _repr_fields = ("max_shift_time", "max_shift_space", "time_dim", "padding")
+
+    def __init__(self, max_shift_time: int, max_shift_space: int | Sequence[int], time_dim: int = 2,
+                 padding: str = "replicate") -> None:
+        self._time = TemporalJitter(max_shift_time, dim=time_dim, padding=padding)
+        self._space = Jitter(max_shift_space, dims=(-2, -1))
+        self.max_shift_time, self.time_dim, self.padding = self._time.max_shift, self._time.dim, padding
+        self.max_shift_space = self._space.max_shift
+
+    def __call__(self, x: Tensor, i_iter: int) -> Tensor:
+        return self._space(self._time(x, i_iter), i_iter)
