@@ -1,19 +1,20 @@
-"""The README's Python examples run as written."""
+"""The Python examples of the README and of the engine docs run as written."""
 
 import re
 from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = [ROOT / "README.md", ROOT / "docs" / "engine.md"]
+BLOCKS = [block for page in PAGES for block in re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)]
 
 
 def test_readme_has_examples():
-    assert len(BLOCKS) >= 2
+    assert len(BLOCKS) >= 4
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
 def test_readme_example_runs(index, capsys):
     namespace = {"__name__": f"readme_example_{index}"}
-    exec(compile(BLOCKS[index], f"README.md example {index}", "exec"), namespace)
+    exec(compile(BLOCKS[index], f"example {index}", "exec"), namespace)
