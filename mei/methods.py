@@ -94,8 +94,11 @@ def _progress_bar(components: Components) -> Any:
 
 
 def run_engine(model: nn.Module, components: Components, shape: tuple[int, ...], seeds: list[int],
-               device: torch.device) -> tuple[Tensor, float | Tensor, dict[str, Any], int]:
-    """Run the engine for built ``components``; returns ``(input, score, tracked, steps)``."""
+               device: torch.device, tracker: Any = None) -> tuple[Tensor, float | Tensor, dict[str, Any], int]:
+    """Run the engine for built ``components``; returns ``(input, score, tracked, steps)``.
+
+    ``tracker`` replaces the default ``Tracker(**components.objectives)`` (batched runs track per image).
+    """
     with rng.seeded(seeds, devices=[device]), evaluation_mode(model):
         model.to(device)
         initial = components.initial((len(seeds), *shape[1:]) if len(seeds) > 1 else shape).to(device)
@@ -105,7 +108,7 @@ def run_engine(model: nn.Module, components: Components, shape: tuple[int, ...],
                if (v := getattr(components, k)) is not None},
             maximize=components.maximize,
         )
-        tracker = Tracker(**components.objectives)
+        tracker = Tracker(**components.objectives) if tracker is None else tracker
         bar = _progress_bar(components) if components.progress else None
         try:
             score, final = optimize(mei, components.stopper, tracker, bar.update if bar else None)
@@ -137,3 +140,12 @@ def gradient_ascent(dataloaders: Any, model: nn.Module, config: Mapping[str, Any
     mei, score, output, steps = run_engine(model, components, shape, [int(seed)], device)
     record(steps=steps, device=str(device))
     return mei, float(score), output
+
+
+def gradient_ascent_batched(dataloaders: Any, models: Any, config: Mapping[str, Any],
+                            seeds: list[int]) -> list[tuple[Tensor, float, dict[str, Any]]]:
+    """K MEIs in one batched optimization: ``result[k]`` is ``gradient_ascent(dataloaders, models[k], config,
+    seeds[k])`` within float rounding. See :func:`mei.batched.gradient_ascent_batched`."""
+    from .batched import gradient_ascent_batched as run_batched  # noqa: PLC0415 - mei.batched imports this module
+
+    return run_batched(dataloaders, models, config, seeds)

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
-from .stoppers import OptimizationStopper
+from .stoppers import OptimizationStopper, PerImageStopper
 from .tracking import Tracker
 
 
@@ -81,7 +81,7 @@ class State:
 
     __slots__ = (
         "i_iter", "input_", "transformed_input", "post_processed_input", "grad", "preconditioned_grad",
-        "stopper_output", "_evaluation", "_reg_term", "_cache",
+        "stopper_output", "_evaluation", "_reg_term", "_cache", "regularization",
     )
 
     def __init__(
@@ -106,6 +106,7 @@ class State:
         self.preconditioned_grad = preconditioned_grad
         self.stopper_output = stopper_output
         self._cache: dict[str, Any] = {}
+        self.regularization: Regularization | None = None  # set for batches, so views can split reg_term
 
     @property
     def evaluation(self) -> float | Tensor:
@@ -124,6 +125,18 @@ class State:
         """The per-image evaluation as a device tensor (no host synchronisation)."""
         return torch.as_tensor(self._evaluation).detach()
 
+    @property
+    def n_images(self) -> int:
+        """Number of images in the input (first dimension)."""
+        return self.input_.shape[0]
+
+    def image(self, index: int) -> ImageState:
+        """The view of image ``index`` alone, as a single run of that image would see it (cached)."""
+        views = self._cache.setdefault("images", {})
+        if index not in views:
+            views[index] = ImageState(self, index)
+        return views[index]
+
     def to_dict(self) -> dict[str, Any]:
         """All fields, tensors copied to the CPU."""
         out: dict[str, Any] = {"i_iter": self.i_iter, "evaluation": self.evaluation, "reg_term": self.reg_term}
@@ -134,6 +147,60 @@ class State:
 
     def __repr__(self) -> str:
         return f"State(i_iter={self.i_iter}, evaluation={self.evaluation}, reg_term={self.reg_term})"
+
+
+class ImageState:
+    """One image's view of a batched :class:`State`: the fields a run of that image alone would have.
+
+    Tensors are sliced on access (``(1, ...)``, like a single-image run); ``evaluation`` is read from the
+    batch's one host copy; ``reg_term`` is the regularization of this image alone, recomputed without
+    gradient on first access (the batch only has the sum). ``stopper_output`` is this image's own.
+    """
+
+    __slots__ = ("parent", "index", "stopper_output", "_reg_cache")
+
+    def __init__(self, parent: State, index: int) -> None:
+        self.parent = parent
+        self.index = index
+        self.stopper_output: Any = None
+        self._reg_cache: float | None = None
+
+    @property
+    def i_iter(self) -> int:
+        return self.parent.i_iter
+
+    def _slice(self, name: str) -> Tensor:
+        return getattr(self.parent, name)[self.index:self.index + 1]
+
+    input_ = property(lambda self: self._slice("input_"))
+    transformed_input = property(lambda self: self._slice("transformed_input"))
+    post_processed_input = property(lambda self: self._slice("post_processed_input"))
+    grad = property(lambda self: self._slice("grad"))
+    preconditioned_grad = property(lambda self: self._slice("preconditioned_grad"))
+
+    @property
+    def evaluation(self) -> float:
+        return float(torch.as_tensor(self.parent.evaluation).reshape(-1)[self.index])
+
+    @property
+    def evaluation_tensor(self) -> Tensor:
+        return self.parent.evaluation_tensor.reshape(-1)[self.index]
+
+    @property
+    def reg_term(self) -> float:
+        if self._reg_cache is None:
+            regularization, total = self.parent.regularization, self.parent._reg_term
+            if regularization is None or not isinstance(total, Tensor):  # one image, or a constant term
+                self._reg_cache = float(total)
+            else:
+                with torch.no_grad():
+                    self._reg_cache = float(_to_float(regularization(self.transformed_input, self.i_iter)))
+        return self._reg_cache
+
+    to_dict = State.to_dict
+
+    def __repr__(self) -> str:
+        return f"ImageState(index={self.index}, i_iter={self.i_iter}, evaluation={self.evaluation})"
 
 
 class MEI:
@@ -178,6 +245,35 @@ class MEI:
         self._check_interval = max(1, int(finite_check_interval))
         self._probes: list[Tensor] = []
         self._probe_start = 0
+        self._frozen: Tensor | None = None  # per-image mask, broadcastable to the input (see freeze)
+
+    def freeze(self, finished: Tensor | list[bool]) -> None:
+        """Freeze the images flagged in ``finished`` (one bool per image) for all later steps.
+
+        A frozen image keeps its current value: the gradient the optimizer sees is zeroed for it (after the
+        preconditioning) and whatever the optimizer (momentum, Adam moments, weight decay) or the
+        postprocessing would do to it is undone at the end of every step. Implemented by wrapping
+        ``precondition`` and ``postprocessing``, so :meth:`step` itself is the same for every input.
+        """
+        x = self._input
+        mask = torch.as_tensor(finished, dtype=torch.bool, device=x.device).reshape(-1)
+        if mask.numel() != x.shape[0]:
+            raise ValueError(f"freeze() needs one flag per image ({x.shape[0]}), got {mask.numel()}")
+        if self._frozen is None:
+            self._unfrozen = (self.precondition, self.postprocessing)
+        else:
+            mask = mask | self._frozen.reshape(-1)
+        frozen = self._frozen = mask.view(-1, *([1] * (x.dim() - 1)))
+        values = x.detach().clone()
+        precondition, postprocessing = self._unfrozen
+
+        def hold_gradient(grad: Tensor, i_iter: int) -> Tensor:
+            return precondition(grad, i_iter).masked_fill(frozen, 0.0)
+
+        def hold_value(y: Tensor, i_iter: int) -> Tensor:
+            return torch.where(frozen, values, postprocessing(y, i_iter))
+
+        self.precondition, self.postprocessing = hold_gradient, hold_value
 
     @property
     def current_input(self) -> Tensor:
@@ -268,10 +364,15 @@ def optimize(
     The final evaluation is the function on the final, untransformed input (one extra forward, no
     gradient). ``tracker`` (if any) sees every state after the stopper; ``progress`` is called once a step.
     """
+    per_image = isinstance(stopper, PerImageStopper)
     while True:
         state = mei.step()
+        if per_image:
+            state.regularization = mei.regularization  # lets each image's view compute its own reg_term
         stop, output = stopper(state)
         state.stopper_output = output
+        if per_image and not stop and stopper.changed:
+            mei.freeze(stopper.finished)  # images whose own stopper said stop keep their value from now on
         if tracker is not None:
             tracker.track(state)
         if progress is not None:
@@ -286,5 +387,5 @@ def optimize(
     return final, mei.current_input.clone()
 
 
-__all__ = ["MEI", "State", "optimize", "NonFiniteError", "identity", "no_regularization", "OptimizationStopper"]
+__all__ = ["MEI", "State", "ImageState", "optimize", "NonFiniteError", "identity", "no_regularization", "OptimizationStopper"]
 

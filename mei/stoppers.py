@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from ._component import Component, check_number
@@ -77,3 +78,52 @@ class EvaluationPlateau(OptimizationStopper):
             n_steps >= self.min_iterations and self._since_best >= self.patience
         )
         return done, {"best": self._best, "steps_without_improvement": self._since_best}
+
+
+class PerImageStopper(OptimizationStopper):
+    """Stops each image of a batch on its own: image ``k`` is judged by ``stoppers[k]`` alone.
+
+    Each stopper sees the image's view (:meth:`mei.optimization.State.image`), exactly what a run of that
+    image alone would give it, until it says stop; from then on the image is frozen by
+    :func:`mei.optimization.optimize` and its stopper is not called again. The batch stops when every image
+    has. ``output`` is the list of the stoppers' outputs (``None`` for images already finished).
+
+    Args:
+        stoppers (list[OptimizationStopper]): one fresh stopper per image (they may keep state).
+    """
+
+    _repr_fields = ("stoppers",)
+
+    def __init__(self, stoppers: Sequence[Any]) -> None:
+        self.stoppers = list(stoppers)
+        if not self.stoppers or not all(callable(s) for s in self.stoppers):
+            raise ValueError("stoppers must be a non-empty list of stoppers, one per image")
+        self.stopped_at: list[int | None] = [None] * len(self.stoppers)
+        self.changed = False
+
+    @property
+    def finished(self) -> list[bool]:
+        """One flag per image: has its stopper said stop?"""
+        return [step is not None for step in self.stopped_at]
+
+    def running_at(self, i_iter: int) -> list[bool]:
+        """One flag per image: was it still optimized at step ``i_iter``?"""
+        return [step is None or step >= i_iter for step in self.stopped_at]
+
+    def __call__(self, current_state: Any) -> tuple[bool, Any]:
+        if current_state.i_iter == 0:
+            self.stopped_at = [None] * len(self.stoppers)
+        if current_state.n_images != len(self.stoppers):
+            raise ValueError(f"{len(self.stoppers)} stoppers for a batch of {current_state.n_images} images")
+        self.changed = False
+        outputs = []
+        for k, stopper in enumerate(self.stoppers):
+            if self.stopped_at[k] is not None:
+                outputs.append(None)
+                continue
+            view = current_state.image(k)
+            stop, view.stopper_output = stopper(view)
+            outputs.append(view.stopper_output)
+            if stop:
+                self.stopped_at[k], self.changed = current_state.i_iter, True
+        return all(self.finished), outputs
