@@ -15,6 +15,7 @@ float off the :class:`State` (stoppers and trackers that ask for ``evaluation``)
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -240,6 +241,7 @@ class MEI:
         self.i_iter = 0
         self._input = initial.detach().clone().requires_grad_(True)
         self.optimizer = optimizer([self._input])
+        self._needs_closure = _step_needs_closure(self.optimizer)
         if finite_check_interval is None:
             finite_check_interval = 1 if self._input.device.type == "cpu" else 25
         self._check_interval = max(1, int(finite_check_interval))
@@ -285,10 +287,8 @@ class MEI:
         with torch.no_grad():
             return self.func(self._input)
 
-    def step(self) -> State:
-        """One forward, one backward, one optimizer step and postprocessing; returns the :class:`State`."""
-        x, i_iter = self._input, self.i_iter
-        input_before = x.detach().clone()
+    def _forward_backward(self, x: Tensor, i_iter: int) -> tuple[Tensor, Tensor, Tensor | float, Tensor, Tensor]:
+        """One forward and one backward; returns ``(transformed, evaluation, reg_term, loss, grad)``."""
         self.optimizer.zero_grad(set_to_none=True)
         transformed = self.transform(x, i_iter)
         evaluation = self.func(transformed)
@@ -298,13 +298,36 @@ class MEI:
         total = evaluation.sum() - reg_term
         loss = -total if self.maximize else total
         loss.backward(inputs=[x])
-        grad = x.grad
-        if grad is None:  # the objective does not depend on the input at all
-            grad = x.grad = torch.zeros_like(x)
+        if x.grad is None:  # the objective does not depend on the input at all
+            x.grad = torch.zeros_like(x)
+        return transformed, evaluation, reg_term, loss, x.grad
+
+    def _closure(self, i_iter: int) -> Callable[[], Tensor]:
+        """For optimizers whose ``step`` needs a closure (LBFGS): re-evaluate, precondition, return the loss."""
+
+        def closure() -> Tensor:
+            loss, grad = self._forward_backward(self._input, i_iter)[3:]
+            self._input.grad = self.precondition(grad, i_iter)
+            return loss.detach()
+
+        return closure
+
+    def step(self) -> State:
+        """One forward, one backward, one optimizer step and postprocessing; returns the :class:`State`.
+
+        Optimizers that need a closure (LBFGS) re-evaluate the objective inside their step as often as
+        they ask; every other optimizer sees exactly one forward and one backward.
+        """
+        x, i_iter = self._input, self.i_iter
+        input_before = x.detach().clone()
+        transformed, evaluation, reg_term, loss, grad = self._forward_backward(x, i_iter)
         self._probe(loss.detach() + grad.sum())
         preconditioned = self.precondition(grad, i_iter)
         x.grad = preconditioned
-        self.optimizer.step()
+        if self._needs_closure:
+            self.optimizer.step(self._closure(i_iter))
+        else:
+            self.optimizer.step()
         with torch.no_grad():
             post = self.postprocessing(x.detach(), i_iter)
             if post is not x and post.data_ptr() != x.data_ptr():
@@ -339,6 +362,14 @@ class MEI:
         if not bool(finite.all()):
             first_bad = int((~finite).nonzero()[0, 0])
             raise NonFiniteError(start + first_bad)
+
+
+def _step_needs_closure(optimizer: Any) -> bool:
+    try:
+        parameter = inspect.signature(optimizer.step).parameters.get("closure")
+    except (TypeError, ValueError):
+        return False
+    return parameter is not None and parameter.default is inspect.Parameter.empty
 
 
 def _check_evaluation_shape(evaluation: Any, n_images: int) -> None:
