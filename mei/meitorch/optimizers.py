@@ -1,0 +1,107 @@
+"""The ``optimizer`` key: torch's SGD, RMSprop and Adam, meitorch's normalized-gradient ``mei`` step, and
+schedules for any optimizer hyperparameter (``optimizer_params``).
+
+The engine builds the optimizer as ``factory([x])`` and calls ``zero_grad``/``step`` on it;
+:class:`ScheduledOptimizer` sets the scheduled hyperparameters of the coming step before each ``step``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .._component import check_number
+from ..resolve import ConfigError
+from .tools.schedules import Schedule, value_at
+
+
+class MEIOptimizer(torch.optim.Optimizer):
+    """The DeepDraw-style step: ``x -= lr * g / mean(|g|)`` (the gradient normalized to mean magnitude 1),
+    with decoupled weight decay ``x *= 1 - lr * weight_decay``.
+
+    Every step moves each pixel by ``lr`` on average, whatever the scale of the model's output.
+
+    Args:
+        params (Iterable[Tensor]): tensors to optimize.
+        lr (float, optional): mean absolute change per step, >= 0. Default: 0.01.
+        weight_decay (float, optional): >= 0. Default: 0.
+        eps (float, optional): guards the normalization against a zero gradient. Default: 1e-12.
+    """
+
+    def __init__(self, params: Iterable[Tensor], lr: float = 0.01, weight_decay: float = 0.0,
+                 eps: float = 1e-12) -> None:
+        defaults = {"lr": check_number("lr", lr, minimum=0),
+                    "weight_decay": check_number("weight_decay", weight_decay, minimum=0),
+                    "eps": check_number("eps", eps, minimum=0, strict_minimum=True)}
+        super().__init__(params, defaults)
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> None:  # type: ignore[override]
+        """One normalized-gradient step (``closure`` is not supported and must be None)."""
+        if closure is not None:
+            raise ValueError("MEIOptimizer.step takes no closure")
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if group["weight_decay"]:
+                    p.mul_(1 - group["lr"] * group["weight_decay"])
+                p.add_(p.grad / p.grad.abs().mean().clamp_min(group["eps"]), alpha=-group["lr"])
+
+
+OPTIMIZER_CLASSES: dict[str, type[torch.optim.Optimizer]] = {
+    "sgd": torch.optim.SGD, "mei": MEIOptimizer, "rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam,
+}
+_DEFAULT_LR = 0.01
+
+
+class ScheduledOptimizer:
+    """A torch optimizer whose scheduled hyperparameters are set to the coming step's values before each step.
+
+    Args:
+        optimizer (torch.optim.Optimizer): the wrapped optimizer (its constructor saw the step-0 values).
+        schedules (dict[str, Schedule]): hyperparameter name -> schedule.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, schedules: Mapping[str, Schedule]) -> None:
+        self.optimizer = optimizer
+        self.schedules = dict(schedules)
+        self.i_iter = 0
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        return self.optimizer.param_groups
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.optimizer.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        for group in self.optimizer.param_groups:
+            for name, schedule in self.schedules.items():
+                group[name] = schedule(self.i_iter)
+        self.optimizer.step()
+        self.i_iter += 1
+
+
+def optimizer_factory(name: str, params: Mapping[str, Any]) -> Callable[[list[Tensor]], ScheduledOptimizer]:
+    """The engine's optimizer factory for the ``optimizer`` / ``optimizer_params`` keys.
+
+    ``lr`` defaults to 0.01. Checks the arguments at once by building the optimizer on a probe tensor;
+    raises :class:`~mei.resolve.ConfigError` naming ``optimizer_params`` if it refuses them.
+    """
+    cls = OPTIMIZER_CLASSES[name]
+    kwargs = {"lr": _DEFAULT_LR, **params}
+    schedules = {k: v for k, v in kwargs.items() if isinstance(v, Schedule)}
+    first = {k: value_at(v, 0) for k, v in kwargs.items()}
+
+    def make(tensors: list[Tensor]) -> ScheduledOptimizer:
+        return ScheduledOptimizer(cls(tensors, **first), schedules)
+
+    try:
+        make([torch.zeros(1, requires_grad=True)])
+    except (TypeError, ValueError) as error:
+        raise ConfigError("optimizer_params", f"the {name} optimizer rejected {dict(params)!r}: {error}") from None
+    return make

@@ -1,0 +1,152 @@
+"""One meitorch generation = one run of the package's engine (:func:`mei.optimization.optimize`).
+
+:func:`generate` assembles the engine's components from a parsed config: the parameterization of the mode
+(:mod:`mei.meitorch.modes`) decodes the optimized tensor into images, the augmentation and the operation
+follow, diversity is the regularization, Fourier fall-off the preconditioner, denoiser and norm the
+postprocessing. A :class:`mei.tracking.Tracker` records the losses of every step and the image snapshots.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .. import rng
+from ..objectives import Objective
+from ..optimization import MEI as Engine
+from ..optimization import no_regularization, optimize
+from ..resolve import ConfigError
+from ..stoppers import NumIterations
+from ..tracking import Tracker
+from .augment import Augmentation
+from .config import parse_config
+from .denoisers import make_denoiser
+from .diversity import DiversityReward
+from .modes import ImagePostprocessing, PixelImages, TransformedNoise, VariationalImages
+from .optimizers import optimizer_factory
+from .result import MEIResult
+
+Operation = Callable[[Tensor], Mapping[str, Tensor]]
+
+
+class SamplePipeline:
+    """The engine's transform: decode the parameters into images (kept in ``last_images``), then augment."""
+
+    def __init__(self, parameterization: Any, augmentation: Augmentation) -> None:
+        self.parameterization, self.augmentation = parameterization, augmentation
+        self.last_images: Tensor | None = None
+
+    def __call__(self, x: Tensor, i_iter: int) -> Tensor:
+        self.last_images = self.parameterization.decode(x, i_iter)
+        return self.augmentation(self.last_images, i_iter)
+
+
+class OperationObjective:
+    """The engine's function: ``-operation(images)["objective"]`` (the engine maximizes; meitorch minimizes).
+
+    Called on the raw parameter tensor (the engine's final evaluation), it evaluates the images the result
+    reports. Keeps the losses of the last step (detached) in ``last``.
+    """
+
+    def __init__(self, operation: Operation, parameterization: Any) -> None:
+        self.operation, self.parameterization = operation, parameterization
+        self.raw_shape: torch.Size | None = None
+        self.last: dict[str, Tensor] = {}
+
+    def __call__(self, x: Tensor) -> Tensor:
+        raw = x.shape == self.raw_shape
+        losses = self.operation(self.parameterization.point(x) if raw else x)
+        objective = _objective_of(losses)
+        if not raw:
+            self.last = {name: value.detach() for name, value in losses.items() if _is_scalar(value)}
+        return -objective.reshape(1)
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, Tensor) and value.numel() == 1
+
+
+def _objective_of(losses: Any) -> Tensor:
+    if not isinstance(losses, Mapping) or "objective" not in losses:
+        raise TypeError("the operation must return a dict of losses with the key 'objective', got "
+                        f"{type(losses).__name__}{'' if not isinstance(losses, Mapping) else sorted(losses)}")
+    objective = losses["objective"]
+    if not _is_scalar(objective) or not objective.is_floating_point():
+        shape = tuple(objective.shape) if isinstance(objective, Tensor) else type(objective).__name__
+        raise ValueError(f"the operation's 'objective' must be one floating-point number for the whole batch "
+                         f"(reduce it, e.g. with torch.mean), got {shape}")
+    return objective
+
+
+class LossRecorder(Objective):
+    """Tracker objective: the operation's losses (and the diversity, if any) of every step, as tensors."""
+
+    def __init__(self, objective: OperationObjective, diversity: DiversityReward | None) -> None:
+        self.objective, self.diversity = objective, diversity
+
+    def compute(self, current_state: Any) -> dict[str, Tensor]:
+        losses = dict(self.objective.last)
+        if self.diversity is not None and self.diversity.last is not None:
+            losses["diversity"] = self.diversity.last.detach()
+        return losses
+
+
+class Snapshots(Objective):
+    """Tracker objective: a CPU copy of the images every ``save_every`` steps (and at the last step)."""
+
+    def __init__(self, save_every: int, n_iter: int, take: Callable[[Any], Tensor]) -> None:
+        self.save_every, self.n_iter, self.take = save_every, n_iter, take
+
+    def wants(self, i_iter: int) -> bool:
+        return self.save_every > 0 and (i_iter % self.save_every == 0 or i_iter == self.n_iter - 1)
+
+    def compute(self, current_state: Any) -> Tensor:
+        return self.take(current_state).detach().cpu().clone()
+
+
+def _parameterization(mode: str, shape: tuple[int, ...], settings: dict[str, Any]) -> Any:
+    if mode == "transformation":
+        try:
+            return TransformedNoise(shape, settings, settings["transform"])
+        except TypeError as error:
+            raise ConfigError("transform", str(error)) from None
+    post = ImagePostprocessing(make_denoiser(settings["blur"], settings.get("blur_params", {})), settings["norm"])
+    return (PixelImages if mode == "pixel" else VariationalImages)(shape, settings, post)
+
+
+def _n_samples(mode: str, settings: dict[str, Any]) -> int:
+    return math.prod(settings["n_samples_per_batch"]) if mode == "variational" else settings["n_samples"]
+
+
+def _snapshot_source(mode: str, parameterization: Any, pipeline: SamplePipeline) -> Callable[[Any], Tensor]:
+    if mode == "transformation":
+        return lambda state: pipeline.last_images
+    return lambda state: parameterization.point(state.post_processed_input)
+
+
+def generate(operation: Operation, shape: tuple[int, ...], device: torch.device, mode: str,
+             config: Mapping[str, Any] | None, seed: int) -> MEIResult:
+    """Validate ``config`` for ``mode`` and run the engine once; see :class:`mei.meitorch.mei.MEI`."""
+    settings = parse_config(config or {}, mode, seed)
+    if settings["diverse"] and _n_samples(mode, settings) < 2:
+        raise ConfigError("diverse", "needs at least 2 samples per step (n_samples or n_samples_per_batch)")
+    parameterization = _parameterization(mode, shape, settings)
+    pipeline = SamplePipeline(parameterization, Augmentation(settings["scaler"], settings["jitter"],
+                                                             settings["train_norm"]))
+    objective = OperationObjective(operation, parameterization)
+    diversity = DiversityReward(pipeline, **settings["diverse_params"]) if settings["diverse"] else None
+    factory = optimizer_factory(settings["optimizer"], settings["optimizer_params"])
+    with rng.seeded([seed], devices=[device]):
+        initial = parameterization.initial().to(device)
+        objective.raw_shape = initial.shape
+        engine = Engine(objective, initial, factory, transform=pipeline,
+                        regularization=diversity or no_regularization,
+                        precondition=parameterization.precondition, postprocessing=parameterization.postprocess)
+        tracker = Tracker(losses=LossRecorder(objective, diversity), images=Snapshots(
+            settings["save_every"], settings["iter_n"], _snapshot_source(mode, parameterization, pipeline)))
+        score, final = optimize(engine, NumIterations(settings["iter_n"]), tracker)
+    return MEIResult.from_run(mode, settings, parameterization, final, tracker.log, seed)
