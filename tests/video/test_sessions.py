@@ -1,0 +1,54 @@
+"""Multi-session models: the ``data_key`` forward keyword reaches the right session through every wrapper."""
+
+import pytest
+import torch
+
+from mei.contrast import ContrastiveObjective, GroupObjective
+from mei.methods import gradient_ascent
+from mei.modules import ConstrainedOutputModel, EnsembleModel
+from mei.reducers import MeanOverTime
+from mei.video import correlation, video_config
+
+from .models import SHAPE, TwoSessionModel, session_filters
+
+FILTERS = session_filters()
+
+
+def test_constrained_output_model_passes_the_session_key():
+    model = TwoSessionModel(FILTERS)
+    x = torch.randn(3, *SHAPE[1:])
+    for key, filters in FILTERS.items():
+        objective = ConstrainedOutputModel(model, 2, target_fn=MeanOverTime(), forward_kwargs={"data_key": key})
+        expected = (x * filters[2]).flatten(1).sum(dim=1)
+        assert torch.allclose(objective(x), expected, atol=1e-4)
+    with pytest.raises(TypeError, match="needs data_key"):
+        ConstrainedOutputModel(model, 0)(x)
+
+
+def test_ensemble_passes_the_session_key_to_every_member_and_averages():
+    doubled = {key: 2 * f for key, f in FILTERS.items()}
+    ensemble = EnsembleModel(TwoSessionModel(FILTERS), TwoSessionModel(doubled))
+    objective = ConstrainedOutputModel(ensemble, 1, target_fn=MeanOverTime(), forward_kwargs={"data_key": "session-b"})
+    x = torch.randn(2, *SHAPE[1:])
+    expected = 1.5 * (x * FILTERS["session-b"][1]).flatten(1).sum(dim=1)
+    assert torch.allclose(objective(x), expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("key", ["session-a", "session-b"])
+def test_each_data_key_gives_the_mei_of_that_sessions_unit(key):
+    model = EnsembleModel(TwoSessionModel(FILTERS))
+    objective = ConstrainedOutputModel(model, 0, target_fn=MeanOverTime(), forward_kwargs={"data_key": key})
+    mei, _, _ = gradient_ascent(None, objective, video_config(shape=list(SHAPE), steps=30, lr=0.5, norm=5.0), 1)
+    other = "session-b" if key == "session-a" else "session-a"
+    assert correlation(mei, FILTERS[key][0]) >= 0.99
+    assert abs(correlation(mei, FILTERS[other][0])) < 0.3
+
+
+def test_contrastive_and_group_objectives_pass_the_session_key():
+    model = TwoSessionModel(FILTERS)
+    x = torch.randn(2, *SHAPE[1:])
+    r = {k: torch.stack([(x * f[u]).flatten(1).sum(1) for u in range(3)], dim=1) for k, f in FILTERS.items()}
+    contrast = ContrastiveObjective(model, 0, reducer=MeanOverTime(), forward_kwargs={"data_key": "session-b"})
+    assert torch.allclose(contrast(x), r["session-b"][:, 0] - r["session-b"][:, 1:].mean(1), atol=1e-4)
+    group = GroupObjective(model, [0, 2], reducer=MeanOverTime(), forward_kwargs={"data_key": "session-a"})
+    assert torch.allclose(group(x), r["session-a"][:, [0, 2]].mean(1), atol=1e-4)
