@@ -1,0 +1,107 @@
+"""Chunking, out-of-memory halving, the batch options and the batched objectives."""
+
+import pytest
+import torch
+
+from mei.batched import AutocastModel, BatchOptions, wrap_objective
+from mei.methods import gradient_ascent_batched, recording
+from mei.modules import BatchedConstrainedOutputModel, ConstrainedOutputModel, PerImageModel, batch_objectives
+from mei.resolve import ConfigError
+from tests.batched.helpers import TOLERANCE, OutOfMemoryAbove, config, tiny_cnn, unit_models
+
+UNITS = [0, 1, 2, 3, 4, 2, 0]
+SEEDS = [3, 1, 4, 1, 5, 9, 2]
+JITTER = {"transform": {"path": "mei.transforms.Jitter", "kwargs": {"max_shift": 1}}}
+
+
+def run(chunk_size, model=None):
+    models = model or unit_models(tiny_cnn(), UNITS)
+    with recording() as info:
+        results = gradient_ascent_batched(None, models, config(batch={"chunk_size": chunk_size}, **JITTER), SEEDS)
+    return results, info
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3])
+def test_chunks_give_the_one_chunk_result(chunk_size):
+    whole, info = run(64)
+    chunked, chunked_info = run(chunk_size)
+    assert info["chunk_size"] == 64 and chunked_info["chunk_size"] == chunk_size
+    for (mei, score, _), (c_mei, c_score, _) in zip(whole, chunked):
+        torch.testing.assert_close(c_mei, mei, **TOLERANCE)
+        assert c_score == pytest.approx(score, rel=1e-5, abs=1e-5)
+
+
+def test_out_of_memory_halves_the_chunk_and_retries():
+    net = tiny_cnn()
+    limited = OutOfMemoryAbove(net, limit=3)
+    models = [ConstrainedOutputModel(limited, unit) for unit in UNITS]
+    results, info = run(8, models)
+    reference, _ = run(64)
+    assert info["chunk_size"] == 3
+    assert limited.batch_sizes[0] == 7 and sorted(set(limited.batch_sizes)) == [1, 3, 7]  # 7 fails, then 3 + 3 + 1
+    for (mei, score, _), (r_mei, r_score, _) in zip(results, reference):
+        torch.testing.assert_close(mei, r_mei, **TOLERANCE)
+
+
+def test_out_of_memory_with_one_image_is_raised():
+    limited = OutOfMemoryAbove(tiny_cnn(), limit=0)
+    with pytest.raises(torch.OutOfMemoryError, match="pretend: 1 images"):
+        run(4, [ConstrainedOutputModel(limited, unit) for unit in UNITS])
+
+
+@pytest.mark.parametrize("batch,key,message", [
+    ({"chunk_size": 0}, "batch.chunk_size", "must be an int from 1 to 100000, got 0"),
+    ({"chunk_size": True}, "batch.chunk_size", "must be an int"),
+    ({"autocast": "int8"}, "batch.autocast", "must be null, 'bfloat16' or 'float16'"),
+    ({"compile": "yes"}, "batch.compile", "must be true or false"),
+    ({"chunks": 4}, "batch", "unknown batch option(s) ['chunks']"),
+    ([4], "batch", "must be a dict of batch options"),
+])
+def test_bad_batch_options_name_their_key(batch, key, message):
+    with pytest.raises(ConfigError) as error:
+        BatchOptions.from_config({"batch": batch})
+    assert error.value.key == key and message in error.value.message
+
+
+def test_batch_options_defaults_and_plain_runs_accept_the_key():
+    assert BatchOptions.from_config({}) == BatchOptions(64, None, False)
+    from mei.methods import gradient_ascent
+
+    [model] = unit_models(tiny_cnn(), [0])
+    mei, _, _ = gradient_ascent(None, model, config(batch={"chunk_size": 4}), 0)
+    assert mei.shape == (1, 1, 8, 8)
+
+
+def test_one_seed_per_model_is_required():
+    with pytest.raises(ValueError, match="one model per seed"):
+        gradient_ascent_batched(None, unit_models(tiny_cnn(), [0, 1]), config(), [1, 2, 3])
+
+
+def test_batch_objectives_merges_units_of_one_model():
+    net = tiny_cnn()
+    x = torch.randn(3, 1, 8, 8)
+    models = unit_models(net, [4, 0, 4])
+    merged = batch_objectives(models)
+    assert isinstance(merged, BatchedConstrainedOutputModel) and merged.units.tolist() == [4, 0, 4]
+    expected = torch.cat([m(x[k:k + 1]) for k, m in enumerate(models)])
+    torch.testing.assert_close(merged(x), expected, **TOLERANCE)
+    assert batch_objectives([models[0]] * 3) is models[0]
+    other = ConstrainedOutputModel(tiny_cnn(seed=1), 0)
+    mixed = batch_objectives([models[0], other])
+    assert isinstance(mixed, PerImageModel)
+    torch.testing.assert_close(mixed(x[:2]), torch.cat([models[0](x[:1]), other(x[1:2])]))
+    with pytest.raises(ValueError, match="holds 2 images for 3 units"):
+        merged(x[:2])
+
+
+def test_autocast_and_compile_wrap_the_objective():
+    net = tiny_cnn()
+    objective = BatchedConstrainedOutputModel(net, [0, 1])
+    wrapped = wrap_objective(objective, BatchOptions(autocast="bfloat16"))
+    assert isinstance(wrapped, AutocastModel) and wrapped.dtype == torch.bfloat16
+    x = torch.randn(2, 1, 8, 8)
+    out = wrapped(x)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, objective(x), atol=0.05, rtol=0.05)
+    compiled = wrap_objective(objective, BatchOptions(compile=True))
+    assert type(compiled).__name__ == "OptimizedModule" and compiled._orig_mod is objective
