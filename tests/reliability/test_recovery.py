@@ -1,0 +1,94 @@
+"""mei.reliability on each backend: stale reservations and interrupted keys go back to pending."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from mei import reliability
+
+from . import toy
+
+
+@pytest.fixture
+def toy_tables(backend):
+    instance = backend.connect()
+    item, doubled = toy.activate(backend.schema_name("toy"), instance.connection)
+    item.insert([{"item": i} for i in range(1, 5)])
+    doubled.jobs.refresh()
+    yield item, doubled, instance.connection
+    instance.connection.close()
+
+
+def set_job(table, item: int, **values) -> None:
+    """Write job-table columns directly, as a dead worker would have left them."""
+    jobs = table.jobs
+    quote = jobs.adapter.quote_identifier
+    assignments = ", ".join(f"{quote(k)}={v}" for k, v in values.items())
+    jobs.connection.query(f"UPDATE {jobs.full_table_name} SET {assignments} WHERE {quote('item')}={item}")
+
+
+def statuses(table) -> dict[int, str]:
+    return dict(zip(*table.jobs.to_arrays("item", "status")))
+
+
+def server_uptime(connection) -> float:
+    if connection.adapter.backend == "postgresql":
+        return float(connection.query("SELECT EXTRACT(EPOCH FROM now() - pg_postmaster_start_time())").fetchone()[0])
+    return float(connection.query("SHOW GLOBAL STATUS LIKE 'Uptime'").fetchone()[1])
+
+
+def test_stale_reservations_are_requeued_and_live_ones_kept(toy_tables):
+    item, doubled, connection = toy_tables
+    live = connection.connection_id
+    dead = max(reliability.live_connection_ids(connection)) + 10**6
+    set_job(doubled, 1, status="'reserved'", connection_id=live, reserved_time="CURRENT_TIMESTAMP(3)")
+    set_job(doubled, 2, status="'reserved'", connection_id=dead, reserved_time="CURRENT_TIMESTAMP(3)")
+    set_job(doubled, 3, status="'reserved'", connection_id=live, reserved_time="'2000-01-01 00:00:00'")
+    cleared = reliability.clear_stale(doubled, older_than=3600)
+    reasons = {job["key"]["item"]: job["reason"] for job in cleared}
+    assert reasons == {2: "the reserving connection is closed", 3: "reserved before the database server restarted"}
+    assert statuses(doubled) == {1: "reserved", 2: "pending", 3: "pending", 4: "pending"}
+    assert reliability.clear_stale(doubled) == []
+    doubled.populate(reserve_jobs=True)
+    assert sorted(doubled.to_arrays("item")) == [2, 3, 4]
+    assert reliability.job_counts(doubled)["reserved"] == 1
+
+
+def test_older_than_requeues_old_reservations_of_live_connections(toy_tables):
+    item, doubled, connection = toy_tables
+    uptime = server_uptime(connection)
+    if uptime < 3:
+        time.sleep(3 - uptime)  # the reservation below must postdate the server's start
+    interval = connection.adapter.interval_expr(2, "second")
+    set_job(doubled, 1, status="'reserved'", connection_id=connection.connection_id,
+            reserved_time=f"CURRENT_TIMESTAMP(3) - {interval}")
+    assert reliability.clear_stale(doubled, older_than=3600) == []
+    cleared = reliability.clear_stale(doubled, older_than=1)
+    assert [(job["key"], job["reason"]) for job in cleared] == [({"item": 1}, "reserved over 1 s ago")]
+    with pytest.raises(ValueError, match="older_than"):
+        reliability.clear_stale(doubled, older_than=0)
+
+
+def test_interrupted_keys_are_released_failed_ones_kept(toy_tables):
+    item, doubled, connection = toy_tables
+    set_job(doubled, 1, status="'error'", error_message="'SystemExit: SIGTERM received'", pid=4242)
+    set_job(doubled, 2, status="'error'", error_message="'KeyboardInterrupt'", pid=4343)
+    set_job(doubled, 3, status="'error'", error_message="'ValueError: bad input'", pid=4242)
+    assert reliability.release_interrupted(doubled, pid=4242) == [{"item": 1}]
+    assert reliability.release_interrupted(doubled) == [{"item": 2}]
+    assert statuses(doubled) == {1: "pending", 2: "pending", 3: "error", 4: "pending"}
+    doubled.populate(reserve_jobs=True, suppress_errors=True)
+    assert sorted(doubled.to_arrays("item")) == [1, 2, 4]
+
+
+def test_stop_on_signals_turns_ctrl_c_into_system_exit():
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(SystemExit, match="SIGINT received"):
+        with reliability.stop_on_signals():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)  # the signal interrupts this at once
+    assert signal.getsignal(signal.SIGINT) is before
