@@ -81,7 +81,8 @@ def video_config(*, steps: int = 200, lr: float = 1.0, norm: float = 10.0,
 
 
 def save_frames(video: Tensor, path: str | Path, *, time_dim: int = 1, every: int = 1,
-                title: str | None = None, frame_seconds: float | None = None) -> Path:
+                title: str | None = None, frame_seconds: float | None = None,
+                row_labels: Sequence[str] | None = None) -> Path:
     """Save a movie as a PNG: its frames in a row, one row per channel, one shared symmetric colour scale.
 
     Args:
@@ -91,6 +92,7 @@ def save_frames(video: Tensor, path: str | Path, *, time_dim: int = 1, every: in
         every (int, optional): show every ``every``-th frame. Default: 1.
         title (str, optional): figure title. Default: none.
         frame_seconds (float, optional): duration of a frame, to label frames in seconds. Default: frame index.
+        row_labels (list[str], optional): one label per channel row. Default: ``"channel c"``.
     """
     import matplotlib
 
@@ -101,6 +103,8 @@ def save_frames(video: Tensor, path: str | Path, *, time_dim: int = 1, every: in
     frames = frames[0] if frames.dim() == 5 else frames
     frames = frames.movedim(time_dim, 1)[:, ::max(1, int(every))]
     n_channels, n_frames = frames.shape[:2]
+    if row_labels is not None and len(row_labels) != n_channels:
+        raise ValueError(f"{len(row_labels)} row labels for {n_channels} channels")
     limit = float(frames.abs().max()) or 1.0
     fig, axes = plt.subplots(n_channels, n_frames, figsize=(1.1 * n_frames, 1.2 * n_channels + 0.4),
                              squeeze=False)
@@ -113,7 +117,7 @@ def save_frames(video: Tensor, path: str | Path, *, time_dim: int = 1, every: in
                 index = t * max(1, int(every))
                 ax.set_title(f"{index * frame_seconds:.2f} s" if frame_seconds else f"t={index}", fontsize=8)
             if t == 0:
-                ax.set_ylabel(f"channel {c}", fontsize=8)
+                ax.set_ylabel(row_labels[c] if row_labels else f"channel {c}", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
