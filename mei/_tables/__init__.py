@@ -1,0 +1,1 @@
+"""Building blocks of the DataJoint tables in :mod:`mei.fabrik` and :mod:`mei.main` (no connection at import)."""

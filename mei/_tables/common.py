@@ -1,0 +1,119 @@
+"""Shared pieces of the pipeline tables: config hashing, frozen configs, schema binding, byte codecs."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import os
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+
+def make_hash(obj: Any) -> str:
+    """32-character md5 of ``obj``'s content, the same value nnfabrik's ``make_hash`` gives.
+
+    Dicts are hashed key by key in ``sorted(keys, key=str)`` order (an ``OrderedDict`` keeps its own
+    order), each key as ``str(key)`` followed by the hash of its value; other iterables hash their items
+    in order; strings hash their UTF-8 bytes; anything else hashes ``str(value)``. Hashes stored by
+    nnfabrik therefore carry over unchanged.
+
+    Args:
+        obj (Any): a config, possibly nested.
+    """
+    digest = hashlib.md5()
+    if isinstance(obj, str):
+        digest.update(obj.encode())
+    elif isinstance(obj, Mapping):
+        keys = list(obj) if isinstance(obj, OrderedDict) else sorted(obj, key=str)
+        for key in keys:
+            digest.update(str(key).encode())
+            digest.update(make_hash(obj[key]).encode())
+    elif isinstance(obj, Iterable) and getattr(obj, "ndim", 1) != 0:
+        for item in obj:
+            digest.update(make_hash(item).encode())
+    else:
+        digest.update(str(obj).encode())
+    return digest.hexdigest()
+
+
+def frozen_copy(config: Any) -> Any:
+    """A private deep copy of a config fetched from the database: whoever changes it changes only it."""
+    return copy.deepcopy(config)
+
+
+def to_bytes(obj: Any) -> bytes:
+    """``torch.save`` of ``obj`` into bytes (what the ``<object@store>`` columns hold)."""
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def from_bytes(data: bytes | Any, trusted: bool = False) -> Any:
+    """Load what :func:`to_bytes` stored; ``data`` may be the bytes or a DataJoint object reference.
+
+    Args:
+        data (bytes | ObjectRef): the stored bytes, or what fetching an ``<object@store>`` column gives.
+        trusted (bool, optional): allow arbitrary pickled Python objects (code execution if the store is
+            not yours). By default only tensors, numbers, strings and containers load. Default: False.
+    """
+    import torch
+
+    raw = data if isinstance(data, (bytes, bytearray)) else data.read()
+    return torch.load(io.BytesIO(raw), weights_only=not trusted, map_location="cpu")
+
+
+def to_blob_value(value: Any) -> Any:
+    """``value`` with tensors turned into numpy arrays (recursively), so that ``<blob>`` can store it."""
+    if hasattr(value, "detach") and hasattr(value, "numpy"):
+        return value.detach().cpu().numpy()
+    if isinstance(value, Mapping):
+        return {key: to_blob_value(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(to_blob_value(item) for item in value)
+    return value
+
+
+def default_schema_name(env_var: str, default: str) -> str:
+    """The schema name from ``env_var`` if set, else ``default``."""
+    return os.environ.get(env_var, "").strip() or default
+
+
+def bind_schema(schema: Any, schema_name: str, *, connection: Any = None, create_schema: bool = True,
+                create_tables: bool = True) -> Any:
+    """Bind the package's unbound ``schema`` to ``schema_name`` (rebinding is allowed, e.g. in tests).
+
+    Args:
+        schema (datajoint.Schema): an unbound (or previously bound) schema object.
+        schema_name (str): database schema to bind to.
+        connection (datajoint.Connection, optional): Default: :func:`mei.db.connect`.
+        create_schema, create_tables (bool, optional): as in ``datajoint.Schema.activate``. Default: True.
+    """
+    if connection is None:
+        from .. import db
+
+        connection = db.connect()
+    if schema.database == schema_name and schema.connection is connection:
+        return schema
+    schema.database = None  # allow moving the package tables to another schema or connection
+    schema.activate(schema_name, connection=connection, create_schema=create_schema, create_tables=create_tables)
+    return schema
+
+
+class LazyActivated:
+    """Mixin for the package's own tables: the first use binds their schema with the defaults.
+
+    Subclasses set ``_activate`` to their module's ``activate`` function.
+    """
+
+    @classmethod
+    def _activate(cls) -> None:  # pragma: no cover - always overridden
+        raise NotImplementedError
+
+    def __init__(self) -> None:
+        if type(self).database is None:
+            type(self)._activate()
+        super().__init__()
