@@ -1,0 +1,28 @@
+"""Feature visualization of any PyTorch model, captum.optim-style, on the project's engine.
+
+Modules: :mod:`~mei.optim.loss` (composable objectives by layer object or name), :mod:`~mei.optim.images`
+(pixel, FFT, colour-decorrelated parameterizations), :mod:`~mei.optim.transforms` (robustness transforms),
+:mod:`~mei.optim.hooks` (activation collection), :mod:`~mei.optim.optimization` (:class:`InputOptimization`,
+:class:`n_steps`), :mod:`~mei.optim.relu` (``RedirectedReLU``), :mod:`~mei.optim.circuits`,
+:mod:`~mei.optim.postprocessing` (Yosinski regularizers), :mod:`~mei.optim.models` (a small random-weight zoo)
+and :mod:`~mei.optim.visualize`. Usage mirrors captum.optim::
+
+    import mei.optim as opt
+    model = opt.models.googlenet()
+    loss_fn = opt.loss.ChannelActivation(model.mixed4a, 465)
+    image = opt.images.NaturalImage((224, 224))
+    opt.InputOptimization(model, loss_fn, image, opt.transforms.TransformationRobustness()).optimize(
+        opt.optimization.n_steps(64, False))
+"""
+
+from . import circuits, hooks, images, loss, models, optimization, postprocessing, relu, transforms, visualize
+from .hooks import ModuleOutputs, ObjectiveModel, collect_activations, objective_model
+from .optimization import InputOptimization
+from .relu import RedirectedReLU, replace_layers, swapped_layers
+from .visualize import save_image, show, weights_to_heatmap_2d
+
+__all__ = [
+    "circuits", "hooks", "images", "loss", "models", "optimization", "postprocessing", "relu", "transforms",
+    "visualize", "InputOptimization", "ModuleOutputs", "ObjectiveModel", "collect_activations", "objective_model",
+    "RedirectedReLU", "replace_layers", "swapped_layers", "show", "save_image", "weights_to_heatmap_2d",
+]

@@ -1,0 +1,40 @@
+"""Type aliases and protocols shared by the :mod:`mei.optim` modules (one place, as in captum.optim)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol, Union, runtime_checkable
+
+from torch import Tensor, nn
+
+#: A layer to read activations from: the module itself or its name in ``model.named_modules()``,
+#: e.g. ``"features.3"`` or ``"mixed4a"``.
+Target = Union[nn.Module, str]
+
+#: Which images of a batch an objective applies to: all (``None``), one index, or a list of indices.
+BatchIndex = Union[int, Sequence[int], None]
+
+#: ``{module: output}`` of one forward pass, also looked up by module name (see :class:`ModuleOutputs`).
+StopCriteria = Callable[..., tuple]
+
+
+@runtime_checkable
+class EngineTransform(Protocol):
+    """The engine's transform contract: ``transform(x, i_iter) -> x`` (gradients flow through it)."""
+
+    def __call__(self, x: Tensor, i_iter: int) -> Tensor: ...
+
+
+@runtime_checkable
+class ImageParameterizationLike(Protocol):
+    """What :class:`~mei.optim.optimization.InputOptimization` needs from an image parameterization.
+
+    ``param`` is the one tensor the engine optimizes (first dimension = images); ``render(param)``
+    maps it to the image, differentiably; calling the module renders its own ``param``.
+    """
+
+    param: Tensor
+
+    def render(self, param: Tensor) -> Tensor: ...
+
+    def __call__(self) -> Tensor: ...

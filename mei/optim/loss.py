@@ -1,0 +1,350 @@
+"""Small composable objectives on layer activations, one value per image.
+
+Each objective names its layer(s) by module object or by name (``"features.3"``), reads them from a
+:class:`~mei.optim.hooks.ModuleOutputs` mapping, and returns a tensor of shape ``(images,)``: the engine
+maximizes the sum over images. Objectives combine with ``+ - * /``, unary ``-``, ``**`` and ``abs``, with
+each other and with numbers, through one helper (:func:`combine`); an activation becomes a per-image value
+through one helper (:func:`reduce_per_image`). Because every part is per image, a composed objective is
+exactly the arithmetic of its parts, image by image.
+
+Example:
+    >>> obj = ChannelActivation("features.3", 5) - 0.1 * DeepDream("features.0")
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Sequence
+from typing import Any, Union
+
+import torch
+from torch import Tensor
+
+from ._typing import BatchIndex, Target
+from .hooks import ModuleOutputs
+
+Operand = Union["Loss", int, float]
+REDUCTIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "mean": lambda t: t.mean(dim=1),
+    "sum": lambda t: t.sum(dim=1),
+    "max": lambda t: t.amax(dim=1),
+}
+
+
+def reduce_per_image(values: Tensor, how: str = "mean") -> Tensor:
+    """Reduce every dimension but the first (images): ``(N, ...) -> (N,)``.
+
+    Args:
+        values (Tensor): at least one dimension, images first.
+        how (str, optional): ``"mean"``, ``"sum"`` or ``"max"``. Default: ``"mean"``.
+    """
+    if how not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {sorted(REDUCTIONS)}, got {how!r}")
+    if values.dim() == 1:
+        return values
+    return REDUCTIONS[how](values.reshape(values.shape[0], -1))
+
+
+def batch_mask(batch_index: BatchIndex, n_images: int, like: Tensor) -> Tensor | None:
+    """A ``(n_images,)`` 0/1 mask selecting ``batch_index`` (``None`` = all images, no mask)."""
+    if batch_index is None:
+        return None
+    indices = [batch_index] if isinstance(batch_index, int) else list(batch_index)
+    for index in indices:
+        if not -n_images <= index < n_images:
+            raise IndexError(f"batch_index {index} is out of range for {n_images} images")
+    mask = torch.zeros(n_images, dtype=like.dtype, device=like.device)
+    mask[indices] = 1
+    return mask
+
+
+def _format(operand: Any) -> str:
+    return repr(operand) if isinstance(operand, Loss) else f"{operand:g}"
+
+
+class Loss:
+    """Base class: an objective over the activations of ``targets``.
+
+    Subclasses implement :meth:`compute` (activations -> ``(images,)``); the base applies ``batch_index``.
+
+    Args:
+        targets (list of nn.Module or str): the layers read.
+        batch_index (int or list[int], optional): images this objective applies to; the others get 0.
+            Default: ``None`` (all images).
+    """
+
+    def __init__(self, targets: Sequence[Target], batch_index: BatchIndex = None) -> None:
+        self.targets = list(targets)
+        self.batch_index = batch_index
+
+    def compute(self, activations: ModuleOutputs) -> Tensor:
+        """Per-image values before ``batch_index`` is applied."""
+        raise NotImplementedError
+
+    def __call__(self, activations: ModuleOutputs) -> Tensor:
+        values = self.compute(activations)
+        mask = batch_mask(self.batch_index, values.shape[0], values)
+        return values if mask is None else values * mask
+
+    def _describe(self) -> str:
+        return ", ".join(str(t) if isinstance(t, str) else type(t).__name__ for t in self.targets)
+
+    def __repr__(self) -> str:
+        batch = "" if self.batch_index is None else f", batch_index={self.batch_index}"
+        return f"{type(self).__name__}({self._describe()}{batch})"
+
+    # ---------------------------------------------------------------------------------------- operators
+    def __add__(self, other: Operand) -> Loss:
+        return combine(operator.add, self, other, "+")
+
+    def __radd__(self, other: Operand) -> Loss:
+        return combine(operator.add, other, self, "+")
+
+    def __sub__(self, other: Operand) -> Loss:
+        return combine(operator.sub, self, other, "-")
+
+    def __rsub__(self, other: Operand) -> Loss:
+        return combine(operator.sub, other, self, "-")
+
+    def __mul__(self, other: Operand) -> Loss:
+        return combine(operator.mul, self, other, "*")
+
+    def __rmul__(self, other: Operand) -> Loss:
+        return combine(operator.mul, other, self, "*")
+
+    def __truediv__(self, other: Operand) -> Loss:
+        return combine(operator.truediv, self, other, "/")
+
+    def __rtruediv__(self, other: Operand) -> Loss:
+        return combine(operator.truediv, other, self, "/")
+
+    def __pow__(self, other: Operand) -> Loss:
+        return combine(operator.pow, self, other, "**")
+
+    def __neg__(self) -> Loss:
+        return combine(operator.mul, -1, self, "*")
+
+    def __abs__(self) -> Loss:
+        return CompositeLoss(torch.abs, [self], f"abs({self!r})")
+
+
+class CompositeLoss(Loss):
+    """``fn`` of other objectives' per-image values (built by :func:`combine`; rarely made by hand).
+
+    Args:
+        fn (Callable): takes the operands' values (numbers stay numbers) and returns ``(images,)``.
+        operands (list of Loss or numbers): at least one :class:`Loss`.
+        name (str): how the composition prints.
+    """
+
+    def __init__(self, fn: Callable[..., Tensor], operands: Sequence[Operand], name: str) -> None:
+        losses = [op for op in operands if isinstance(op, Loss)]
+        if not losses:
+            raise TypeError("a composite objective needs at least one objective among its operands")
+        targets: list[Target] = []
+        for loss in losses:
+            targets += [t for t in loss.targets if not any(t is seen for seen in targets)]
+        super().__init__(targets)
+        self.fn, self.operands, self.name = fn, list(operands), name
+
+    def compute(self, activations: ModuleOutputs) -> Tensor:
+        return self.fn(*(op(activations) if isinstance(op, Loss) else op for op in self.operands))
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def combine(op: Callable[[Any, Any], Any], left: Operand, right: Operand, symbol: str) -> Loss:
+    """The one operator helper: ``op(left, right)`` image by image, where either side may be a number.
+
+    Args:
+        op (Callable): a binary function such as :func:`operator.add`.
+        left, right (Loss or number): the operands; at least one is a :class:`Loss`.
+        symbol (str): the operator as printed.
+    """
+    for operand in (left, right):
+        if not isinstance(operand, (Loss, int, float)) or isinstance(operand, bool):
+            raise TypeError(f"objectives combine with objectives and numbers, not {type(operand).__name__}")
+    return CompositeLoss(op, [left, right], f"({_format(left)} {symbol} {_format(right)})")
+
+
+def sum_loss_list(losses: Sequence[Loss]) -> Loss:
+    """The sum of several objectives (one composite, however many parts)."""
+    if not losses:
+        raise ValueError("sum_loss_list needs at least one objective")
+    return CompositeLoss(lambda *values: sum(values[1:], values[0]), list(losses),
+                         "(" + " + ".join(repr(loss) for loss in losses) + ")")
+
+
+# -------------------------------------------------------------------------------------- single-layer losses
+
+
+class _LayerLoss(Loss):
+    def __init__(self, target: Target, batch_index: BatchIndex = None) -> None:
+        super().__init__([target], batch_index)
+        self.target = target
+
+    def activation(self, activations: ModuleOutputs) -> Tensor:
+        return activations[self.target]
+
+
+class LayerActivation(_LayerLoss):
+    """Mean activation of a whole layer.
+
+    Args:
+        target (nn.Module or str): the layer.
+        batch_index (int or list[int], optional): images it applies to. Default: all.
+    """
+
+    def compute(self, activations: ModuleOutputs) -> Tensor:
+        return reduce_per_image(self.activation(activations))
+
+
+class ChannelActivation(_LayerLoss):
+    """Mean activation of one channel (dimension 1) of a layer.
+
+    Args:
+        target (nn.Module or str): the layer, output ``(images, channels, ...)``.
+        channel_index (int): the channel.
+        batch_index (int or list[int], optional): images it applies to. Default: all.
+    """
+
+    def __init__(self, target: Target, channel_index: int, batch_index: BatchIndex = None) -> None:
+        super().__init__(target, batch_index)
+        self.channel_index = int(channel_index)
+
+    def compute(self, activations: ModuleOutputs) -> Tensor:
+        activation = self.activation(activations)
+        return reduce_per_image(activation[:, self.channel_index])
+
+    def _describe(self) -> str:
+        return f"{super()._describe()}, {self.channel_index}"
+
+
+class NeuronActivation(ChannelActivation):
+    """Activation of one unit: channel ``channel_index`` at spatial position ``(y, x)``.
+
+    Args:
+        target (nn.Module or str): the layer, output ``(images, channels, height, width)`` (or
+            ``(images, units)`` for a linear layer, where ``x``/``y`` must be ``None``).
+        channel_index (int): the channel.
+        x (int, optional): column. Default: the centre, ``width // 2``.
+        y (int, optional): row. Default: the centre, ``height // 2``.
+        batch_index (int or list[int], optional): images it applies to. Default: all.
+    """
+
+    def __init__(self, target: Target, channel_index: int, x: int | None = None, y: int | None = None,
+                 batch_index: BatchIndex = None) -> None:
+        super().__init__(target, channel_index, batch_index)
+        self.x, self.y = x, y
+
+    def compute(self, activations: ModuleOutputs) -> Tensor:
+        channel = self.activation(activations)[:, self.channel_index]
+        if channel.dim() == 1:
+            if self.x is not None or self.y is not None:
+                raise ValueError(f"{self!r}: the layer has no spatial dimensions, so x and y must be None")
+            return channel
+        height, width = channel.shape[-2:]
+        y = height // 2 if self.y is None else self.y
+        x = width // 2 if self.x is None else self.x
+        return reduce_per_image(channel[..., y, x])
+
+    def _describe(self) -> str:
+        where = "" if self.x is None and self.y is None else f", x={self.x}, y={self.y}"
+        return f"{super()._describe()}{where}"
+
+
+class DeepDream(_LayerLoss):
+    """Mean squared activation of a layer (amplify whatever the layer already sees).
+
+    Args:
+        target (nn.Module or str): the layer.
+        batch_index (int or list[int], optional): images it applies to. Default: all.
+    """
+
+    def compute(self, activations: ModuleOutputs) -> Tensor:
+        return reduce_per_image(self.activation(activations) ** 2)
+
+
+class L2(_LayerLoss):
+    """``sqrt(sum((activation - constant)^2) + epsilon)`` per image; subtract it to keep a layer small.
+
+    Args:
+        target (nn.Module or str): the layer (or the input module).
+        constant (float, optional): Default: 0.
+        epsilon (float, optional): keeps the root differentiable at 0. Default: 1e-6.
+        batch_index (int or list[int], optional): images it applies to. Default: all.
+    """
+
+    def __init__(self, target: Target, constant: float = 0.0, epsilon: float = 1e-6,
+                 batch_index: BatchIndex = None) -> None:
+        super().__init__(target, batch_index)
+        self.constant, self.epsilon = float(constant), float(epsilon)
+
+    def compute(self, activations: ModuleOutputs) -> Tensor:
+        squared = reduce_per_image((self.activation(activations) - self.constant) ** 2, "sum")
+        return torch.sqrt(squared + self.epsilon)
+
+
+class TotalVariation(_LayerLoss):
+    """Total variation (sum of absolute neighbour differences over the last two dimensions) per image.
+
+    Args:
+        target (nn.Module or str): the layer.
+        batch_index (int or list[int], optional): images it applies to. Default: all.
+    """
+
+    def compute(self, activations: ModuleOutputs) -> Tensor:
+        activation = self.activation(activations)
+        dy = torch.diff(activation, dim=-2).abs()
+        dx = torch.diff(activation, dim=-1).abs()
+        return reduce_per_image(dy, "sum") + reduce_per_image(dx, "sum")
+
+
+class Direction(_LayerLoss):
+    """Mean over positions of the activation vector's dot product with ``vec`` (a direction in channels).
+
+    Args:
+        target (nn.Module or str): the layer, output ``(images, channels, ...)``.
+        vec (list[float] or Tensor): one weight per channel.
+        batch_index (int or list[int], optional): images it applies to. Default: all.
+    """
+
+    def __init__(self, target: Target, vec: Sequence[float] | Tensor, batch_index: BatchIndex = None) -> None:
+        super().__init__(target, batch_index)
+        self.vec = torch.as_tensor(vec, dtype=torch.float32).flatten()
+
+    def compute(self, activations: ModuleOutputs) -> Tensor:
+        activation = self.activation(activations)
+        if activation.shape[1] != self.vec.numel():
+            raise ValueError(f"{self!r}: vec has {self.vec.numel()} entries, the layer {activation.shape[1]} channels")
+        vec = self.vec.to(activation).view(1, -1, *([1] * (activation.dim() - 2)))
+        return reduce_per_image((activation * vec).sum(dim=1, keepdim=True))
+
+
+class Diversity(_LayerLoss):
+    """Reward images of a batch for differing in style: minus the mean cosine similarity of each image's
+    channel Gram matrix with the other images' (as in Olah et al. 2017). Needs two or more images.
+
+    Args:
+        target (nn.Module or str): the layer, output ``(images, channels, ...)``.
+        batch_index (int or list[int], optional): images it applies to. Default: all.
+    """
+
+    def compute(self, activations: ModuleOutputs) -> Tensor:
+        activation = self.activation(activations)
+        n_images = activation.shape[0]
+        if n_images < 2:
+            raise ValueError("Diversity needs a batch of at least two images")
+        flat = activation.reshape(n_images, activation.shape[1], -1)
+        gram = torch.bmm(flat, flat.transpose(1, 2)).reshape(n_images, -1)
+        gram = torch.nn.functional.normalize(gram, dim=1)
+        similarity = gram @ gram.T
+        others = similarity.sum(dim=1) - similarity.diagonal()
+        return -others / (n_images - 1)
+
+
+__all__ = [
+    "Loss", "CompositeLoss", "combine", "sum_loss_list", "reduce_per_image", "batch_mask", "LayerActivation",
+    "ChannelActivation", "NeuronActivation", "DeepDream", "L2", "TotalVariation", "Direction", "Diversity",
+]

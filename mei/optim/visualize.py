@@ -1,0 +1,112 @@
+"""Looking at results: an image grid (:func:`show`, :func:`save_image`) and weight heatmaps.
+
+Matplotlib and Pillow are imported only when a function needs them (extra ``plot``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+
+def _as_images(x: Tensor) -> Tensor:
+    x = x.detach().float().cpu()
+    if x.dim() == 2:
+        x = x[None, None]
+    elif x.dim() == 3:
+        x = x[None]
+    if x.dim() != 4:
+        raise ValueError(f"expected images (N, C, H, W), (C, H, W) or (H, W), got shape {tuple(x.shape)}")
+    return x
+
+
+def make_grid(x: Tensor, images_per_row: int | None = None, padding: int = 2, pad_value: float = 1.0) -> Tensor:
+    """Tile images ``(N, C, H, W)`` into one ``(C, H', W')`` picture, row by row.
+
+    Args:
+        x (Tensor): the images (``(C, H, W)`` and ``(H, W)`` are one image).
+        images_per_row (int, optional): Default: all in one row.
+        padding (int, optional): pixels between images. Default: 2.
+        pad_value (float, optional): colour of the gaps. Default: 1 (white).
+    """
+    x = _as_images(x)
+    n, channels, height, width = x.shape
+    per_row = min(n, images_per_row or n)
+    rows = math.ceil(n / per_row)
+    grid = torch.full((channels, rows * (height + padding) - padding, per_row * (width + padding) - padding),
+                      float(pad_value))
+    for k, image in enumerate(x):
+        top, left = (k // per_row) * (height + padding), (k % per_row) * (width + padding)
+        grid[:, top:top + height, left:left + width] = image
+    return grid
+
+
+def _to_hwc(grid: Tensor, scale: float = 1.0) -> Tensor:
+    grid = (grid * scale).clamp(0, 1)
+    return grid[0] if grid.shape[0] == 1 else grid[:3].permute(1, 2, 0)
+
+
+def show(x: Tensor, figsize: tuple[float, float] | None = None, images_per_row: int | None = None,
+         scale: float = 1.0) -> None:
+    """Plot images in [0, 1] as one grid with matplotlib (a no-op window under a non-interactive backend).
+
+    Args:
+        x (Tensor): images ``(N, C, H, W)``, ``(C, H, W)`` or ``(H, W)``.
+        figsize (tuple[float, float], optional): matplotlib figure size. Default: matplotlib's.
+        images_per_row (int, optional): Default: all in one row.
+        scale (float, optional): multiply values by it before clipping to [0, 1]. Default: 1.
+    """
+    import matplotlib.pyplot as plt
+
+    picture = _to_hwc(make_grid(x, images_per_row), scale).numpy()
+    figure = plt.figure(figsize=figsize)
+    plt.imshow(picture, cmap="gray" if picture.ndim == 2 else None, vmin=0, vmax=1)
+    plt.axis("off")
+    plt.show()
+    plt.close(figure)
+
+
+def save_image(x: Tensor, filename: str, images_per_row: int | None = None, scale: float = 1.0) -> None:
+    """Write images in [0, 1] as one PNG grid (Pillow).
+
+    Args:
+        x (Tensor): images ``(N, C, H, W)``, ``(C, H, W)`` or ``(H, W)``.
+        filename (str): where to write.
+        images_per_row (int, optional): Default: all in one row.
+        scale (float, optional): multiply values by it before clipping to [0, 1]. Default: 1.
+    """
+    from PIL import Image
+
+    picture = (_to_hwc(make_grid(x, images_per_row), scale) * 255).round().to(torch.uint8).numpy()
+    Image.fromarray(picture).save(filename)
+
+
+def weights_to_heatmap_2d(weight: Tensor, colors: Sequence[str] = ("0571b0", "92c5de", "f7f7f7", "f4a582",
+                                                                     "ca0020")) -> Tensor:
+    """Colour a 2-D map of values in [-1, 1]: negative blue, zero white, positive red (diverging scale).
+
+    Args:
+        weight (Tensor): ``(H, W)`` values, e.g. weights divided by their maximum.
+        colors (list[str], optional): five hex colours for -1, -0.5, 0, 0.5 and 1. Default: a blue-white-red
+            ColorBrewer scale.
+
+    Returns:
+        Tensor: ``(3, H, W)`` RGB in [0, 1].
+    """
+    if weight.dim() != 2:
+        raise ValueError(f"weights_to_heatmap_2d takes a 2-D tensor, got shape {tuple(weight.shape)}")
+    if len(colors) != 5:
+        raise ValueError(f"colors must hold five hex colours, got {len(colors)}")
+    palette = torch.tensor([[int(c[i:i + 2], 16) / 255 for i in (0, 2, 4)] for c in colors],
+                           dtype=torch.float32, device=weight.device)
+    position = (weight.detach().float().clamp(-1, 1) + 1) * 2  # 0..4 over the five colours
+    low = position.floor().clamp(max=3).long()
+    frac = (position - low).unsqueeze(-1)
+    rgb = palette[low] * (1 - frac) + palette[low + 1] * frac
+    return rgb.permute(2, 0, 1)
+
+
+__all__ = ["show", "save_image", "make_grid", "weights_to_heatmap_2d"]

@@ -1,0 +1,118 @@
+"""Parameterizations: FFT round trip, 1/f scaling, invertible colour decorrelation, any channels and size."""
+
+import pytest
+import torch
+
+from mei.optim import images
+
+
+def _img(*shape, seed=0):
+    return torch.rand(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("size", [(16, 16), (15, 22), (7, 9)])
+def test_fft_image_round_trips_an_image(size):
+    start = _img(2, 3, *size)
+    fft = images.FFTImage(size, batch=2, init=start)
+    assert fft.param.shape == (2, 3, size[0], size[1] // 2 + 1, 2)
+    assert torch.allclose(fft(), start, atol=1e-5)
+
+
+def test_fft_scale_is_one_over_frequency():
+    scale = images.spectrum_scale(32, 32)
+    assert torch.isclose(scale.pow(2).mean(), torch.tensor(1.0))
+    # frequency 1/32 (index 1) has twice the gain of frequency 2/32 (index 2), and DC is capped at 1/32
+    assert torch.isclose(scale[0, 1] / scale[0, 2], torch.tensor(2.0))
+    assert torch.isclose(scale[0, 0], scale[0, 1])
+    flat = images.spectrum_scale(8, 8, decay_power=0)
+    assert torch.allclose(flat, torch.ones_like(flat))
+
+
+def test_fft_gradient_favours_low_frequencies():
+    fft = images.FFTImage(32, channels=1)
+    grad = torch.autograd.grad(fft().mul(torch.randn(1, 1, 32, 32)).sum(), fft.param)[0]
+    step = fft.render(fft.param - grad) - fft()
+    power = torch.fft.rfft2(step[0, 0]).abs()
+    assert power[:4, :4].mean() > 5 * power[12:17, 12:17].mean()
+
+
+@pytest.mark.parametrize("transform", ["klt", "i1i2i3"])
+def test_decorrelation_is_invertible(transform):
+    to_rgb = images.ToRGB(transform)
+    x = torch.randn(2, 3, 5, 6)
+    assert torch.allclose(to_rgb(to_rgb(x), inverse=True), x, atol=1e-5)
+    assert torch.allclose(to_rgb(to_rgb(x, inverse=True)), x, atol=1e-5)
+    with_alpha = torch.randn(1, 4, 3, 3)
+    out = to_rgb(with_alpha)
+    assert torch.equal(out[:, 3], with_alpha[:, 3])
+
+
+def test_klt_columns_have_norm_at_most_one_and_pixelwise_matrix():
+    to_rgb = images.ToRGB("klt")
+    assert torch.isclose(torch.linalg.vector_norm(to_rgb.matrix, dim=0).max(), torch.tensor(1.0))
+    x = torch.randn(1, 3, 2, 2)
+    assert torch.allclose(to_rgb(x)[0, :, 1, 0], to_rgb.matrix @ x[0, :, 1, 0])
+
+
+def test_i1i2i3_maps_i1_back_to_grey():
+    to_rgb = images.ToRGB("i1i2i3")
+    grey = to_rgb(torch.tensor([0.4, 0.0, 0.0]).view(1, 3, 1, 1))
+    assert torch.allclose(grey.flatten(), torch.full((3,), 0.4))
+
+
+def test_any_channel_count_with_own_matrix():
+    matrix = torch.tensor([[1.0, 0.5], [0.0, 2.0]])
+    to_c = images.ToRGB(matrix)
+    x = torch.randn(1, 2, 4, 4)
+    assert torch.allclose(to_c(to_c(x), inverse=True), x, atol=1e-6)
+    with pytest.raises(ValueError, match="takes 2 .* channels, got 5"):
+        to_c(torch.randn(1, 5, 4, 4))
+    with pytest.raises(ValueError, match="square"):
+        images.ToRGB([[1.0, 2.0]])
+
+
+@pytest.mark.parametrize("parameterization", [images.FFTImage, images.PixelImage])
+@pytest.mark.parametrize("squash", ["sigmoid", "clamp"])
+def test_natural_image_init_round_trips(parameterization, squash):
+    start = _img(1, 3, 12, 10) * 0.9 + 0.05
+    image = images.NaturalImage((12, 10), init=start, parameterization=parameterization, squash_func=squash)
+    out = image()
+    assert isinstance(out, images.ImageTensor)
+    assert torch.allclose(out, start, atol=1e-4)
+
+
+def test_natural_image_any_channels_no_decorrelation():
+    image = images.NaturalImage((9, 11), channels=5, batch=2)
+    assert image.decorrelate is None
+    out = image()
+    assert out.shape == (2, 5, 9, 11)
+    assert ((out > 0) & (out < 1)).all()
+    one = images.NaturalImage(6, channels=1, init=torch.full((1, 6, 6), 0.25))
+    assert torch.allclose(one(), torch.full((1, 1, 6, 6), 0.25), atol=1e-5)
+
+
+def test_render_matches_forward_and_is_differentiable():
+    image = images.NaturalImage((8, 8))
+    param = image.param.detach().clone().requires_grad_(True)
+    rendered = image.render(param)
+    assert torch.equal(rendered, image().as_subclass(torch.Tensor))
+    rendered.sum().backward()
+    assert param.grad is not None and param.grad.abs().sum() > 0
+
+
+def test_render_image_transform_for_pipelines():
+    x = torch.randn(2, 3, 8, 8)
+    pixel = images.RenderImage(parameterization="pixel", decorrelate=None, squash="sigmoid")
+    assert torch.allclose(pixel(x, 0), torch.sigmoid(x))
+    fft = images.RenderImage()
+    expected = torch.sigmoid(images.ToRGB("klt")(images.spectral_filter(x)))
+    assert torch.allclose(fft(x, 3), expected)
+    flat = images.spectral_filter(x, decay_power=0)
+    assert torch.allclose(flat, x, atol=1e-5)
+    with pytest.raises(ValueError, match="'fft' or 'pixel'"):
+        images.RenderImage(parameterization="laplacian")
+
+
+def test_bad_init_shape():
+    with pytest.raises(ValueError, match=r"init must be \(images, 3, 8, 8\)"):
+        images.PixelImage(8, init=torch.zeros(3, 4, 4))
