@@ -30,6 +30,10 @@ ENV_VAR = "MEI_ALLOWED_MODULES"
 _IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _extra_prefixes: list[str] = []
 
+INTERNAL_MODULES: tuple[str, ...] = ("mei.cli", "mei.db", "mei.engine_demo", "mei.reliability")
+"""The package's own machinery, never a component whatever the allowlist: its functions run commands, write
+files or open and change databases, and a config must not be able to call them."""
+
 
 class ConfigError(ValueError):
     """A method config (or one of its components) is invalid.
@@ -87,6 +91,16 @@ def _how_to_allow(module: str) -> str:
     )
 
 
+def _refuse_internal(path: str, modules: Iterable[str], key: str) -> None:
+    for module in modules:
+        internal = next((p for p in INTERNAL_MODULES if module == p or module.startswith(p + ".")), None)
+        if internal is not None:
+            raise ComponentNotAllowedError(
+                key, f"{path!r} names {internal!r}, part of the package's machinery (command line, database, jobs, "
+                "demo runner), which a config may never call"
+            )
+
+
 def _split_path(path: Any, key: str) -> list[str]:
     if not isinstance(path, str):
         raise ConfigError(key, f"a dotted path must be a string, got {type(path).__name__}")
@@ -115,6 +129,7 @@ def resolve(path: str, key: str = "path") -> Any:
         ConfigError: the path is malformed or names nothing.
     """
     parts = _split_path(path, key)
+    _refuse_internal(path, (".".join(parts[:n]) for n in range(1, len(parts))), key)
     if not is_allowed_module(parts[0]) and not is_allowed_module(".".join(parts[:-1])):
         raise ComponentNotAllowedError(key, f"{path!r} is outside the allowed modules; " + _how_to_allow(parts[0]))
     module, n_module_parts = None, 0
@@ -145,6 +160,7 @@ def resolve(path: str, key: str = "path") -> Any:
                 key, f"{path!r}: {'.'.join(parts[:i + 1])!r} is a {type(obj).__name__} whose defining module is "
                 "unknown; only modules, classes, functions and their instances defined in allowed modules may be named"
             )
+        _refuse_internal(path, [origin], key)
         if not is_allowed_module(origin):
             raise ComponentNotAllowedError(
                 key, f"{path!r} resolves to an object from module {origin!r}, which is not allowed; "

@@ -154,6 +154,13 @@ SECURITY = [
     ("torch-outside-optim", _path("initial", "torch.nn.Linear"), "initial.path", "outside the allowed modules", True),
     ("torch-load", _path("initial", "torch.load"), "initial.path", "outside the allowed modules", True),
     ("pickle-loads", _path("initial", "pickle.loads"), "initial.path", "outside the allowed modules", True),
+    ("mei-cli-main", with_(("transform", {"path": "mei.cli.main", "kwargs": {"argv": ["demo", "--out", "x"]}})),
+     "transform.path", "names 'mei.cli', part of the package's machinery", True),
+    ("mei-db-connect", _path("initial", "mei.db.connect"), "initial.path", "names 'mei.db'", True),
+    ("mei-jobs-clear", _path("initial", "mei.reliability.clear_stale"), "initial.path", "names 'mei.reliability'",
+     True),
+    ("mei-demo-runner", with_(("transform", {"path": "mei.engine_demo.run", "kwargs": {"out": "x"}})),
+     "transform.path", "names 'mei.engine_demo'", True),
     ("optim-reexported-torch", _path("optimizer", "torch.optim.lr_scheduler.Tensor"), "optimizer.path",
      "from module 'torch'", True),
 ]

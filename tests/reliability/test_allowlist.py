@@ -23,7 +23,8 @@ def sandbox(tmp_path, monkeypatch):
     root = tmp_path / pkg
     root.mkdir()
     (root / "__init__.py").write_text("")
-    (root / "safe.py").write_text(RECORDER + "import os\n\nclass Ok:\n    def __call__(self, *args):\n        return 1\n")
+    (root / "safe.py").write_text(RECORDER + "import os\nfrom mei.cli import main\n\n"
+                                  "class Ok:\n    def __call__(self, *args):\n        return 1\n")
     for name in ("evil", "safex"):
         (root / f"{name}.py").write_text(RECORDER + "class Thing:\n    pass\n")
     (root / "sub").mkdir()
@@ -70,6 +71,8 @@ def test_refused_paths_are_never_imported(sandbox, monkeypatch):
     assert imported(tmp_path) == [f"{pkg}/safe"]
     with pytest.raises(ComponentNotAllowedError, match="from module 'os'"):
         resolve(f"{pkg}.safe.os.system")
+    with pytest.raises(ComponentNotAllowedError, match="names 'mei.cli'"):  # a re-export of the machinery
+        resolve(f"{pkg}.safe.main")
 
 
 def test_environment_variable_allows_whole_module_names(sandbox, monkeypatch):
