@@ -122,6 +122,20 @@ def start_embedded(directory: str | Path | None = None) -> dict[str, Any]:
             "backend": "postgresql"}
 
 
+def stop_embedded(directory: str | Path | None = None, delete: bool = False) -> None:
+    """Stop the embedded server this process started (unless another process still uses it).
+
+    Args:
+        directory (str | Path, optional): its data directory. Default: ``data_dir() / "postgres"``.
+        delete (bool, optional): also delete the data directory. Default: False.
+    """
+    pgdata = (Path(directory).expanduser() if directory else data_dir() / "postgres").resolve()
+    server = _embedded.pop(pgdata, None)
+    if server is not None:
+        server.cleanup_mode = "delete" if delete else "stop"
+        server.cleanup()
+
+
 def ensure_store(config: Any = None, name: str | None = None) -> str:
     """Make sure the MEI store exists in ``config``; returns its name.
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from . import db
-from ._tables.cache import ModelCache
+from ._tables.cache import ModelCache, freeze_model
 from ._tables.common import (
     LazyActivated, bind_schema, default_schema_name, frozen_copy, from_bytes, make_hash, to_bytes,
 )
@@ -419,7 +419,7 @@ class MEITemplate(dj.Computed):
         method, stored_config = self.method_table().fetch_method(key)
         seed = (self.seed_table() & key).fetch1("mei_seed")
         model = self.load_model(key)
-        objective = self.get_objective(model, key)
+        objective = freeze_model(self.get_objective(model, key))  # in eval mode, so no run flips the model back
         config = run_config(method, stored_config, self.input_shape(key))
         needs_data = self.include_dataloader or getattr(method, "needs_dataloaders", "shape" not in config)
         dataloaders = self._dataloaders(key) if needs_data else None

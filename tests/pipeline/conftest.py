@@ -8,7 +8,9 @@ default 127.0.0.1:5432, trust). A server that cannot be reached is a visible ski
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 import uuid
 import warnings
 from dataclasses import dataclass, field
@@ -92,8 +94,16 @@ def _make_instance(name: str, store: Path, embedded_dir: Path) -> Any:
 
 
 @pytest.fixture(scope="session")
-def _instances(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return {"root": tmp_path_factory.mktemp("mei_pipeline")}
+def _instances() -> dict[str, Any]:
+    """Connections made so far (or the reason a backend is skipped); the embedded server is stopped and its
+    directory deleted at the end of the session."""
+    from mei import db
+
+    root = Path(tempfile.mkdtemp(prefix="mei-pipeline-tests-"))
+    instances: dict[str, Any] = {"root": root}
+    yield instances
+    db.stop_embedded(root / "postgres", delete=True)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -102,7 +112,12 @@ def backend(request: pytest.FixtureRequest, _instances: dict[str, Any]) -> Backe
     name = request.param
     if name not in _instances:
         root = _instances["root"]
-        _instances[name] = _make_instance(name, root / f"store_{name}", root / "postgres")
+        try:
+            _instances[name] = _make_instance(name, root / f"store_{name}", root / "postgres")
+        except pytest.skip.Exception as skip:
+            _instances[name] = skip
+    if isinstance(_instances[name], pytest.skip.Exception):
+        pytest.skip(str(_instances[name]))
     db_backend = Backend(name, _instances[name])
     yield db_backend
     db_backend.drop_all()

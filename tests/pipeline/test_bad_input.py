@@ -1,0 +1,83 @@
+"""Bad methods, configs and seeds: a clear error and no row written, at insert time and at populate time."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from mei.main import MEIMethod, MEISeed
+from mei.resolve import ComponentNotAllowedError, ConfigError
+
+from .lab_tables import METHOD_CONFIG, declare_lab, fill_upstream
+
+GA = "mei.methods.gradient_ascent"
+
+
+def _config(**changes):
+    config = copy.deepcopy(METHOD_CONFIG)
+    config.update(changes)
+    return config
+
+
+@pytest.mark.parametrize(("method_fn", "config", "error", "message"), [
+    ("mei.methods.no_such_method", METHOD_CONFIG, ConfigError, "method_fn: 'mei.methods' has no attribute 'no_such_method'"),
+    ("os.system", METHOD_CONFIG, ComponentNotAllowedError, "'os.system' is outside the allowed modules"),
+    ("tests.pipeline.lab.PopulationModel.__init__", METHOD_CONFIG, ConfigError, "invalid part '__init__'"),
+    (GA, _config(stopper={"path": "mei.stoppers.NumIterations", "kwargs": {"num_iterations": -3}}),
+     ConfigError, "stopper.kwargs"),
+    (GA, _config(optimizer={"path": "torch.optim.SGD", "kwargs": {"lr": 0.1, "bogus": 1}}),
+     ConfigError, "optimizer.kwargs"),
+    (GA, {k: v for k, v in METHOD_CONFIG.items() if k != "stopper"}, ConfigError, "missing required config key"),
+    (GA, _config(device="tpu"), ConfigError, "device: must be 'cpu' or 'cuda'"),
+    (GA, _config(initial={"path": "mei.initial.RandomNormal", "kwargs": {"std": float("nan")}}),
+     ConfigError, "not a finite number"),
+    (GA, "not a dict", ConfigError, "method_config: must be a dict"),
+    (GA, _config(stopper={"path": "subprocess.Popen", "kwargs": {}}), ComponentNotAllowedError, "stopper.path"),
+])
+def test_add_method_rejects_and_writes_nothing(pipeline, method_fn, config, error, message):
+    with pytest.raises(error) as raised:
+        MEIMethod().add_method(method_fn, config, comment="bad")
+    assert message in str(raised.value)
+    assert len(MEIMethod()) == 0
+
+
+def test_add_method_is_idempotent_and_hash_ignores_key_order(pipeline):
+    first = MEIMethod().add_method(GA, METHOD_CONFIG)
+    reordered = dict(reversed(list(copy.deepcopy(METHOD_CONFIG).items())))
+    assert MEIMethod().add_method(GA, reordered, comment="again") == first
+    assert len(MEIMethod()) == 1
+
+
+def test_custom_method_validator_is_called(pipeline):
+    with pytest.raises(ConfigError, match="iter_n"):
+        MEIMethod().add_method("mei.meitorch.methods.pixel_mei", {"iter_n": -1})
+    assert len(MEIMethod()) == 0
+
+
+def test_missing_seed_is_a_clear_error(pipeline):
+    lab = declare_lab(pipeline.schema("lab"))
+    fill_upstream(lab, n_models=1)
+    lab.Objective().populate()
+    method = MEIMethod().add_method(GA, METHOD_CONFIG)
+    with pytest.raises(Exception, match="mei_seed"):
+        MEISeed().insert1({})
+    assert lab.MEI().populate()["success_count"] == 0  # no seed, nothing to generate
+    key = {**lab.Objective.keys()[0], **lab.TrainedEnsembleModel.fetch1("KEY"), **method, "mei_seed": 5}
+    with pytest.raises(Exception, match="exactly one|one tuple"):
+        lab.MEI().make(key)
+    assert len(lab.MEI()) == 0
+
+
+def test_populate_revalidates_rows_written_by_other_means(pipeline):
+    lab = declare_lab(pipeline.schema("lab"))
+    fill_upstream(lab, n_models=1)
+    lab.Objective().populate()
+    MEISeed().insert1({"mei_seed": 1})
+    bad = _config(stopper={"path": "builtins.exec", "kwargs": {}})
+    MEIMethod().insert1({"method_fn": GA, "method_hash": "0" * 32, "method_config": bad})
+    result = lab.MEI().populate(suppress_errors=True)
+    assert result["success_count"] == 0
+    assert len(result["error_list"]) == 3
+    assert all("builtins.exec" in str(error) for _, error in result["error_list"])
+    assert len(lab.MEI()) == 0
