@@ -1,0 +1,259 @@
+"""The MEI report card: is an MEI right, strong, shared by the models and robust?
+
+Each metric is a plain function on tensors and modules (usable without a database), and
+:class:`ReportCardTemplate` computes them all per MEI in the pipeline.
+
+* :func:`rf_correlation` — correlation of the MEI with a known receptive field; with a basis of several
+  filters (a complex cell's quadrature pair) the best correlation over every filter in their span, i.e.
+  over phase (demo only, where the truth is known);
+* :func:`activation_ratio` — the MEI's activation relative to the best natural image (Walker et al. 2019);
+* :func:`transfer` — the same ratio for other models (held-out ensemble members);
+* :func:`jitter_robustness` — the mean activation under small shifts relative to the unshifted activation;
+* :func:`frequency_spectrum` / :func:`peak_frequency` — the MEI's radially averaged power spectrum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
+
+import datajoint as dj
+import numpy as np
+import torch
+from torch import Tensor
+
+from .modules import EnsembleModel
+from .transforms import shift
+
+Objective = Callable[[Tensor], Tensor]
+
+
+def _image(x: Tensor | np.ndarray) -> Tensor:
+    """A 2-D float tensor from an MEI of shape ``(h, w)``, ``(1, h, w)`` or ``(1, 1, h, w)``."""
+    x = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x, dtype=torch.float64)
+    while x.dim() > 2 and x.shape[0] == 1:
+        x = x[0]
+    if x.dim() != 2:
+        raise ValueError(f"expected one grayscale image (h, w), got shape {tuple(x.shape)}")
+    return x
+
+
+def rf_correlation(mei: Tensor, rf: Tensor) -> float:
+    """Correlation of ``mei`` with a receptive field, or the best over the span of several filters.
+
+    Args:
+        mei (Tensor): one image ``(h, w)`` (leading singleton dimensions are dropped).
+        rf (Tensor): one filter ``(h, w)`` — the signed Pearson correlation is returned — or a basis
+            ``(k, h, w)`` (e.g. the quadrature pair of a complex cell) — the largest correlation of ``mei``
+            with any image in their span (for a quadrature pair: the best phase), which is never negative.
+            All-zero filters in a basis are ignored.
+
+    Returns:
+        float: in ``[-1, 1]``.
+    """
+    x = _image(mei).flatten()
+    x = x - x.mean()
+    basis = torch.as_tensor(rf, dtype=torch.float64)
+    basis = basis.reshape(-1, x.numel()) if basis.dim() > 2 else basis.reshape(1, -1)
+    basis = basis - basis.mean(dim=1, keepdim=True)
+    basis = basis[basis.norm(dim=1) > 0]
+    if len(basis) == 0 or x.norm() == 0:
+        return 0.0
+    if len(basis) == 1:
+        return float(x @ basis[0] / (x.norm() * basis[0].norm()))
+    # Orthonormalize the span; the best correlation is the norm of the projection of the unit MEI.
+    q, _ = torch.linalg.qr(basis.T)
+    return float((q.T @ (x / x.norm())).norm())
+
+
+@torch.no_grad()
+def _responses(objective: Objective, images: Tensor, batch_size: int = 512) -> Tensor:
+    return torch.cat([objective(images[i:i + batch_size]).reshape(-1) for i in range(0, len(images), batch_size)])
+
+
+def activation_ratio(objective: Objective, mei: Tensor, images: Tensor, batch_size: int = 512) -> dict[str, float]:
+    """The MEI's activation relative to the best natural image (Walker et al. 2019).
+
+    Args:
+        objective (Callable): one value per image, e.g. a model constrained to one neuron.
+        mei (Tensor): the MEI, with the model's input shape ``(1, ...)``.
+        images (Tensor): natural images ``(n, ...)`` of the same shape.
+        batch_size (int, optional): images per forward pass. Default: 512.
+
+    Returns:
+        dict: ``activation`` (of the MEI), ``best_natural`` (largest over the images), ``best_index`` and
+        ``ratio = activation / best_natural``.
+    """
+    responses = _responses(objective, images, batch_size)
+    best_index = int(responses.argmax())
+    best = float(responses[best_index])
+    activation = float(_responses(objective, mei.reshape(1, *images.shape[1:]).to(images.dtype)))
+    return {"activation": activation, "best_natural": best, "best_index": best_index,
+            "ratio": activation / best if best != 0 else float("nan")}
+
+
+def transfer(objectives: Sequence[Objective], mei: Tensor, images: Tensor) -> list[float]:
+    """:func:`activation_ratio` of ``mei`` for each of ``objectives`` (e.g. held-out ensemble members)."""
+    return [activation_ratio(objective, mei, images)["ratio"] for objective in objectives]
+
+
+@torch.no_grad()
+def jitter_robustness(objective: Objective, mei: Tensor, max_shift: int = 2) -> float:
+    """Mean activation over all circular shifts up to ``max_shift`` pixels (both axes), over the unshifted one.
+
+    Args:
+        objective (Callable): one value per image.
+        mei (Tensor): the MEI ``(1, ..., h, w)``.
+        max_shift (int, optional): largest shift in pixels. Default: 2.
+
+    Returns:
+        float: 1 for an objective that does not care where the MEI is; less the more it does.
+    """
+    offsets = range(-max_shift, max_shift + 1)
+    shifts = torch.tensor([[dy, dx] for dy in offsets for dx in offsets])
+    batch = shift(mei.expand(len(shifts), *mei.shape[1:]), shifts, dims=(-2, -1))
+    activation = float(objective(mei).reshape(-1)[0])
+    return float(objective(batch).mean()) / activation if activation != 0 else float("nan")
+
+
+def frequency_spectrum(mei: Tensor, n_bins: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Radially averaged power spectrum of one image.
+
+    Args:
+        mei (Tensor): one image ``(h, w)`` (leading singleton dimensions are dropped).
+        n_bins (int, optional): frequency bins between 0 and 0.5 cycles/pixel. Default: ``min(h, w) // 2``.
+
+    Returns:
+        tuple: ``(frequencies, power)``: bin centres in cycles/pixel and the mean power in each bin
+        (normalized to sum to 1).
+    """
+    x = _image(mei)
+    x = x - x.mean()
+    power = torch.fft.fft2(x).abs() ** 2
+    fy = torch.fft.fftfreq(x.shape[0], dtype=torch.float64)[:, None]
+    fx = torch.fft.fftfreq(x.shape[1], dtype=torch.float64)[None, :]
+    radius = torch.sqrt(fx**2 + fy**2).flatten()
+    n_bins = n_bins or min(x.shape) // 2
+    edges = torch.linspace(0, 0.5, n_bins + 1, dtype=torch.float64)
+    index = torch.bucketize(radius, edges[1:-1])
+    inside = radius <= 0.5
+    total = torch.zeros(n_bins, dtype=torch.float64).index_add_(0, index[inside], power.flatten()[inside])
+    count = torch.zeros(n_bins, dtype=torch.float64).index_add_(0, index[inside], torch.ones_like(radius[inside]))
+    mean = total / count.clamp_min(1)
+    mean = mean / mean.sum() if mean.sum() > 0 else mean
+    return ((edges[1:] + edges[:-1]) / 2).numpy(), mean.numpy()
+
+
+def peak_frequency(mei: Tensor) -> float:
+    """The spatial frequency (cycles/pixel) where the MEI's radial power spectrum peaks."""
+    frequencies, power = frequency_spectrum(mei)
+    return float(frequencies[int(np.argmax(power))])
+
+
+def report_card(objective: Objective, mei: Tensor, images: Tensor, others: Sequence[Objective] = (),
+                rf: Tensor | None = None, max_shift: int = 2) -> dict[str, Any]:
+    """Every metric of the report card for one MEI.
+
+    Args:
+        objective (Callable): the objective the MEI was made for.
+        mei (Tensor): the MEI ``(1, ...)``.
+        images (Tensor): natural images to compare with.
+        others (Sequence[Callable], optional): further objectives for :func:`transfer`. Default: none.
+        rf (Tensor, optional): the true receptive field (or a basis), where known. Default: none.
+        max_shift (int, optional): for :func:`jitter_robustness`. Default: 2.
+
+    Returns:
+        dict: ``activation``, ``best_natural``, ``best_index``, ``activation_ratio``, ``transfer``
+        (mean over ``others`` or ``None``), ``transfer_ratios``, ``jitter_robustness``, ``peak_frequency``,
+        ``spectrum`` (``{"frequencies": [...], "power": [...]}``), ``rf_correlation`` (or ``None``).
+    """
+    ratio = activation_ratio(objective, mei, images)
+    ratios = transfer(others, mei, images)
+    frequencies, power = frequency_spectrum(mei)
+    return {
+        "activation": ratio["activation"], "best_natural": ratio["best_natural"], "best_index": ratio["best_index"],
+        "activation_ratio": ratio["ratio"],
+        "transfer": float(np.mean(ratios)) if ratios else None, "transfer_ratios": ratios,
+        "jitter_robustness": jitter_robustness(objective, mei, max_shift),
+        "peak_frequency": float(frequencies[int(np.argmax(power))]),
+        "spectrum": {"frequencies": frequencies.tolist(), "power": power.tolist()},
+        "rf_correlation": rf_correlation(mei, rf) if rf is not None else None,
+    }
+
+
+def _batch_inputs(batch: Any) -> Tensor:
+    if isinstance(batch, Mapping):
+        return batch["inputs"] if "inputs" in batch else next(iter(batch.values()))
+    return batch[0] if isinstance(batch, (list, tuple)) else batch
+
+
+def loader_images(dataloaders: Any, tier: str = "train", data_key: str | None = None) -> Tensor:
+    """All inputs of one tier's loader (nnfabrik layout ``{tier: {data_key: DataLoader}}``), concatenated."""
+    loaders = dataloaders[tier] if isinstance(dataloaders, Mapping) and tier in dataloaders else dataloaders
+    if isinstance(loaders, Mapping):
+        loaders = loaders[data_key] if data_key in loaders else next(iter(loaders.values()))
+    return torch.cat([_batch_inputs(batch) for batch in loaders])
+
+
+class ReportCardTemplate(dj.Computed):
+    """Template of the report-card table: the metrics of :func:`report_card` for every MEI of ``mei_table``.
+
+    Class attributes: ``mei_table`` (your :class:`mei.main.MEITemplate` table), ``max_shift`` (for
+    :func:`jitter_robustness`, default 2). Hooks to override: :meth:`natural_images` (default: the training
+    inputs of the MEI's trained model), :meth:`transfer_objectives` (default: each member of an ensemble
+    model, so ``transfer`` says how much the members agree), :meth:`true_rf` (default: unknown, ``None``).
+
+    Attributes: the MEI's key; ``activation``, ``best_natural``, ``activation_ratio``, ``transfer`` (null
+    without other models), ``transfer_ratios`` (json), ``jitter_robustness``, ``peak_frequency``
+    (cycles/pixel), ``spectrum`` (json), ``rf_correlation`` (null where the truth is unknown).
+    """
+
+    mei_table: ClassVar[Any] = None
+    max_shift: ClassVar[int] = 2
+    _image_cache: ClassVar[dict[Any, Tensor]] = {}
+
+    definition = """
+    # report card of an MEI
+    -> self.mei_table
+    ---
+    activation: float64              # the objective's value for the MEI
+    best_natural: float64            # its largest value over the natural images
+    activation_ratio: float64        # activation / best_natural
+    transfer=null: float64           # mean activation ratio of the transfer models
+    transfer_ratios: json            # activation ratio per transfer model
+    jitter_robustness: float64       # mean activation under shifts up to max_shift / activation
+    peak_frequency: float64          # peak of the radial power spectrum, cycles/pixel
+    spectrum: json                   # {"frequencies": [...], "power": [...]}
+    rf_correlation=null: float64     # correlation with the true receptive field, where known
+    """
+
+    def natural_images(self, key: Mapping[str, Any]) -> Tensor:
+        """The natural images to compare with (default: the training inputs of the trained model)."""
+        mei_table = self.mei_table()
+        trained = mei_table.trained_model_table()
+        cache_key = (trained.full_table_name, tuple(sorted((k, str(key[k])) for k in trained.primary_key)))
+        if cache_key not in self._image_cache:
+            self._image_cache.clear()
+            self._image_cache[cache_key] = loader_images(mei_table._dataloaders(key)).float()
+        return self._image_cache[cache_key]
+
+    def transfer_objectives(self, key: Mapping[str, Any], model: torch.nn.Module) -> list[Objective]:
+        """Objectives for :func:`transfer` (default: each member of an ensemble of two or more)."""
+        if isinstance(model, EnsembleModel) and len(model.members) > 1:
+            return [self.mei_table().get_objective(member, key) for member in model.members]
+        return []
+
+    def true_rf(self, key: Mapping[str, Any]) -> Tensor | None:
+        """The true receptive field (or basis) of the MEI's neuron, where known (default: ``None``)."""
+        return None
+
+    def make(self, key: dict[str, Any]) -> None:
+        """Fetch the MEI and its objective, compute :func:`report_card`, insert one row."""
+        mei_table = self.mei_table()
+        mei = mei_table.fetch_mei(key).float()
+        model = mei_table.load_model(key)
+        objective = mei_table.get_objective(model, key)
+        card = report_card(objective, mei, self.natural_images(key), self.transfer_objectives(key, model),
+                           self.true_rf(key), self.max_shift)
+        card.pop("best_index")
+        self.insert1({**key, **card})
