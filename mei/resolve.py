@@ -30,7 +30,8 @@ ENV_VAR = "MEI_ALLOWED_MODULES"
 _IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _extra_prefixes: list[str] = []
 
-INTERNAL_MODULES: tuple[str, ...] = ("mei.cli", "mei.db", "mei.engine_demo", "mei.reliability")
+INTERNAL_MODULES: tuple[str, ...] = ("mei.cli", "mei.db", "mei.engine_demo", "mei.reliability", "mei.main", "mei.fabrik",
+                                   "mei._tables")
 """The package's own machinery, never a component whatever the allowlist: its functions run commands, write
 files or open and change databases, and a config must not be able to call them."""
 

@@ -34,6 +34,9 @@ def _config(**changes):
      ConfigError, "not a finite number"),
     (GA, "not a dict", ConfigError, "method_config: must be a dict"),
     (GA, _config(stopper={"path": "subprocess.Popen", "kwargs": {}}), ComponentNotAllowedError, "stopper.path"),
+    (GA, _config(initial={"path": "mei.fabrik.activate", "kwargs": {"schema_name": "x"}}), ComponentNotAllowedError,
+     "names 'mei.fabrik', part of the package's machinery"),
+    ("mei.main.MEIMethod", METHOD_CONFIG, ComponentNotAllowedError, "names 'mei.main'"),
 ])
 def test_add_method_rejects_and_writes_nothing(pipeline, method_fn, config, error, message):
     with pytest.raises(error) as raised:
