@@ -1,0 +1,102 @@
+"""Objective-table templates for movies, multi-session models and contrastive MEIs.
+
+Both templates are :class:`mei.main.PopulationObjectiveTemplate` s: ``populate()`` fills one row per neuron
+with its session (``data_key``) and output unit, and ``get_objective(model, key)`` builds the neuron's
+objective with ``forward_kwargs={"data_key": ...}``, so ``MEI().populate()`` drives the right session's unit
+without the user doing anything. On top of that:
+
+* :class:`ReducedObjectiveTemplate` reduces a response over time (class attribute ``reducer``, a component
+  spec such as ``{"path": "mei.reducers.MeanOverTime"}`` or a callable);
+* :class:`ContrastiveObjectiveTemplate` drives the neuron against the other neurons of its session
+  (:class:`mei.contrast.ContrastiveObjective`; class attributes ``temperature``, ``ratio``, ``weight``).
+
+Declare them in your own schema like the population template::
+
+    @schema
+    class VideoObjective(ReducedObjectiveTemplate):
+        dataset_table = Dataset
+        trained_model_table = TrainedModel
+        reducer = {"path": "mei.reducers.MeanOverWindow", "kwargs": {"start": -10}}
+
+Importing this module opens no database connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from torch import nn
+
+from .contrast import ContrastiveObjective
+from .main import PopulationObjectiveTemplate
+from .modules import ConstrainedOutputModel
+from .reducers import Reducer, build_reducer
+
+__all__ = ["ReducedObjectiveTemplate", "ContrastiveObjectiveTemplate"]
+
+
+class _SessionObjective:
+    """What both templates share: the neuron's unit, its session keywords and the reducer."""
+
+    reducer: ClassVar[Reducer | Mapping[str, Any] | None] = None
+    forward_data_key: ClassVar[bool]
+
+    def neuron(self, key: Mapping[str, Any]) -> tuple[int, str, dict[str, Any] | None]:
+        """``(output_unit, data_key, forward_kwargs)`` of the one neuron in ``key``."""
+        output_unit, data_key = (self & key).fetch1("output_unit", "data_key")  # type: ignore[operator]
+        forward_kwargs = {"data_key": data_key} if data_key and self.forward_data_key else None
+        return int(output_unit), data_key, forward_kwargs
+
+    def build_reducer(self) -> Reducer | None:
+        """The reducer from the ``reducer`` class attribute (a fresh component per objective)."""
+        return build_reducer(self.reducer, f"{type(self).__name__}.reducer")
+
+
+class ReducedObjectiveTemplate(_SessionObjective, PopulationObjectiveTemplate):
+    """Neuron id -> output unit and session, objective = the unit's response reduced over time.
+
+    Class attributes: those of :class:`mei.main.PopulationObjectiveTemplate`, and ``reducer`` (component
+    spec or callable; ``None`` = no reduction). Default: ``{"path": "mei.reducers.MeanOverTime"}``.
+    """
+
+    reducer: ClassVar[Reducer | Mapping[str, Any] | None] = {"path": "mei.reducers.MeanOverTime", "kwargs": {}}
+
+    def get_objective(self, model: nn.Module, key: Mapping[str, Any]) -> nn.Module:
+        """``model`` restricted to the neuron in ``key``, its session chosen and its response reduced."""
+        unit, _, forward_kwargs = self.neuron(key)
+        return ConstrainedOutputModel(model, unit, target_fn=self.build_reducer(), forward_kwargs=forward_kwargs)
+
+    get_output_selected_model = get_objective
+
+
+class ContrastiveObjectiveTemplate(_SessionObjective, PopulationObjectiveTemplate):
+    """Neuron id -> output unit and session, objective = the unit against the other units of its session.
+
+    Class attributes: those of :class:`mei.main.PopulationObjectiveTemplate`, and ``temperature``
+    (``None`` = plain mean of the others), ``ratio`` (False), ``weight`` (1.0), ``reducer`` (``None``) as
+    in :class:`mei.contrast.ContrastiveObjective`. The others are the session's other neurons in this table.
+    """
+
+    temperature: ClassVar[float | None] = None
+    ratio: ClassVar[bool] = False
+    weight: ClassVar[float] = 1.0
+
+    def others(self, key: Mapping[str, Any], data_key: str, unit: int) -> list[int]:
+        """Output units of the other neurons of the same dataset and session."""
+        dataset = {name: key[name] for name in self.dataset_table().primary_key}  # type: ignore[attr-defined]
+        units = (self & dataset & {"data_key": data_key}).to_arrays("output_unit")  # type: ignore[operator]
+        return sorted(int(u) for u in units if int(u) != unit)
+
+    def get_objective(self, model: nn.Module, key: Mapping[str, Any]) -> nn.Module:
+        """A :class:`mei.contrast.ContrastiveObjective` of the neuron in ``key`` against its session's others."""
+        unit, data_key, forward_kwargs = self.neuron(key)
+        others = self.others(key, data_key, unit)
+        if not others:
+            raise ValueError(f"neuron {key.get('neuron_id')} has no other neuron in session {data_key!r} to "
+                             "contrast against")
+        return ContrastiveObjective(model, unit, others=others, temperature=self.temperature, ratio=self.ratio,
+                                    weight=self.weight, reducer=self.build_reducer(),
+                                    forward_kwargs=forward_kwargs)
+
+    get_output_selected_model = get_objective
