@@ -9,7 +9,8 @@ batch needs on top, without a second optimization loop (everything runs through
 * one stopper and one tracker per image (:class:`mei.stoppers.PerImageStopper`, :class:`PerImageTracker`);
   an image whose stopper says stop is frozen while the others go on;
 * chunks of at most ``chunk_size`` keys; on CUDA an out-of-memory error halves the chunk and retries;
-* optional bfloat16 autocast of the forward pass and ``torch.compile`` of the objective.
+* optional bfloat16 autocast of the forward pass, ``torch.compile`` of the objective, channels-last
+  weights and cuDNN autotuning (measured in ``benchmarks/batched.py``; all off by default).
 
 The options live under the method config's ``"batch"`` key (plain :func:`mei.methods.gradient_ascent`
 ignores it), e.g. ``{"batch": {"chunk_size": 64, "autocast": "bfloat16", "compile": false}}``.
@@ -17,9 +18,10 @@ ignores it), e.g. ``{"batch": {"chunk_size": 64, "autocast": "bfloat16", "compil
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -44,11 +46,17 @@ class BatchOptions:
         autocast (str | None, optional): ``"bfloat16"`` (or ``"float16"``) runs the forward pass under
             ``torch.autocast``; results then differ from float32 runs. Default: ``None`` (float32).
         compile (bool, optional): ``torch.compile`` the batched objective. Default: False.
+        channels_last (bool, optional): convert the model's 4-d weights to the channels-last memory format
+            (in place; values unchanged), which lets cuDNN skip layout conversions. Default: False.
+        cudnn_benchmark (bool, optional): let cuDNN time its convolution algorithms during the run
+            (``torch.backends.cudnn.benchmark``, restored afterwards). Default: False.
     """
 
     chunk_size: int = 64
     autocast: str | None = None
     compile: bool = False
+    channels_last: bool = False
+    cudnn_benchmark: bool = False
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> BatchOptions:
@@ -58,16 +66,19 @@ class BatchOptions:
             raise ConfigError("batch", f"must be a dict of batch options, got {type(spec).__name__}")
         unknown = sorted(set(spec) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
-            raise ConfigError("batch", f"unknown batch option(s) {unknown}; known: chunk_size, autocast, compile")
+            known = ", ".join(f.name for f in dataclasses.fields(cls))
+            raise ConfigError("batch", f"unknown batch option(s) {unknown}; known: {known}")
         chunk = spec.get("chunk_size", cls.chunk_size)
         if isinstance(chunk, bool) or not isinstance(chunk, int) or not 1 <= chunk <= 100_000:
             raise ConfigError("batch.chunk_size", f"must be an int from 1 to 100000, got {chunk!r}")
         autocast = spec.get("autocast")
         if autocast is not None and autocast not in _AUTOCAST_DTYPES:
             raise ConfigError("batch.autocast", f"must be null, 'bfloat16' or 'float16', got {autocast!r}")
-        if not isinstance(spec.get("compile", False), bool):
-            raise ConfigError("batch.compile", f"must be true or false, got {spec['compile']!r}")
-        return cls(chunk, autocast, spec.get("compile", False))
+        flags = {name: spec.get(name, False) for name in ("compile", "channels_last", "cudnn_benchmark")}
+        for name, value in flags.items():
+            if not isinstance(value, bool):
+                raise ConfigError(f"batch.{name}", f"must be true or false, got {value!r}")
+        return cls(chunk, autocast, **flags)
 
 
 class AutocastModel(nn.Module):
@@ -118,12 +129,26 @@ class PerImageTracker:
 
 
 def wrap_objective(objective: nn.Module, options: BatchOptions) -> nn.Module:
-    """The objective with the options' autocast and compilation applied."""
+    """The objective with the options' memory format, autocast and compilation applied."""
+    if options.channels_last:
+        objective.to(memory_format=torch.channels_last)
     if options.autocast is not None:
         objective = AutocastModel(objective, _AUTOCAST_DTYPES[options.autocast])
     if options.compile:
         objective = torch.compile(objective)
     return objective
+
+
+@contextlib.contextmanager
+def cudnn_benchmark(enabled: bool) -> Iterator[None]:
+    """Set ``torch.backends.cudnn.benchmark`` to ``enabled`` for the block (left alone when False)."""
+    previous = torch.backends.cudnn.benchmark
+    if enabled:
+        torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = previous
 
 
 def run_chunk(objective: nn.Module, components: Components, shape: tuple[int, ...], seeds: Sequence[int],
@@ -133,8 +158,9 @@ def run_chunk(objective: nn.Module, components: Components, shape: tuple[int, ..
     tracker = PerImageTracker(components.objectives, stopper)
     batch = copy.copy(components)
     batch.stopper = stopper
-    final, score, _, _ = run_engine(wrap_objective(objective, options), batch, shape, list(seeds), device,
-                                    tracker=tracker)
+    with cudnn_benchmark(options.cudnn_benchmark):
+        final, score, _, _ = run_engine(wrap_objective(objective, options), batch, shape, list(seeds), device,
+                                        tracker=tracker)
     scores = torch.as_tensor(score).reshape(-1).tolist()
     return [
         (final[k:k + 1].clone(), float(scores[k]), log, int(stopper.stopped_at[k]) + 1)

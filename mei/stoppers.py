@@ -100,6 +100,10 @@ class PerImageStopper(OptimizationStopper):
             raise ValueError("stoppers must be a non-empty list of stoppers, one per image")
         self.stopped_at: list[int | None] = [None] * len(self.stoppers)
         self.changed = False
+        first = self.stoppers[0]
+        # identical step counts decide for every image at once (no per-image views: cheap for large K)
+        self._shared = all(type(s) is NumIterations and s.num_iterations == getattr(first, "num_iterations", None)
+                           for s in self.stoppers)
 
     @property
     def finished(self) -> list[bool]:
@@ -116,6 +120,11 @@ class PerImageStopper(OptimizationStopper):
         if current_state.n_images != len(self.stoppers):
             raise ValueError(f"{len(self.stoppers)} stoppers for a batch of {current_state.n_images} images")
         self.changed = False
+        if self._shared:
+            stop, output = self.stoppers[0](current_state)
+            if stop:
+                self.stopped_at, self.changed = [current_state.i_iter] * len(self.stoppers), True
+            return stop, [output] * len(self.stoppers)
         outputs = []
         for k, stopper in enumerate(self.stoppers):
             if self.stopped_at[k] is not None:

@@ -15,9 +15,13 @@ JITTER = {"transform": {"path": "mei.transforms.Jitter", "kwargs": {"max_shift":
 
 
 def run(chunk_size, model=None):
+    return run_with({"chunk_size": chunk_size}, model)
+
+
+def run_with(batch, model=None):
     models = model or unit_models(tiny_cnn(), UNITS)
     with recording() as info:
-        results = gradient_ascent_batched(None, models, config(batch={"chunk_size": chunk_size}, **JITTER), SEEDS)
+        results = gradient_ascent_batched(None, models, config(batch=batch, **JITTER), SEEDS)
     return results, info
 
 
@@ -54,7 +58,9 @@ def test_out_of_memory_with_one_image_is_raised():
     ({"chunk_size": True}, "batch.chunk_size", "must be an int"),
     ({"autocast": "int8"}, "batch.autocast", "must be null, 'bfloat16' or 'float16'"),
     ({"compile": "yes"}, "batch.compile", "must be true or false"),
-    ({"chunks": 4}, "batch", "unknown batch option(s) ['chunks']"),
+    ({"chunks": 4}, "batch", "unknown batch option(s) ['chunks']; known: chunk_size, autocast, compile, channels_last"),
+    ({"channels_last": 1}, "batch.channels_last", "must be true or false, got 1"),
+    ({"cudnn_benchmark": None}, "batch.cudnn_benchmark", "must be true or false, got None"),
     ([4], "batch", "must be a dict of batch options"),
 ])
 def test_bad_batch_options_name_their_key(batch, key, message):
@@ -64,7 +70,7 @@ def test_bad_batch_options_name_their_key(batch, key, message):
 
 
 def test_batch_options_defaults_and_plain_runs_accept_the_key():
-    assert BatchOptions.from_config({}) == BatchOptions(64, None, False)
+    assert BatchOptions.from_config({}) == BatchOptions(64, None, False, False, False)
     from mei.methods import gradient_ascent
 
     [model] = unit_models(tiny_cnn(), [0])
@@ -105,3 +111,11 @@ def test_autocast_and_compile_wrap_the_objective():
     torch.testing.assert_close(out, objective(x), atol=0.05, rtol=0.05)
     compiled = wrap_objective(objective, BatchOptions(compile=True))
     assert type(compiled).__name__ == "OptimizedModule" and compiled._orig_mod is objective
+
+
+def test_channels_last_and_cudnn_benchmark_keep_the_result():
+    plain, _ = run(64)
+    fast, _ = run_with({"chunk_size": 64, "channels_last": True, "cudnn_benchmark": True})
+    for (mei, score, _), (f_mei, f_score, _) in zip(plain, fast):
+        torch.testing.assert_close(f_mei, mei, **TOLERANCE)
+    assert torch.backends.cudnn.benchmark is False  # restored after the run
