@@ -1,8 +1,10 @@
 """Objectives on inner neurons, named by module: ``LayerObjective(model, "core.conv2", channel=3)``.
 
-A forward hook on the named submodule catches its output during the model's forward pass; the hook is
-registered for that one call and removed in ``finally``, so the model is left exactly as it was. The
-objective returns one value per image, so it drops into the engine like any other objective.
+The hooks are those of :mod:`mei.optim.hooks` (the feature-visualization package): a forward hook on the
+named submodule catches its output during the model's forward pass and is removed in ``finally``, so the
+model is left exactly as it was. On top of them this module adds what movies and multi-session models need:
+forward keywords (``data_key``), positions in any number of dimensions (``[t, y, x]``) and a reducer over
+time. The objective returns one value per image, so it drops into the engine like any other objective.
 """
 
 from __future__ import annotations
@@ -13,29 +15,23 @@ from typing import Any
 from torch import Tensor, nn
 
 from ._component import check_number
+from .optim.hooks import capture as hooked
+from .optim.hooks import get_module
 from .reducers import Reducer, build_reducer
 
 
 def capture(model: nn.Module, layer: str, x: Tensor, **forward_kwargs: Any) -> Tensor:
-    """The output of ``model``'s submodule ``layer`` (dotted name as in ``named_modules``) for input ``x``."""
+    """The output of ``model``'s submodule ``layer`` (dotted name as in ``named_modules``) for input ``x``,
+    from one forward ``model(x, **forward_kwargs)``."""
     try:
-        module = model.get_submodule(layer)
-    except AttributeError as error:
-        names = [name for name, _ in model.named_modules() if name][:20]
-        raise ValueError(f"the model has no module {layer!r}; modules: {names}") from error
-    caught: list[Tensor] = []
-
-    def hook(module: nn.Module, inputs: Any, output: Any) -> None:
-        caught.append(output[0] if isinstance(output, (tuple, list)) else output)
-
-    handle = module.register_forward_hook(hook)
-    try:
+        module = get_module(model, layer)
+    except KeyError as error:
+        raise ValueError(error.args[0]) from None
+    with hooked(model, [module]) as outputs:
         model(x, **forward_kwargs)
-    finally:
-        handle.remove()
-    if not caught:
+    if module not in outputs:
         raise RuntimeError(f"module {layer!r} was not called during the forward pass")
-    return caught[-1]
+    return outputs[module]
 
 
 class LayerObjective(nn.Module):

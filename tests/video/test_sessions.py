@@ -52,3 +52,15 @@ def test_contrastive_and_group_objectives_pass_the_session_key():
     assert torch.allclose(contrast(x), r["session-b"][:, 0] - r["session-b"][:, 1:].mean(1), atol=1e-4)
     group = GroupObjective(model, [0, 2], reducer=MeanOverTime(), forward_kwargs={"data_key": "session-a"})
     assert torch.allclose(group(x), r["session-a"][:, [0, 2]].mean(1), atol=1e-4)
+
+
+def test_inner_objective_passes_the_session_key_and_names_a_module_that_did_not_run():
+    from mei.inner import LayerObjective
+
+    model = TwoSessionModel(FILTERS)
+    x = torch.randn(2, *SHAPE[1:])
+    chosen = LayerObjective(model, "readouts.session-b", channel=1, forward_kwargs={"data_key": "session-b"})
+    assert torch.allclose(chosen(x), (x * FILTERS["session-b"][1]).flatten(1).sum(1), atol=1e-4)
+    skipped = LayerObjective(model, "readouts.session-a", forward_kwargs={"data_key": "session-b"})
+    with pytest.raises(RuntimeError, match="'readouts.session-a' was not called"):
+        skipped(x)
