@@ -91,6 +91,8 @@ class Analyze:
         shown = ax.imshow(self.similarity(metric).numpy(), cmap="viridis")
         fig.colorbar(shown, ax=ax, label=metric)
         ax.set(xlabel="MEI", ylabel="MEI", title=f"similarity ({metric})")
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.get_major_locator().set_params(integer=True)
         return finish(fig, save_path, show)
 
     def plot_spectrum(self, save_path: str | None = None, show: bool = False) -> Any:
