@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .relu import replace_layers
+from .relu import RedirectedReLU, replace_layers
 
 
 class PretrainedWeightsUnavailable(RuntimeError):
@@ -97,16 +97,27 @@ class TinyAlexNet(nn.Module):
 
 
 def _build(factory: type[nn.Module], seed: int) -> nn.Module:
+    """``factory()`` with He-normal weights and zero biases drawn from ``seed`` (activations keep their scale
+    through the layers, unlike PyTorch's default init, so random units respond to their input)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return factory()
+        model = factory()
+        for module in model.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                nn.init.zeros_(module.bias)
+    return model
 
 
-def googlenet(pretrained: bool = False, use_linear_modules_only: bool = False, seed: int = 0) -> nn.Module:
+def googlenet(pretrained: bool = False, use_linear_modules_only: bool = False,
+              replace_relus_with_redirectedrelu: bool = True, seed: int = 0) -> nn.Module:
     """The :class:`TinyInceptionV1` stand-in with random weights.
 
     Args:
         pretrained (bool, optional): must be False (see :class:`PretrainedWeightsUnavailable`). Default: False.
+        replace_relus_with_redirectedrelu (bool, optional): use :class:`~mei.optim.relu.RedirectedReLU`
+            everywhere, so that units dead at the start still get a gradient (random networks have many).
+            Default: True.
         use_linear_modules_only (bool, optional): replace ReLUs by identities and max-pools by average pools,
             for :func:`mei.optim.circuits.extract_expanded_weights`. Default: False.
         seed (int, optional): seed of the random weights. Default: 0.
@@ -117,6 +128,8 @@ def googlenet(pretrained: bool = False, use_linear_modules_only: bool = False, s
     if use_linear_modules_only:
         replace_layers(model, nn.ReLU, nn.Identity)
         replace_layers(model, nn.MaxPool2d, nn.AvgPool2d, transfer_vars=True)
+    elif replace_relus_with_redirectedrelu:
+        replace_layers(model, nn.ReLU, RedirectedReLU)
     return model
 
 
