@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 from torch import nn
 
-from .contrast import ContrastiveObjective
+from .contrast import ContrastiveObjective, GroupObjective
 from .main import PopulationObjectiveTemplate
 from .modules import ConstrainedOutputModel
 from .reducers import Reducer, build_reducer
@@ -40,6 +40,7 @@ class _SessionObjective:
     """What both templates share: the neuron's unit, its session keywords and the reducer."""
 
     reducer: ClassVar[Reducer | Mapping[str, Any] | None] = None
+    unit_dim: ClassVar[int] = 1
     forward_data_key: ClassVar[bool]
 
     def neuron(self, key: Mapping[str, Any]) -> tuple[int, str, dict[str, Any] | None]:
@@ -56,8 +57,10 @@ class _SessionObjective:
 class ReducedObjectiveTemplate(_SessionObjective, PopulationObjectiveTemplate):
     """Neuron id -> output unit and session, objective = the unit's response reduced over time.
 
-    Class attributes: those of :class:`mei.main.PopulationObjectiveTemplate`, and ``reducer`` (component
-    spec or callable; ``None`` = no reduction). Default: ``{"path": "mei.reducers.MeanOverTime"}``.
+    Class attributes: those of :class:`mei.main.PopulationObjectiveTemplate`, ``reducer`` (component spec or
+    callable; ``None`` = no reduction; default ``{"path": "mei.reducers.MeanOverTime"}``) and ``unit_dim``
+    (the output dimension of the units: 1 for ``(images, units, time)``, the default, or -1 for ``(images,
+    time, units)``).
     """
 
     reducer: ClassVar[Reducer | Mapping[str, Any] | None] = {"path": "mei.reducers.MeanOverTime", "kwargs": {}}
@@ -65,6 +68,9 @@ class ReducedObjectiveTemplate(_SessionObjective, PopulationObjectiveTemplate):
     def get_objective(self, model: nn.Module, key: Mapping[str, Any]) -> nn.Module:
         """``model`` restricted to the neuron in ``key``, its session chosen and its response reduced."""
         unit, _, forward_kwargs = self.neuron(key)
+        if self.unit_dim != 1:
+            return GroupObjective(model, [unit], reducer=self.build_reducer(), forward_kwargs=forward_kwargs,
+                                  unit_dim=self.unit_dim)
         return ConstrainedOutputModel(model, unit, target_fn=self.build_reducer(), forward_kwargs=forward_kwargs)
 
     get_output_selected_model = get_objective
@@ -74,8 +80,9 @@ class ContrastiveObjectiveTemplate(_SessionObjective, PopulationObjectiveTemplat
     """Neuron id -> output unit and session, objective = the unit against the other units of its session.
 
     Class attributes: those of :class:`mei.main.PopulationObjectiveTemplate`, and ``temperature``
-    (``None`` = plain mean of the others), ``ratio`` (False), ``weight`` (1.0), ``reducer`` (``None``) as
-    in :class:`mei.contrast.ContrastiveObjective`. The others are the session's other neurons in this table.
+    (``None`` = plain mean of the others), ``ratio`` (False), ``weight`` (1.0), ``reducer`` (``None``) and
+    ``unit_dim`` (1) as in :class:`mei.contrast.ContrastiveObjective`. The others are the other neurons of
+    the same session in this table.
     """
 
     temperature: ClassVar[float | None] = None
@@ -97,6 +104,6 @@ class ContrastiveObjectiveTemplate(_SessionObjective, PopulationObjectiveTemplat
                              "contrast against")
         return ContrastiveObjective(model, unit, others=others, temperature=self.temperature, ratio=self.ratio,
                                     weight=self.weight, reducer=self.build_reducer(),
-                                    forward_kwargs=forward_kwargs)
+                                    forward_kwargs=forward_kwargs, unit_dim=self.unit_dim)
 
     get_output_selected_model = get_objective

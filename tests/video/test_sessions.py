@@ -2,11 +2,12 @@
 
 import pytest
 import torch
+from torch import nn
 
 from mei.contrast import ContrastiveObjective, GroupObjective
 from mei.methods import gradient_ascent
 from mei.modules import ConstrainedOutputModel, EnsembleModel
-from mei.reducers import MeanOverTime
+from mei.reducers import MeanOverTime, build_reducer
 from mei.video import correlation, video_config
 
 from .models import SHAPE, TwoSessionModel, session_filters
@@ -64,3 +65,37 @@ def test_inner_objective_passes_the_session_key_and_names_a_module_that_did_not_
     skipped = LayerObjective(model, "readouts.session-a", forward_kwargs={"data_key": "session-b"})
     with pytest.raises(RuntimeError, match="'readouts.session-a' was not called"):
         skipped(x)
+
+
+class _Row:
+    """Stands in for a table row of the objective templates (no database): unit, session, reducer."""
+
+    def __init__(self, unit_dim):
+        from mei.objective_templates import ReducedObjectiveTemplate
+
+        self.unit_dim = unit_dim
+        self.reducer = ReducedObjectiveTemplate.reducer
+
+    def build_reducer(self):
+        return build_reducer(self.reducer)
+
+    def neuron(self, key):
+        return 2, "session-a", {"data_key": "session-a"}
+
+
+@pytest.mark.parametrize("unit_dim", [1, -1])
+def test_reduced_objective_template_builds_the_units_objective_for_either_output_layout(unit_dim):
+    from mei.objective_templates import ReducedObjectiveTemplate
+
+    class TimeLast(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = TwoSessionModel(FILTERS)
+
+        def forward(self, x, data_key):
+            out = self.inner(x, data_key=data_key)
+            return out if unit_dim == 1 else out.transpose(1, 2)
+
+    objective = ReducedObjectiveTemplate.get_objective(_Row(unit_dim), TimeLast(), {"neuron_id": 102})
+    x = torch.randn(2, *SHAPE[1:])
+    assert torch.allclose(objective(x), (x * FILTERS["session-a"][2]).flatten(1).sum(1), atol=1e-4)
