@@ -41,13 +41,26 @@ class _SessionObjective:
 
     reducer: ClassVar[Reducer | Mapping[str, Any] | None] = None
     unit_dim: ClassVar[int] = 1
-    forward_data_key: ClassVar[bool]
+    forward_data_key: ClassVar[bool | None]
 
     def neuron(self, key: Mapping[str, Any]) -> tuple[int, str, dict[str, Any] | None]:
         """``(output_unit, data_key, forward_kwargs)`` of the one neuron in ``key``."""
         output_unit, data_key = (self & key).fetch1("output_unit", "data_key")  # type: ignore[operator]
-        forward_kwargs = {"data_key": data_key} if data_key and self.forward_data_key else None
+        forward_kwargs = {"data_key": data_key} if data_key and self.passes_data_key(key) else None
         return int(output_unit), data_key, forward_kwargs
+
+    def passes_data_key(self, key: Mapping[str, Any]) -> bool:
+        """Whether the model gets ``data_key``: ``forward_data_key`` if set, else when the dataset of ``key``
+        has several sessions."""
+        flag = getattr(self, "forward_data_key", None)
+        if flag is not None:
+            return bool(flag)
+        return len(set(self.dataset_rows(key).to_arrays("data_key"))) > 1
+
+    def dataset_rows(self, key: Mapping[str, Any]) -> Any:
+        """The rows of this table for the dataset of ``key``."""
+        dataset = {name: key[name] for name in self.dataset_table().primary_key}  # type: ignore[attr-defined]
+        return self & dataset  # type: ignore[operator]
 
     def build_reducer(self) -> Reducer | None:
         """The reducer from the ``reducer`` class attribute (a fresh component per objective)."""
@@ -91,8 +104,7 @@ class ContrastiveObjectiveTemplate(_SessionObjective, PopulationObjectiveTemplat
 
     def others(self, key: Mapping[str, Any], data_key: str, unit: int) -> list[int]:
         """Output units of the other neurons of the same dataset and session."""
-        dataset = {name: key[name] for name in self.dataset_table().primary_key}  # type: ignore[attr-defined]
-        units = (self & dataset & {"data_key": data_key}).to_arrays("output_unit")  # type: ignore[operator]
+        units = (self.dataset_rows(key) & {"data_key": data_key}).to_arrays("output_unit")
         return sorted(int(u) for u in units if int(u) != unit)
 
     def get_objective(self, model: nn.Module, key: Mapping[str, Any]) -> nn.Module:
