@@ -1,23 +1,252 @@
-"""The ``mei`` command."""
+"""The ``mei`` command: ``demo``, ``report``, ``check-config``, ``worker`` and ``jobs``.
+
+Exit codes: 0 success; 1 the work ran but found a problem (an invalid config, keys that failed, demo targets
+missed); 2 the command could not run as asked (bad arguments, unreadable file, unknown table).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ENV_WORKER_TABLE = "MEI_WORKER_TABLE"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mei", description="Most exciting inputs for PyTorch models of neurons")
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run the engine demo and write figures")
-    demo.add_argument("--out", default="mei_output", help="output folder (default: mei_output)")
-    args = parser.parse_args(argv)
-    if args.command == "demo":
+class UsageError(Exception):
+    """The command cannot run as asked; the message says why (exit code 2)."""
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def _allow(prefixes: Sequence[str] | None) -> None:
+    if prefixes:
+        from .resolve import allow_modules
+
+        allow_modules(*prefixes)
+
+
+def _table(path: str | None) -> Any:
+    """An instance of the table class named by dotted path (through :mod:`mei.resolve`'s allowlist)."""
+    from .resolve import ComponentNotAllowedError, ConfigError, resolve
+
+    if not path:
+        raise UsageError(f"name the table: --table mymodule.MEI (or set ${ENV_WORKER_TABLE})")
+    try:
+        table = resolve(path, "table")
+    except ConfigError as error:
+        hint = f"; or pass --allow {path.split('.')[0]}" if isinstance(error, ComponentNotAllowedError) else ""
+        raise UsageError(f"cannot use table {path!r}: {error.message}{hint}") from error
+    table = table() if isinstance(table, type) else table
+    if not hasattr(table, "populate") and not hasattr(table, "fetch"):
+        raise UsageError(f"{path!r} is not a DataJoint table")
+    return table
+
+
+def _restrictions(where: Sequence[str] | None) -> list[Any]:
+    """``--where`` values: a JSON object becomes a dict restriction, anything else an SQL condition."""
+    restrictions = []
+    for text in where or ():
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text
+        restrictions.append(value if isinstance(value, dict) else text)
+    return restrictions
+
+
+def _restricted(table: Any, restrictions: Sequence[Any]) -> Any:
+    for restriction in restrictions:
+        table = table & restriction
+    return table
+
+
+def _add_table_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    parser.add_argument("--table", required=required, help="dotted path of the table class, e.g. mymodule.MEI")
+    parser.add_argument("--where", action="append", metavar="RESTRICTION",
+                        help="restrict the keys: an SQL condition (\"neuron_id < 10\") or a JSON object "
+                             "('{\"mei_seed\": 0}'); repeat to combine")
+    parser.add_argument("--allow", action="append", metavar="PREFIX",
+                        help="also allow dotted paths under this module prefix (like $MEI_ALLOWED_MODULES)")
+
+
+# ------------------------------------------------------------------------------------ commands
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the ground-truth demo through the pipeline and write its report."""
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.engine:
         from .engine_demo import run
 
         grid, losses = run(args.out)
         print(f"MEI grid:   {grid}\nloss curve: {losses}")
+        return 0
+    from .demo.pipeline import DemoSettings, run_demo
+    from .demo.report import demo_report
+
+    settings = DemoSettings(**({"n_neurons": 12, "n_train": 2000, "epochs": 4} if args.quick else {}))
+    for name in ("n_neurons", "epochs", "steps"):
+        if getattr(args, name) is not None:
+            setattr(settings, name, getattr(args, name))
+    run = run_demo(settings, prefix=args.schema, fresh=args.fresh)
+    path, summary = demo_report(run, args.out)
+    print(_summary_text(summary, run.timings))
+    print(f"report: {path.resolve()}")
+    return 0 if summary["targets_met"] or args.quick else 1
+
+
+def _summary_text(summary: dict[str, Any], timings: dict[str, float]) -> str:
+    lines = ["", "MEI demo: figures against the targets"]
+    lines += [f"  {name}: {value:.3f}" if isinstance(value, float) else f"  {name}: {value}"
+              for name, value in summary.items()]
+    lines.append("  seconds per step: " + ", ".join(f"{step} {seconds:.1f}" for step, seconds in timings.items()))
+    return "\n".join(lines)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the HTML report of the MEIs a restriction selects."""
+    from .demo.report import write_report
+
+    _allow(args.allow)
+    table = _restricted(_table(args.table), _restrictions(args.where))
+    card = _table(args.card) if args.card else None
+    try:
+        path = write_report(table, args.out, card_table=card, title=args.title)
+    except ValueError as error:
+        print(f"mei report: {error}", file=sys.stderr)
+        return 1
+    print(f"report: {path.resolve()}")
     return 0
+
+
+def load_config_file(path: str) -> tuple[str, Any]:
+    """``(method_fn, config)`` from a JSON file: a bare config, or ``{"method_fn": ..., "method_config": ...}``."""
+    try:
+        content = json.loads(Path(path).read_text())
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror or error}") from error
+    except ValueError as error:
+        raise UsageError(f"{path} is not valid JSON: {error}") from error
+    if isinstance(content, dict) and "method_config" in content:
+        return content.get("method_fn", "mei.methods.gradient_ascent"), content["method_config"]
+    return "mei.methods.gradient_ascent", content
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validate a method config file without a database."""
+    from ._tables.generation import validate_method
+    from .resolve import ConfigError
+
+    _allow(args.allow)
+    method_fn, config = load_config_file(args.file)
+    method_fn = args.method or method_fn
+    try:
+        validate_method(method_fn, config)
+    except ConfigError as error:
+        where = f" at '{error.key}'" if error.key else ""
+        print(f"{args.file}: invalid config{where}: {error.message}", file=sys.stderr)
+        return 1
+    print(f"{args.file}: valid config for {method_fn}")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Make pending keys of a table with reserved jobs until none is left."""
+    from .reliability import DatabaseConnectionLost, run_worker
+
+    _allow(args.allow)
+    table = _table(args.table or os.environ.get(ENV_WORKER_TABLE))
+    try:
+        report = run_worker(table, *_restrictions(args.where), max_passes=args.max_passes)
+    except DatabaseConnectionLost as error:
+        print(f"mei worker: {error}", file=sys.stderr)
+        return 1
+    print(f"mei worker: made {report['made']} key(s), {len(report['errors'])} failed"
+          + (f", stopped ({report['stopped']})" if report["stopped"] else ""))
+    return 1 if report["errors"] else 0
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    """Show a table's job counts; optionally re-queue stale reservations first."""
+    from .reliability import clear_stale, job_counts
+
+    _allow(args.allow)
+    table = _table(args.table or os.environ.get(ENV_WORKER_TABLE))
+    if args.clear_stale is not None:
+        cleared = clear_stale(table, older_than=args.clear_stale)
+        print(f"re-queued {len(cleared)} stale reservation(s)")
+    print(json.dumps(job_counts(table)))
+    return 0
+
+
+# ------------------------------------------------------------------------------------ parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``mei`` command (one sub-parser per command)."""
+    parser = argparse.ArgumentParser(prog="mei", description="Most exciting inputs for PyTorch models of neurons")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="the ground-truth demo: synthetic V1 population -> ensemble -> MEIs -> report",
+                          description=cmd_demo.__doc__)
+    demo.add_argument("--out", default="mei_output", help="folder of the report (default: mei_output)")
+    demo.add_argument("--fresh", action="store_true", help="drop the demo's schemas first instead of reusing rows")
+    demo.add_argument("--quick", action="store_true", help="a small, fast run (12 neurons); targets not enforced")
+    demo.add_argument("--neurons", dest="n_neurons", type=int, help="number of model neurons (default 48)")
+    demo.add_argument("--epochs", type=int, help="training epochs per member (default 6)")
+    demo.add_argument("--steps", type=int, help="gradient-ascent steps per MEI (default 100)")
+    demo.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    demo.add_argument("--schema", default="mei_demo", help="the demo's schema name (default: mei_demo)")
+    demo.add_argument("--engine", action="store_true", help="the small engine-only demo instead (no database)")
+    demo.set_defaults(func=cmd_demo)
+
+    report = sub.add_parser("report", help="HTML report of the MEIs in a table restriction",
+                            description=cmd_report.__doc__)
+    _add_table_arguments(report)
+    report.add_argument("--card", help="dotted path of a report-card table to include, e.g. mymodule.ReportCard")
+    report.add_argument("--out", default="mei_report", help="output folder (default: mei_report)")
+    report.add_argument("--title", default="MEI report", help="page title")
+    report.set_defaults(func=cmd_report)
+
+    check = sub.add_parser("check-config", help="validate a method config JSON file (no database needed)",
+                           description=cmd_check_config.__doc__ + " Exit code 0: valid, 1: invalid, 2: unreadable.")
+    check.add_argument("file", help="JSON file: a method config, or {\"method_fn\": ..., \"method_config\": ...}")
+    check.add_argument("--method", help="dotted path of the method (default: the file's, else gradient_ascent)")
+    check.add_argument("--allow", action="append", metavar="PREFIX", help="also allow dotted paths under PREFIX")
+    check.set_defaults(func=cmd_check_config)
+
+    worker = sub.add_parser("worker", help="populate a table with reserved jobs until no work is left",
+                            description=cmd_worker.__doc__ + f" The table defaults to ${ENV_WORKER_TABLE}.")
+    _add_table_arguments(worker, required=False)
+    worker.add_argument("--max-passes", type=int, default=100, help="passes over the queue at most (default 100)")
+    worker.set_defaults(func=cmd_worker)
+
+    jobs = sub.add_parser("jobs", help="job counts of a table (pending, reserved, error, ...)",
+                          description=cmd_jobs.__doc__ + f" The table defaults to ${ENV_WORKER_TABLE}.")
+    _add_table_arguments(jobs, required=False)
+    jobs.add_argument("--clear-stale", type=float, metavar="SECONDS",
+                      help="first re-queue reservations of dead workers (or older than SECONDS)")
+    jobs.set_defaults(func=cmd_jobs)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mei`` command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as error:
+        print(f"mei {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

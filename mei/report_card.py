@@ -14,6 +14,7 @@ Each metric is a plain function on tensors and modules (usable without a databas
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .modules import EnsembleModel
+from .modules import ConstrainedOutputModel, EnsembleModel
 from .transforms import shift
 
 Objective = Callable[[Tensor], Tensor]
@@ -71,7 +72,8 @@ def _responses(objective: Objective, images: Tensor, batch_size: int = 512) -> T
     return torch.cat([objective(images[i:i + batch_size]).reshape(-1) for i in range(0, len(images), batch_size)])
 
 
-def activation_ratio(objective: Objective, mei: Tensor, images: Tensor, batch_size: int = 512) -> dict[str, float]:
+def activation_ratio(objective: Objective, mei: Tensor, images: Tensor, batch_size: int = 512,
+                     natural: Tensor | None = None) -> dict[str, float]:
     """The MEI's activation relative to the best natural image (Walker et al. 2019).
 
     Args:
@@ -79,12 +81,13 @@ def activation_ratio(objective: Objective, mei: Tensor, images: Tensor, batch_si
         mei (Tensor): the MEI, with the model's input shape ``(1, ...)``.
         images (Tensor): natural images ``(n, ...)`` of the same shape.
         batch_size (int, optional): images per forward pass. Default: 512.
+        natural (Tensor, optional): the objective's values for ``images`` if already computed. Default: none.
 
     Returns:
         dict: ``activation`` (of the MEI), ``best_natural`` (largest over the images), ``best_index`` and
         ``ratio = activation / best_natural``.
     """
-    responses = _responses(objective, images, batch_size)
+    responses = _responses(objective, images, batch_size) if natural is None else natural.reshape(-1)
     best_index = int(responses.argmax())
     best = float(responses[best_index])
     activation = float(_responses(objective, mei.reshape(1, *images.shape[1:]).to(images.dtype)))
@@ -92,9 +95,15 @@ def activation_ratio(objective: Objective, mei: Tensor, images: Tensor, batch_si
             "ratio": activation / best if best != 0 else float("nan")}
 
 
-def transfer(objectives: Sequence[Objective], mei: Tensor, images: Tensor) -> list[float]:
-    """:func:`activation_ratio` of ``mei`` for each of ``objectives`` (e.g. held-out ensemble members)."""
-    return [activation_ratio(objective, mei, images)["ratio"] for objective in objectives]
+def transfer(objectives: Sequence[Objective], mei: Tensor, images: Tensor,
+             natural: Sequence[Tensor] | None = None) -> list[float]:
+    """:func:`activation_ratio` of ``mei`` for each of ``objectives`` (e.g. held-out ensemble members).
+
+    ``natural`` optionally gives each objective's values for ``images``, in the same order.
+    """
+    natural = list(natural) if natural is not None else [None] * len(objectives)
+    return [activation_ratio(objective, mei, images, natural=values)["ratio"]
+            for objective, values in zip(objectives, natural)]
 
 
 @torch.no_grad()
@@ -151,7 +160,8 @@ def peak_frequency(mei: Tensor) -> float:
 
 
 def report_card(objective: Objective, mei: Tensor, images: Tensor, others: Sequence[Objective] = (),
-                rf: Tensor | None = None, max_shift: int = 2) -> dict[str, Any]:
+                rf: Tensor | None = None, max_shift: int = 2,
+                natural: Sequence[Tensor] | None = None) -> dict[str, Any]:
     """Every metric of the report card for one MEI.
 
     Args:
@@ -161,14 +171,17 @@ def report_card(objective: Objective, mei: Tensor, images: Tensor, others: Seque
         others (Sequence[Callable], optional): further objectives for :func:`transfer`. Default: none.
         rf (Tensor, optional): the true receptive field (or a basis), where known. Default: none.
         max_shift (int, optional): for :func:`jitter_robustness`. Default: 2.
+        natural (Sequence[Tensor], optional): the values of ``objective`` and then of each of ``others``
+            for ``images``, if already computed. Default: computed here.
 
     Returns:
         dict: ``activation``, ``best_natural``, ``best_index``, ``activation_ratio``, ``transfer``
         (mean over ``others`` or ``None``), ``transfer_ratios``, ``jitter_robustness``, ``peak_frequency``,
         ``spectrum`` (``{"frequencies": [...], "power": [...]}``), ``rf_correlation`` (or ``None``).
     """
-    ratio = activation_ratio(objective, mei, images)
-    ratios = transfer(others, mei, images)
+    natural = list(natural) if natural is not None else [None] * (1 + len(others))
+    ratio = activation_ratio(objective, mei, images, natural=natural[0])
+    ratios = transfer(others, mei, images, natural=natural[1:])
     frequencies, power = frequency_spectrum(mei)
     return {
         "activation": ratio["activation"], "best_natural": ratio["best_natural"], "best_index": ratio["best_index"],
@@ -211,6 +224,7 @@ class ReportCardTemplate(dj.Computed):
     mei_table: ClassVar[Any] = None
     max_shift: ClassVar[int] = 2
     _image_cache: ClassVar[dict[Any, Tensor]] = {}
+    _response_cache: ClassVar[weakref.WeakKeyDictionary] = weakref.WeakKeyDictionary()
 
     definition = """
     # report card of an MEI
@@ -247,13 +261,29 @@ class ReportCardTemplate(dj.Computed):
         """The true receptive field (or basis) of the MEI's neuron, where known (default: ``None``)."""
         return None
 
+    def natural_responses(self, objective: Objective, images: Tensor) -> Tensor:
+        """The objective's values for ``images``; for a model constrained to one unit, every unit of the
+        model is computed once and kept while the model lives, so the next neuron costs nothing."""
+        if not isinstance(objective, ConstrainedOutputModel):
+            return _responses(objective, images)
+        per_model = self._response_cache.setdefault(objective.model, {})
+        cache_key = (id(images), tuple(sorted(objective.forward_kwargs.items())))
+        if cache_key not in per_model:
+            with torch.no_grad():
+                per_model[cache_key] = torch.cat([objective.model(images[i:i + 512], **objective.forward_kwargs)
+                                                  for i in range(0, len(images), 512)])
+        values = per_model[cache_key][:, objective.constraint]
+        return objective.target_fn(values) if objective.target_fn is not None else values
+
     def make(self, key: dict[str, Any]) -> None:
         """Fetch the MEI and its objective, compute :func:`report_card`, insert one row."""
         mei_table = self.mei_table()
         mei = mei_table.fetch_mei(key).float()
         model = mei_table.load_model(key)
         objective = mei_table.get_objective(model, key)
-        card = report_card(objective, mei, self.natural_images(key), self.transfer_objectives(key, model),
-                           self.true_rf(key), self.max_shift)
+        others = self.transfer_objectives(key, model)
+        images = self.natural_images(key)
+        natural = [self.natural_responses(o, images) for o in (objective, *others)]
+        card = report_card(objective, mei, images, others, self.true_rf(key), self.max_shift, natural)
         card.pop("best_index")
         self.insert1({**key, **card})

@@ -7,6 +7,7 @@ connects at import; :func:`activate` (or the first use of a table) binds all thr
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,6 +39,8 @@ def activate(prefix: str = SCHEMA, *, connection: Any = None) -> dict[str, dj.Sc
         connection (datajoint.Connection, optional): Default: :func:`mei.db.connect`.
     """
     names = schema_names(prefix)
+    _frozen_model.cache_clear()
+    ReportCardTemplate._image_cache.clear()
     bound = {"fabrik": fabrik.activate(names["fabrik"], connection=connection),
              "methods": main.activate(names["methods"], connection=connection)}
     bound["demo"] = bind_schema(schema, names["demo"], connection=connection)
@@ -49,6 +52,7 @@ def drop(prefix: str = SCHEMA, *, connection: Any = None) -> None:
     bound = activate(prefix, connection=connection)
     for name in ("demo", "methods", "fabrik"):
         bound[name].drop(prompt=False)
+        bound[name].database = None  # the next activate() declares the tables again
 
 
 class _DemoTable(LazyActivated):
@@ -106,9 +110,18 @@ class ReportCard(_DemoTable, ReportCardTemplate):
         trained = TrainedModel()
         own = {name: members[0][name] for name in trained.primary_key}
         others = (trained & {k: key[k] for k in fabrik.Dataset().primary_key}) - own
-        objective = Objective()
-        return [objective.get_objective(trained.load_model(other, include_dataloader=False), key)
-                for other in others.keys()]
+        return [Objective().get_objective(_held_out_model(other), key) for other in others.keys()]
+
+
+@functools.lru_cache(maxsize=8)
+def _frozen_model(key_items: tuple) -> nn.Module:
+    model = TrainedModel().load_model(dict(key_items), include_dataloader=False)
+    return model.eval().requires_grad_(False)
+
+
+def _held_out_model(key: Mapping[str, Any]) -> nn.Module:
+    """A trained model, loaded once per process and frozen (eval mode, no parameter gradients)."""
+    return _frozen_model(tuple(sorted(key.items())))
 
 
 def population_of(key: Mapping[str, Any]) -> Any:

@@ -1,0 +1,298 @@
+"""Reports: an HTML page with PNG figures for any MEI table restriction, and the demo's report on top.
+
+:func:`write_report` works on any :class:`mei.main.MEITemplate` table (``mei report`` calls it): the MEI
+grid, the scores, and the report card where a report-card table is given. :func:`demo_report` adds what only
+the demo knows: the true receptive fields beside the MEIs, the training curves, and the summary figures
+against the targets.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CARD_COLUMNS = ("activation", "best_natural", "activation_ratio", "transfer", "jitter_robustness",
+                "peak_frequency", "rf_correlation")
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _show(ax: Any, image: np.ndarray, title: str = "") -> None:
+    limit = float(np.abs(image).max()) or 1.0
+    ax.imshow(image, cmap="gray", vmin=-limit, vmax=limit)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=7)
+
+
+def plot_mei_grid(meis: Sequence[np.ndarray], titles: Sequence[str], path: Path,
+                  rfs: Sequence[np.ndarray] | None = None, columns: int = 8) -> Path:
+    """MEIs in a grid (each above its true receptive field when ``rfs`` is given); saved as PNG.
+
+    Args:
+        meis (Sequence[np.ndarray]): images ``(h, w)``.
+        titles (Sequence[str]): one title per MEI.
+        path (Path): where to save.
+        rfs (Sequence[np.ndarray], optional): the true receptive fields, same order. Default: none.
+        columns (int, optional): neurons per row. Default: 8.
+    """
+    plt = _pyplot()
+    per_cell = 2 if rfs is not None else 1
+    rows = math.ceil(len(meis) / columns)
+    height, width = np.asarray(meis[0]).shape[-2:]
+    figure, axes = plt.subplots(rows * per_cell, columns, squeeze=False,
+                                figsize=(columns * 1.6, rows * per_cell * 1.6 * height / width + 0.4 * rows))
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, mei in enumerate(meis):
+        row, column = divmod(i, columns)
+        ax = axes[row * per_cell, column]
+        ax.axis("on")
+        _show(ax, np.asarray(mei).reshape(height, width), titles[i])
+        if rfs is not None:
+            ax.set_ylabel("MEI", fontsize=6)
+            rf_ax = axes[row * per_cell + 1, column]
+            rf_ax.axis("on")
+            _show(rf_ax, np.asarray(rfs[i]).reshape(height, width))
+            rf_ax.set_ylabel("true RF", fontsize=6)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def plot_scores(cards: Sequence[Mapping[str, Any]], path: Path, groups: Sequence[str] | None = None) -> Path:
+    """Per-neuron report-card values (one panel per metric, points grouped by cell type if given)."""
+    plt = _pyplot()
+    metrics = [name for name in ("rf_correlation", "activation_ratio", "transfer", "jitter_robustness")
+               if any(card.get(name) is not None for card in cards)]
+    groups = list(groups) if groups is not None else ["all"] * len(cards)
+    names = sorted(set(groups), key=groups.index)
+    figure, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.2), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for g, name in enumerate(names):
+            values = [card[metric] for card, group in zip(cards, groups) if group == name and card[metric] is not None]
+            jitter = np.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else np.zeros(len(values))
+            ax.plot(g + jitter, values, "o", ms=4, alpha=0.7)
+            if values:
+                ax.hlines(np.median(values), g - 0.3, g + 0.3, color="k")
+        ax.set_xticks(range(len(names)), names)
+        ax.set_title(metric.replace("_", " "), fontsize=9)
+        if metric in ("activation_ratio", "transfer"):
+            ax.axhline(1.0, color="r", lw=0.8, ls="--")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def plot_losses(curves: Mapping[str, Mapping[str, Sequence[float]]], path: Path) -> Path:
+    """Training and validation loss per epoch, one line pair per model."""
+    plt = _pyplot()
+    figure, ax = plt.subplots(figsize=(5, 3.4))
+    for name, curve in curves.items():
+        line, = ax.plot(curve["train_loss"], label=f"{name} train")
+        ax.plot(curve["val_loss"], ls="--", color=line.get_color(), label=f"{name} validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("Poisson loss")
+    ax.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def plot_spectra(cards: Sequence[Mapping[str, Any]], path: Path, true_frequencies: Sequence[float] | None = None,
+                 groups: Sequence[str] | None = None) -> Path:
+    """Mean radial power spectrum of the MEIs; with known preferred frequencies, MEI peak vs truth."""
+    plt = _pyplot()
+    panels = 2 if true_frequencies is not None else 1
+    figure, axes = plt.subplots(1, panels, figsize=(4 * panels, 3.2), squeeze=False)
+    frequencies = np.asarray(cards[0]["spectrum"]["frequencies"])
+    power = np.mean([card["spectrum"]["power"] for card in cards], axis=0)
+    axes[0, 0].plot(frequencies, power)
+    axes[0, 0].set_xlabel("spatial frequency (cycles/pixel)")
+    axes[0, 0].set_ylabel("mean power (normalized)")
+    if true_frequencies is not None:
+        ax = axes[0, 1]
+        for name in sorted(set(groups or ["all"])):
+            pairs = [(t, card["peak_frequency"]) for t, card, g in zip(true_frequencies, cards, groups or ["all"] * len(cards))
+                     if g == name and t is not None]
+            if pairs:
+                ax.plot(*zip(*pairs), "o", ms=4, label=name)
+        ax.plot([0, 0.2], [0, 0.2], "k--", lw=0.8)
+        ax.set_xlabel("true preferred frequency")
+        ax.set_ylabel("MEI peak frequency")
+        ax.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return html.escape(str(value)) if value is not None else "—"
+
+
+def html_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """An HTML table of ``rows`` (dicts) with ``columns``."""
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{_cell(row.get(c))}</td>" for c in columns) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def write_html(path: Path, title: str, sections: Sequence[tuple[str, str]]) -> Path:
+    """A self-contained page: ``sections`` are ``(heading, html)`` pairs; figures are linked by file name."""
+    style = ("body{font-family:sans-serif;max-width:1300px;margin:auto}table{border-collapse:collapse;font-size:12px}"
+             "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}img{max-width:100%}")
+    body = "".join(f"<h2>{html.escape(heading)}</h2>{content}" for heading, content in sections)
+    path.write_text(f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+                    f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>")
+    return path
+
+
+def figure_html(path: Path, caption: str) -> str:
+    return f"<figure><img src='{html.escape(path.name)}'><figcaption>{html.escape(caption)}</figcaption></figure>"
+
+
+def write_report(mei_table: Any, out_dir: str | Path, card_table: Any = None, title: str = "MEI report") -> Path:
+    """Report of the MEIs in ``mei_table`` (any restriction): grid, scores and report card if given.
+
+    Args:
+        mei_table (MEITemplate table): e.g. ``MEI() & "method_hash='...'"``.
+        out_dir (str | Path): folder for ``report.html`` and the PNGs (created).
+        card_table (ReportCardTemplate table, optional): its rows for these MEIs go in the report. Default: none.
+        title (str, optional): page title. Default: ``"MEI report"``.
+
+    Returns:
+        Path: the HTML file.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    keys = mei_table.keys(order_by=mei_table.primary_key)
+    if not keys:
+        raise ValueError("the restriction selects no MEIs")
+    meis = [np.asarray((mei_table & key).fetch1("mei")) for key in keys]
+    scores = [float((mei_table & key).fetch1("score")) for key in keys]
+    label = next((name for name in ("neuron_id", "unit_id") if name in keys[0]), None)
+    titles = [f"{label}={key[label]} · {score:.2f}" if label else f"{score:.2f}" for key, score in zip(keys, scores)]
+    sections = [("MEIs", figure_html(plot_mei_grid([m.squeeze() for m in meis], titles, out / "meis.png"),
+                                     "MEIs with their scores"))]
+    rows = [{**{k: v for k, v in key.items() if not k.endswith("_hash")}, "score": s} for key, s in zip(keys, scores)]
+    if card_table is not None:
+        cards = [(card_table & key).fetch1() if card_table & key else None for key in keys]
+        present = [card for card in cards if card is not None]
+        if present:
+            sections.append(("Report card", figure_html(plot_scores(present, out / "scores.png"), "per-MEI metrics")))
+            for row, card in zip(rows, cards):
+                row.update({c: card.get(c) for c in CARD_COLUMNS} if card else {})
+    columns = list(dict.fromkeys(c for row in rows for c in row))
+    sections.append(("Per MEI", html_table(rows, columns)))
+    return write_html(out / "report.html", title, sections)
+
+
+# ------------------------------------------------------------------------------------ the demo's report
+
+
+def _display_rf(filters: np.ndarray, kind: str, mei: np.ndarray) -> np.ndarray:
+    """The true RF to show beside an MEI; for a complex cell, the phase of its pair closest to the MEI."""
+    if kind != "complex":
+        return filters[0]
+    basis = filters[:2].reshape(2, -1)
+    weights = np.linalg.lstsq(basis.T, mei.reshape(-1) - mei.mean(), rcond=None)[0]
+    return (weights @ basis).reshape(filters.shape[1:])
+
+
+def demo_summary(cards: Sequence[Mapping[str, Any]], kinds: Sequence[str],
+                 transfer_cards: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """The demo's figures against its targets (median RF correlation >= 0.9; ratio >= 1 for >= 95 %)."""
+    correlations = np.array([card["rf_correlation"] for card in cards])
+    ratios = np.array([card["activation_ratio"] for card in cards])
+    summary = {"neurons": len(cards), "median_rf_correlation": float(np.median(correlations)),
+               "fraction_beating_best_natural": float(np.mean(ratios >= 1.0)),
+               "median_activation_ratio": float(np.median(ratios)),
+               "median_jitter_robustness": float(np.median([card["jitter_robustness"] for card in cards]))}
+    for kind in sorted(set(kinds)):
+        summary[f"median_rf_correlation_{kind}"] = float(np.median(correlations[np.array(kinds) == kind]))
+    held_out = [card["transfer"] for card in transfer_cards if card.get("transfer") is not None]
+    if held_out:
+        summary["median_held_out_transfer"] = float(np.median(held_out))
+    summary["targets_met"] = bool(summary["median_rf_correlation"] >= 0.9
+                                  and summary["fraction_beating_best_natural"] >= 0.95)
+    return summary
+
+
+def _demo_rows(keys: Sequence[Mapping[str, Any]], kinds: Sequence[str], cards: Sequence[Mapping[str, Any]],
+               transfer_cards: Mapping[int, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for key, kind, card in zip(keys, kinds, cards):
+        held_out = transfer_cards.get(key["neuron_id"], {}).get("transfer")
+        rows.append({"neuron": key["neuron_id"], "type": kind, **{c: card[c] for c in CARD_COLUMNS},
+                     "member agreement": card["transfer"], "held-out transfer": held_out})
+        rows[-1].pop("transfer")
+    return rows
+
+
+def demo_report(run: Any, out_dir: str | Path) -> tuple[Path, dict[str, Any]]:
+    """The demo's report from its tables: ``(report.html path, summary figures)``.
+
+    Args:
+        run (DemoRun): what :func:`mei.demo.pipeline.run_demo` returned.
+        out_dir (str | Path): folder for the page and the PNGs (created).
+    """
+    from . import tables
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    population = tables.population_of(run.dataset)
+    meis_table = tables.MEI() & run.method & run.ensemble
+    keys = meis_table.keys(order_by="neuron_id")
+    units = [int((tables.Objective() & key).fetch1("output_unit")) for key in keys]
+    kinds = [population.kinds[u] for u in units]
+    meis = [np.asarray((meis_table & key).fetch1("mei")).squeeze() for key in keys]
+    cards = [(tables.ReportCard() & key).fetch1() for key in keys]
+    transfer_cards = {}
+    if run.single is not None:
+        for card in (tables.ReportCard() & run.method & run.single).to_dicts():
+            transfer_cards[card["neuron_id"]] = card
+    summary = demo_summary(cards, kinds, list(transfer_cards.values()))
+    filters = population.filters.numpy()
+    rfs = [_display_rf(filters[u], kind, mei) for u, kind, mei in zip(units, kinds, meis)]
+    titles = [f"{k['neuron_id']} {kind} r={c['rf_correlation']:.2f}" for k, kind, c in zip(keys, kinds, cards)]
+    true_frequencies = [1 / p["wavelength"] if "wavelength" in p else None for p in (population.params[u] for u in units)]
+    curves = {f"seed {row['seed']}": row["output"] for row in
+              (tables.TrainedModel() & run.dataset).to_dicts(order_by="seed")}
+    figures = [
+        (plot_mei_grid(meis, titles, out / "meis.png", rfs=rfs),
+         "Each neuron's MEI (top) above its true receptive field (bottom; complex cells: the phase of the pair "
+         "closest to the MEI); r = correlation with the true RF, best over phase for complex cells"),
+        (plot_scores(cards, out / "scores.png", groups=kinds), "Report card per neuron and cell type (bars: medians)"),
+        (plot_losses(curves, out / "losses.png"), "Training curves of the ensemble members"),
+        (plot_spectra(cards, out / "spectra.png", true_frequencies, kinds),
+         "MEI spatial-frequency spectra; peak frequency against the Gabor cells' true frequency"),
+    ]
+    summary_rows = [{"figure": name, "value": value} for name, value in summary.items()]
+    timing_rows = [{"step": step, "seconds": seconds} for step, seconds in run.timings.items()]
+    sections = [("Summary", html_table(summary_rows, ["figure", "value"])),
+                ("Time per step", html_table(timing_rows, ["step", "seconds"])),
+                *[(path.stem.capitalize(), figure_html(path, caption)) for path, caption in figures],
+                ("Per neuron", html_table(_demo_rows(keys, kinds, cards, transfer_cards),
+                                          ["neuron", "type", *[c for c in CARD_COLUMNS if c != "transfer"],
+                                           "member agreement", "held-out transfer"]))]
+    return write_html(out / "report.html", "MEI demo: a synthetic V1 population with known receptive fields",
+                      sections), summary
