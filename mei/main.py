@@ -33,6 +33,7 @@ from ._tables.common import (
 )
 from ._tables.generation import run_config, run_method, validate_method, versions
 from ._tables.templates import give_own_parts, primary_key_of
+from .batched_populate import BatchedPopulateMixin
 from .fabrik import Dataset, data_info_from_dataloaders
 from .modules import ConstrainedOutputModel, EnsembleModel
 
@@ -317,7 +318,7 @@ class PopulationObjectiveTemplate(dj.Computed):
 # ------------------------------------------------------------------------------------ MEIs
 
 
-class MEITemplate(dj.Computed):
+class MEITemplate(BatchedPopulateMixin, dj.Computed):
     """Template of the MEI table: one MEI per method, trained model, neuron (objective) and seed.
 
     Class attributes to set: ``trained_model_table`` (anything with ``load_model``, e.g. your
@@ -334,6 +335,9 @@ class MEITemplate(dj.Computed):
     Attributes: the four upstream keys; ``mei`` (``<npy@mei>``), ``score``, ``output`` (``<object@mei>``,
     read with :meth:`fetch_output`), and provenance: ``steps``, ``wall_time`` (s), ``device``,
     ``config_hash``, ``versions`` (mei, torch, datajoint, python).
+
+    ``populate(batch_size=K)`` fills up to K pending keys that share a model and a method in one batched
+    run (:mod:`mei.batched_populate`), one row per key as the plain populate writes it.
     """
 
     trained_model_table: ClassVar[Any] = None

@@ -1,0 +1,219 @@
+"""Batched populate of MEI tables: up to K pending keys that share a model and a method in one batched run.
+
+:class:`BatchedPopulateMixin` gives :class:`mei.main.MEITemplate` a ``batch_size`` option on ``populate``::
+
+    MEI().populate(batch_size=64)                     # one process
+    MEI().populate(batch_size=64, reserve_jobs=True)  # many workers on one server
+
+Pending keys are grouped by trained model, method (and its run config, e.g. the input shape) and objective
+kind; each group is optimized ``batch_size`` keys at a time by the method's batched counterpart
+(:func:`mei.batched.gradient_ascent_batched` for :func:`mei.methods.gradient_ascent`, or a method's own
+``batched`` attribute). Every key still gets its own row with its own provenance (``steps``, ``device``,
+``config_hash``, ``versions``; ``wall_time`` is the batch's time divided among its keys), the same row
+plain ``populate()`` writes, within float rounding. With ``reserve_jobs=True`` each key is reserved in
+the job table before any work on it; keys another worker holds are skipped, a failed batch marks each of
+its keys as an error. Keys whose method has no batched counterpart go through the plain ``populate``.
+
+Uses DataJoint 2.3's ``_jobs_to_do`` (the restricted key source) and the public job-table API.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ._tables.cache import freeze_model
+from ._tables.generation import run_config
+from ._tables.templates import primary_key_of
+from .batched import gradient_ascent_batched
+from .methods import gradient_ascent, recording
+from .modules import ConstrainedOutputModel
+
+
+def batched_counterpart(method: Callable[..., Any]) -> Callable[..., Any] | None:
+    """The batched version of ``method`` (``(dataloaders, models, config, seeds) -> [result, ...]``), if any."""
+    if method is gradient_ascent:
+        return gradient_ascent_batched
+    return getattr(method, "batched", None)
+
+
+@dataclasses.dataclass
+class Prepared:
+    """What one pending key needs for its run (fetched once, before any batch runs)."""
+
+    key: dict[str, Any]
+    method: Callable[..., Any]
+    stored_config: dict[str, Any]
+    config: dict[str, Any]
+    seed: int
+    objective: Any
+    needs_data: bool
+
+    def group(self, table: Any) -> tuple[Any, ...]:
+        """Keys with equal groups can share one batched call (and one forward per step)."""
+        model_key = primary_key_of(table.trained_model_table(), self.key)
+        objective = self.objective
+        kind = (("unit", id(objective.model), repr(sorted(objective.forward_kwargs.items())), id(objective.target_fn))
+                if isinstance(objective, ConstrainedOutputModel) else ("other",))
+        return (tuple(sorted(model_key.items())), self.key["method_fn"], self.key["method_hash"],
+                repr(sorted(self.config.items())), self.needs_data, kind)
+
+
+def prepare(table: Any, key: Mapping[str, Any]) -> Prepared:
+    """Fetch method, seed, model and objective of ``key`` the way ``MEITemplate.make`` does."""
+    key = dict(key)
+    method, stored_config = table.method_table().fetch_method(key)
+    seed = int((table.seed_table() & key).fetch1("mei_seed"))
+    objective = freeze_model(table.get_objective(table.load_model(key), key))
+    config = run_config(method, stored_config, table.input_shape(key))
+    needs_data = table.include_dataloader or getattr(method, "needs_dataloaders", "shape" not in config)
+    return Prepared(key, method, stored_config, config, seed, objective, needs_data)
+
+
+def pending_keys(table: Any, restrictions: tuple, reserve_jobs: bool, max_calls: int | None,
+                 priority: int | None, refresh: bool | None) -> list[dict[str, Any]]:
+    """The keys plain ``populate`` would work on: unpopulated ones, or pending jobs with ``reserve_jobs``."""
+    if not reserve_jobs:
+        return (table._jobs_to_do(restrictions) - table.proj()).keys()[:max_calls]
+    if refresh is None:
+        refresh = table.connection._config.jobs.auto_refresh
+    if refresh:
+        table.jobs.refresh(*restrictions, priority=priority, delay=-1)
+    pending = table.jobs.pending & "scheduled_time <= CURRENT_TIMESTAMP(3)"
+    if restrictions:
+        pending = pending.restrict(table._jobs_to_do(restrictions), semantic_check=False)
+    if priority is not None:
+        pending = pending & f"priority <= {int(priority)}"
+    return pending.keys(order_by="priority ASC, scheduled_time ASC", limit=max_calls)
+
+
+class BatchRun:
+    """Runs prepared batches for one ``populate`` call and keeps its tally (``success_count``, ``error_list``)."""
+
+    def __init__(self, table: Any, jobs: Any, suppress_errors: bool, return_exception_objects: bool) -> None:
+        self.table = table
+        self.jobs = jobs
+        self.suppress_errors = suppress_errors
+        self.return_exception_objects = return_exception_objects
+        self.success_count = 0
+        self.error_list: list[tuple[dict[str, Any], Any]] = []
+
+    def run(self, batch: Sequence[Prepared]) -> None:
+        """Reserve (with jobs), compute the batch in one call, insert one row per key."""
+        batch = [p for p in batch if self.jobs is None or self.jobs.reserve(p.key)]
+        batch = [p for p in batch if not self._already_done(p.key)]
+        if not batch:
+            return
+        first = batch[0]
+        start = time.perf_counter()
+        try:
+            dataloaders = self.table._dataloaders(first.key) if first.needs_data else None
+            with recording() as info:
+                results = batched_counterpart(first.method)(
+                    dataloaders, [p.objective for p in batch], first.config, [p.seed for p in batch]
+                )
+        except BaseException as error:
+            self._fail(batch, error)
+            return
+        share = (time.perf_counter() - start) / len(batch)
+        steps = info.get("steps") or [None] * len(batch)
+        for prepared, (mei, score, output), n_steps in zip(batch, results, steps):
+            result = {"mei": mei, "score": float(score), "output": output, "steps": n_steps,
+                      "device": info.get("device") or first.config.get("device", "cpu"), "wall_time": share}
+            self._insert(prepared, result, share)
+
+    def _already_done(self, key: dict[str, Any]) -> bool:
+        if key in self.table:
+            if self.jobs is not None:
+                self.jobs.complete(key)
+            return True
+        return False
+
+    def _insert(self, prepared: Prepared, result: dict[str, Any], duration: float) -> None:
+        try:
+            with self.table.connection.transaction:
+                if prepared.key not in self.table:
+                    row = self.table._row(prepared.key, result, prepared.stored_config)
+                    self.table.insert1(row, allow_direct_insert=True)
+        except BaseException as error:
+            self._fail([prepared], error)
+            return
+        if self.jobs is not None:
+            self.jobs.complete(prepared.key, duration=duration)
+        self.success_count += 1
+
+    def _fail(self, batch: Sequence[Prepared], error: BaseException) -> None:
+        """Mark every key of a failed batch as an error (job table) and raise or collect, as populate does."""
+        message = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        stack = traceback.format_exc()
+        for prepared in batch:
+            if self.jobs is not None:
+                self.jobs.error(prepared.key, error_message=message, error_stack=stack)
+            self.error_list.append((prepared.key, error if self.return_exception_objects else message))
+        if not self.suppress_errors or not isinstance(error, Exception):
+            raise error
+
+
+def _batches(table: Any, prepared: list[Prepared], batch_size: int) -> list[list[Prepared]]:
+    groups: dict[tuple[Any, ...], list[Prepared]] = {}
+    for item in prepared:
+        groups.setdefault(item.group(table), []).append(item)
+    return [items[i:i + batch_size] for items in groups.values() for i in range(0, len(items), batch_size)]
+
+
+class BatchedPopulateMixin:
+    """Adds ``populate(..., batch_size=K)``: up to K keys sharing model and method per batched run."""
+
+    def populate(self, *restrictions: Any, batch_size: int | None = None, **kwargs: Any) -> dict[str, Any]:
+        """DataJoint's ``populate``, or with ``batch_size`` > 1 the batched populate of this module.
+
+        Args:
+            *restrictions: restrict the keys to populate, as for DataJoint's ``populate``.
+            batch_size (int, optional): most keys per batched run; ``None`` or 1 is the plain populate.
+                Default: None.
+            **kwargs: DataJoint's populate options (``reserve_jobs``, ``suppress_errors``,
+                ``return_exception_objects``, ``max_calls``, ``display_progress``, ``priority``, ``refresh``);
+                ``processes`` > 1 and ``make_kwargs`` are not supported with ``batch_size``.
+
+        Returns:
+            dict: ``{"success_count": int, "error_list": [(key, error), ...]}``.
+        """
+        if batch_size is None or batch_size == 1:
+            return super().populate(*restrictions, **kwargs)  # type: ignore[misc]
+        return populate_batched(self, restrictions, batch_size, **kwargs)
+
+
+def populate_batched(table: Any, restrictions: tuple, batch_size: int, *, suppress_errors: bool = False,
+                     return_exception_objects: bool = False, reserve_jobs: bool = False, max_calls: int | None = None,
+                     display_progress: bool = False, processes: int = 1, make_kwargs: Any = None,
+                     priority: int | None = None, refresh: bool | None = None) -> dict[str, Any]:
+    """Populate ``table`` (a :class:`~mei.main.MEITemplate` table) in batches; see the module docstring."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if processes != 1 or make_kwargs:
+        raise ValueError("populate(batch_size=...) runs in one process without make_kwargs; "
+                         "start several workers with reserve_jobs=True instead")
+    if table.connection.in_transaction:
+        raise RuntimeError("populate cannot be called during a transaction")
+    keys = pending_keys(table, restrictions, reserve_jobs, max_calls, priority, refresh)
+    prepared = [prepare(table, key) for key in keys]
+    plain = [p.key for p in prepared if batched_counterpart(p.method) is None]
+    runner = BatchRun(table, table.jobs if reserve_jobs else None, suppress_errors, return_exception_objects)
+    batches = _batches(table, [p for p in prepared if batched_counterpart(p.method) is not None], batch_size)
+    if display_progress:
+        from tqdm.auto import tqdm
+
+        batches = tqdm(batches, desc=f"{type(table).__name__} batches")
+    for batch in batches:
+        runner.run(batch)
+    if plain:
+        rest = super(BatchedPopulateMixin, table).populate(
+            plain, suppress_errors=suppress_errors, return_exception_objects=return_exception_objects,
+            reserve_jobs=reserve_jobs, display_progress=display_progress, priority=priority, refresh=False,
+        )
+        runner.success_count += rest["success_count"]
+        runner.error_list += rest["error_list"]
+    return {"success_count": runner.success_count, "error_list": runner.error_list}

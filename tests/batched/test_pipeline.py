@@ -1,0 +1,69 @@
+"""``MEI().populate(batch_size=K)`` writes the rows plain ``populate()`` writes, on every backend."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mei.main import MEIMethod, MEISeed
+from tests.pipeline.conftest import _instances, backend, pipeline  # noqa: F401 - the pipeline fixtures
+from tests.pipeline.lab_tables import METHOD_CONFIG, declare_lab, fill_upstream
+
+CONFIG = {**METHOD_CONFIG, "transform": {"path": "mei.transforms.Jitter", "kwargs": {"max_shift": 1}}}
+COLUMNS = ("score", "steps", "device", "config_hash")
+
+
+def lab_with_keys(pipeline, seeds=(42, 43)):
+    lab = declare_lab(pipeline.schema("lab"))
+    fill_upstream(lab, n_models=2)
+    lab.Objective().populate()
+    method = MEIMethod().add_method("mei.methods.gradient_ascent", CONFIG)
+    MEISeed().insert([{"mei_seed": seed} for seed in seeds], skip_duplicates=True)
+    return lab, method
+
+
+def rows(table):
+    return {tuple(sorted(key.items())): (table & key).fetch1() for key in table.keys()}
+
+
+def test_batched_populate_writes_the_plain_rows(pipeline):
+    lab, _ = lab_with_keys(pipeline)
+    assert lab.MEI().populate()["success_count"] == 6
+    plain = rows(lab.MEI())
+    plain_outputs = {k: lab.MEI().fetch_output(dict(k)) for k in plain}
+    (lab.MEI()).delete(prompt=False)
+
+    result = lab.MEI().populate(batch_size=4)
+    assert result == {"success_count": 6, "error_list": []}
+    batched = rows(lab.MEI())
+    assert batched.keys() == plain.keys()
+    for key, row in batched.items():
+        np.testing.assert_allclose(np.asarray(row["mei"]), np.asarray(plain[key]["mei"]), rtol=1e-5, atol=1e-6)
+        assert row["score"] == pytest.approx(plain[key]["score"], rel=1e-5, abs=1e-6)
+        assert [row[c] for c in COLUMNS[1:]] == [plain[key][c] for c in COLUMNS[1:]]
+        assert row["versions"] == plain[key]["versions"] and row["wall_time"] > 0
+        output = lab.MEI().fetch_output(dict(key))
+        assert output["EvaluationObjective"]["times"] == plain_outputs[key]["EvaluationObjective"]["times"] == [0, 4, 8]
+        np.testing.assert_allclose(output["EvaluationObjective"]["values"],
+                                   plain_outputs[key]["EvaluationObjective"]["values"], rtol=1e-5)
+
+
+def test_reserve_jobs_reserves_each_key_and_skips_keys_held_elsewhere(pipeline):
+    lab, method = lab_with_keys(pipeline, seeds=(1,))
+    table = lab.MEI()
+    table.jobs.refresh(delay=-1)
+    held = {**method, **lab.TrainedEnsembleModel.fetch1("KEY"), "neuron_id": 101, "mei_seed": 1}
+    assert table.jobs.reserve(held)  # another worker holds this key
+    result = table.populate(batch_size=8, reserve_jobs=True, refresh=False)
+    assert result == {"success_count": 2, "error_list": []}
+    assert sorted(table.to_arrays("neuron_id")) == [100, 102]
+    assert len(table.jobs.reserved) == 1 and len(table.jobs.pending) == 0 and len(table.jobs.errors) == 0
+
+
+def test_batch_size_and_unsupported_options_are_refused_before_any_work():
+    from mei.batched_populate import populate_batched
+
+    with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
+        populate_batched(object(), (), 0)
+    with pytest.raises(ValueError, match="runs in one process"):
+        populate_batched(object(), (), 4, processes=2)
