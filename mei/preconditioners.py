@@ -120,6 +120,31 @@ def _check_padding(padding: str) -> str:
     return padding
 
 
+def blur_matrix(size: int, sigma: float, truncate: float = 4.0, padding: str = "reflect",
+                dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> Tensor:
+    """The ``(size, size)`` matrix ``M`` with ``blur1d(x, sigma, dim=-1, ...) == x @ M``.
+
+    The padded Gaussian convolution is linear, so one small matrix product does it: a single kernel on a
+    GPU instead of a pad, a convolution and two copies.
+    """
+    return blur1d(torch.eye(size, dtype=dtype, device=device), sigma, -1, truncate, padding)
+
+
+class _BlurMatrices:
+    """Blur along one dimension by a cached :func:`blur_matrix` (one per size, sigma, padding, dtype, device)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple, Tensor] = {}
+
+    def __call__(self, x: Tensor, dim: int, sigma: float, truncate: float, padding: str) -> Tensor:
+        if sigma <= 0:
+            return x
+        key = (x.shape[dim], sigma, truncate, padding, x.dtype, x.device)
+        if key not in self._cache:
+            self._cache[key] = blur_matrix(x.shape[dim], sigma, truncate, padding, x.dtype, x.device)
+        return torch.matmul(x.movedim(dim, -1), self._cache[key]).movedim(-1, dim)
+
+
 class TemporalGaussianBlur(Component):
     """Low-pass the gradient along time with a Gaussian of ``sigma`` frames.
 
@@ -137,13 +162,17 @@ class TemporalGaussianBlur(Component):
         self.dim = check_number("dim", dim, integer=True)
         self.truncate = check_number("truncate", truncate, minimum=0.5, maximum=100)
         self.padding = _check_padding(padding)
+        self._blur = _BlurMatrices()
 
     def __call__(self, grad: Tensor, i_iter: int) -> Tensor:
-        return blur1d(grad, self.sigma, self.dim, self.truncate, self.padding)
+        return self._blur(grad, self.dim, self.sigma, self.truncate, self.padding)
 
 
 class SpatioTemporalGaussianBlur(Component):
     """Low-pass the gradient in space (last two dims, ``sigma`` pixels) and in time (``sigma_time`` frames).
+
+    The spatial part equals :class:`GaussianBlur` (including its switch from reflect to replicate padding
+    when the kernel radius reaches the height or the width); each dimension is one cached matrix product.
 
     Args:
         sigma (float): spatial standard deviation in pixels (0 = none).
@@ -157,13 +186,19 @@ class SpatioTemporalGaussianBlur(Component):
 
     def __init__(self, sigma: float, sigma_time: float, time_dim: int = 2, truncate: float = 4.0,
                  padding: str = "reflect") -> None:
-        self._space = GaussianBlur(sigma, truncate, padding)
+        self.sigma = check_number("sigma", sigma, minimum=0, maximum=1000)
         self._time = TemporalGaussianBlur(sigma_time, time_dim, truncate, padding)
-        self.sigma, self.sigma_time, self.time_dim = self._space.sigma, self._time.sigma, self._time.dim
-        self.truncate, self.padding = self._space.truncate, padding
+        self.sigma_time, self.time_dim, self.truncate, self.padding = sigma_time, time_dim, truncate, padding
+        self._blur = _BlurMatrices()
 
     def __call__(self, grad: Tensor, i_iter: int) -> Tensor:
-        return self._time(self._space(grad, i_iter), i_iter)
+        padding = self.padding
+        if self.sigma > 0 and padding == "reflect":
+            radius = max(1, int(math.ceil(self.truncate * self.sigma)))
+            padding = "replicate" if radius >= min(grad.shape[-2:]) else padding
+        space = self._blur(self._blur(grad, -1, self.sigma, self.truncate, padding), -2, self.sigma,
+                           self.truncate, padding)
+        return self._time(space, i_iter)
 
 
 # Preconditioners share the ``(x, i_iter) -> x`` signature of transforms, so one Compose chains either kind:

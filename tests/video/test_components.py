@@ -129,6 +129,19 @@ def test_spatial_blur_acts_on_each_frame_and_spatiotemporal_is_both():
     assert torch.equal(preconditioners.TemporalGaussianBlur(0.0)(x, 0), x)
 
 
+@pytest.mark.parametrize("padding", ["reflect", "replicate", "circular"])
+def test_blur_as_one_cached_matrix_product_equals_the_padded_convolution(padding):
+    x = torch.randn(VIDEO)
+    temporal = preconditioners.TemporalGaussianBlur(sigma=1.2, padding=padding)
+    assert torch.allclose(temporal(x, 0), blur1d(x, 1.2, dim=2, padding=padding), atol=1e-6)
+    assert torch.allclose(temporal(2 * x, 1), 2 * blur1d(x, 1.2, dim=2, padding=padding), atol=1e-5)
+    assert len(temporal._blur._cache) == 1  # built once, reused
+    if padding != "circular":  # circular needs radius <= size; sigma 2 has radius 8 > 6 pixels
+        both = preconditioners.SpatioTemporalGaussianBlur(sigma=2.0, sigma_time=0.0, padding=padding)
+        space = preconditioners.GaussianBlur(sigma=2.0, padding=padding)  # radius 8 > 5: replicate fallback
+        assert torch.allclose(both(x, 0), space(x, 0), atol=1e-6)
+
+
 def test_blur_along_a_short_time_axis_falls_back_to_replicate_padding():
     x = torch.randn(1, 1, 3, 2, 2)
     out = preconditioners.TemporalGaussianBlur(sigma=2.0)(x, 0)  # radius 8 > 3 frames
