@@ -235,7 +235,8 @@ def lab_scale(device: str, steps: int, ks: list[int], cap: int, options: list[st
         text += f" With {name}: **{k_fast}**."
         if k_fast and k_fast != max(ks):
             rows.append(_lab_row(device, k_fast, steps, name, **batch))
-    header = ["| K | precision / options | ms/step | MEIs/hour (1,000 steps) | peak memory (MiB) |", "|---|---|---|---|---|"]
+    header = ["| K | precision / options | ms/step | MEIs/hour (1,000 steps) | peak memory (MiB) |",
+              "|---|---|---|---|---|"]
     return text + "\n\n" + "\n".join(header + rows)
 
 

@@ -181,7 +181,11 @@ class ImageState:
 
     @property
     def evaluation(self) -> float:
-        return float(torch.as_tensor(self.parent.evaluation).reshape(-1)[self.index])
+        values = self.parent._cache.get("evaluation_list")
+        if values is None:  # one host copy and one list per step, shared by all images' views
+            values = torch.as_tensor(self.parent.evaluation).reshape(-1).tolist()
+            self.parent._cache["evaluation_list"] = values
+        return values[self.index]
 
     @property
     def evaluation_tensor(self) -> Tensor:
@@ -418,5 +422,7 @@ def optimize(
     return final, mei.current_input.clone()
 
 
-__all__ = ["MEI", "State", "ImageState", "optimize", "NonFiniteError", "identity", "no_regularization", "OptimizationStopper"]
+__all__ = [
+    "MEI", "State", "ImageState", "optimize", "NonFiniteError", "identity", "no_regularization", "OptimizationStopper",
+]
 

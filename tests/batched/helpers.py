@@ -25,9 +25,9 @@ def unit_models(net: nn.Module, units: list[int]) -> list[nn.Module]:
     return [ConstrainedOutputModel(net, unit) for unit in units]
 
 
-def config(steps: int = 12, optimizer: str = "torch.optim.SGD", lr: float = 0.1, **extra) -> dict:
+def config(steps: int = 12, optimizer: str = "torch.optim.SGD", lr: float = 0.1, device: str = "cpu", **extra) -> dict:
     return {
-        "device": "cpu",
+        "device": device,
         "shape": SHAPE,
         "initial": {"path": "mei.initial.RandomNormal"},
         "optimizer": {"path": optimizer, "kwargs": {"lr": lr}},

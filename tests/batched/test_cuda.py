@@ -1,0 +1,37 @@
+"""Batched generation on a CUDA GPU (skipped, visibly, where there is none)."""
+
+import pytest
+import torch
+
+from mei.methods import gradient_ascent, gradient_ascent_batched, recording
+from tests.batched.helpers import config, tiny_cnn, unit_models
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
+
+JITTER_PLATEAU = {
+    "transform": {"path": "mei.transforms.Jitter", "kwargs": {"max_shift": 2}},
+    "stopper": {"path": "mei.stoppers.EvaluationPlateau", "kwargs": {"patience": 3, "max_iterations": 30}},
+}
+
+
+def test_batched_equals_unbatched_on_the_gpu():
+    net = tiny_cnn()
+    models = unit_models(net, [0, 1, 2, 3])
+    cfg = config(optimizer="torch.optim.Adam", lr=0.05, device="cuda", **JITTER_PLATEAU)
+    with recording() as info:
+        batched = gradient_ascent_batched(None, models, cfg, [1, 2, 3, 4])
+    assert info["device"].startswith("cuda")
+    for model, seed, (mei, score, _) in zip(models, [1, 2, 3, 4], batched):
+        single, single_score, _ = gradient_ascent(None, model, cfg, seed)
+        assert mei.device.type == "cpu"
+        torch.testing.assert_close(mei, single, atol=1e-4, rtol=1e-4)  # TF32 convolutions: looser than CPU
+
+
+def test_bfloat16_channels_last_and_autotuning_run_on_the_gpu():
+    net = tiny_cnn()
+    cfg = config(device="cuda", batch={"autocast": "bfloat16", "channels_last": True, "cudnn_benchmark": True})
+    results = gradient_ascent_batched(None, unit_models(net, [0, 1]), cfg, [1, 2])
+    plain = gradient_ascent_batched(None, unit_models(net, [0, 1]), config(device="cuda"), [1, 2])
+    for (mei, score, _), (p_mei, p_score, _) in zip(results, plain):
+        assert torch.isfinite(mei).all()
+        assert score == pytest.approx(p_score, rel=0.1, abs=0.1)  # bfloat16 rounding, not equality
