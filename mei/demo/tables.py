@@ -109,8 +109,9 @@ class ReportCard(_DemoTable, ReportCardTemplate):
             return super().transfer_objectives(key, model)
         trained = TrainedModel()
         own = {name: members[0][name] for name in trained.primary_key}
-        others = (trained & {k: key[k] for k in fabrik.Dataset().primary_key}) - own
-        return [Objective().get_objective(_held_out_model(other), key) for other in others.keys()]
+        same_data = (trained & {k: key[k] for k in fabrik.Dataset().primary_key}).keys()
+        others = [other for other in same_data if other != own]
+        return [Objective().get_objective(_held_out_model(other), key) for other in others]
 
 
 @functools.lru_cache(maxsize=8)

@@ -1,0 +1,78 @@
+"""The demo through the pipeline at a tiny size, on a private embedded database; report and CLI on its tables."""
+
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import pytest
+
+from mei import cli, db
+from mei.demo import tables
+from mei.demo.pipeline import DemoSettings, run_demo
+from mei.demo.report import demo_report
+
+TINY = DemoSettings(n_neurons=3, n_train=200, n_val=40, height=16, width=20, member_seeds=(1, 2), epochs=1,
+                    channels=4, steps=3)
+
+
+@pytest.fixture(scope="module")
+def demo_run():
+    root = Path(tempfile.mkdtemp(prefix="mei-demo-tests-"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        instance = db.instance("embedded", embedded_dir=root / "postgres", store_location=root / "store",
+                               safemode=False)
+        run = run_demo(TINY, prefix="meitest_demo", connection=instance.connection, say=lambda line: None)
+    yield run
+    tables.drop("meitest_demo", connection=instance.connection)
+    db.stop_embedded(root / "postgres", delete=True)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_every_table_has_its_rows(demo_run):
+    assert len(tables.TrainedModel()) == 2
+    assert len(tables.TrainedEnsembleModel()) == 2 and len(tables.TrainedEnsembleModel.Member()) == 3
+    assert len(tables.Objective()) == 3
+    assert len(tables.MEI()) == 6 and len(tables.ReportCard()) == 6
+    assert set(tables.MEI().to_arrays("steps")) == {3}
+    assert tables.MEI().fetch_mei({**demo_run.ensemble, "neuron_id": 0}).shape == (1, 1, 16, 20)
+
+
+def test_report_cards_know_the_truth_and_the_held_out_member(demo_run):
+    both = (tables.ReportCard() & demo_run.ensemble).to_dicts(order_by="neuron_id")
+    single = (tables.ReportCard() & demo_run.single).to_dicts(order_by="neuron_id")
+    assert all(-1 <= card["rf_correlation"] <= 1 for card in both)
+    assert single[2]["rf_correlation"] >= 0  # the complex cell: best over phase, never negative
+    assert [len(card["transfer_ratios"]) for card in both] == [2, 2, 2]  # the ensemble's two members
+    assert [len(card["transfer_ratios"]) for card in single] == [1, 1, 1]  # the held-out member
+    assert all(card["activation_ratio"] == pytest.approx(card["activation"] / card["best_natural"]) for card in both)
+
+
+def test_a_second_run_reuses_the_rows(demo_run):
+    again = run_demo(TINY, prefix="meitest_demo", connection=tables.MEI().connection, say=lambda line: None)
+    assert again.ensemble == demo_run.ensemble and again.method == demo_run.method
+    assert len(tables.MEI()) == 6 and len(tables.TrainedModel()) == 2
+
+
+def test_demo_report_writes_the_page_and_figures(demo_run, tmp_path):
+    path, summary = demo_report(demo_run, tmp_path)
+    assert path == tmp_path / "report.html"
+    assert {p.name for p in tmp_path.glob("*.png")} == {"meis.png", "scores.png", "losses.png", "spectra.png"}
+    assert summary["neurons"] == 3 and 0 <= summary["fraction_beating_best_natural"] <= 1
+    assert "median_held_out_transfer" in summary and "Per neuron" in path.read_text()
+
+
+def test_cli_report_and_worker_on_the_demo_tables(demo_run, tmp_path, capsys):
+    where = ["--where", f'{{"ensemble_hash": "{demo_run.ensemble["ensemble_hash"]}"}}']
+    code = cli.main(["report", "--table", "mei.demo.tables.MEI", *where, "--card", "mei.demo.tables.ReportCard",
+                     "--out", str(tmp_path)])
+    assert code == 0 and capsys.readouterr().out.strip() == f"report: {tmp_path / 'report.html'}"
+    assert (tmp_path / "report.html").read_text().count("<tr>") == 1 + 3  # header + one row per MEI
+    (tables.ReportCard() & "neuron_id = 1").delete_quick()
+    (tables.MEI() & "neuron_id = 1").delete_quick()
+    assert len(tables.MEI()) == 4
+    for table in ("MEI", "ReportCard"):
+        assert cli.main(["worker", "--table", f"mei.demo.tables.{table}"]) == 0
+        assert capsys.readouterr().out.strip().endswith("mei worker: made 2 key(s), 0 failed")
+    assert len(tables.MEI()) == 6 and len(tables.ReportCard()) == 6
