@@ -39,7 +39,7 @@ from .modules import ConstrainedOutputModel, EnsembleModel
 
 __all__ = [
     "activate", "schema", "MEIMethod", "MEISeed", "TrainedEnsembleModelTemplate", "PopulationObjectiveTemplate",
-    "MEITemplate", "model_cache",
+    "MEITemplate", "model_cache", "data_info_cache", "clear_model_cache",
 ]
 
 ENV_SCHEMA = "MEI_SCHEMA"
@@ -49,6 +49,8 @@ schema = dj.Schema()
 
 #: The process-wide cache of frozen models used by every MEI table (see :class:`MEITemplate`).
 model_cache = ModelCache(size=4)
+#: The data info (input shapes, sessions, neuron ids) of the same trained models.
+data_info_cache = ModelCache(size=64, prepare=None)
 
 
 def activate(schema_name: str | None = None, *, connection: Any = None, create_schema: bool = True,
@@ -258,15 +260,15 @@ class PopulationObjectiveTemplate(dj.Computed):
     must be unique within a dataset.
 
     Class attributes: ``dataset_table`` (default :class:`mei.fabrik.Dataset`), ``trained_model_table``
-    (optional), ``forward_data_key`` (default True: pass the row's ``data_key`` to the model as a keyword
-    argument when it is not empty).
+    (optional), ``forward_data_key`` (pass the row's ``data_key`` to the model as a keyword argument: True,
+    False, or ``None``, the default: only when the dataset has several sessions).
 
     Attributes: the dataset key, ``neuron_id`` (key), ``data_key``, ``output_unit``.
     """
 
     dataset_table: ClassVar[Any] = Dataset
     trained_model_table: ClassVar[Any] = None
-    forward_data_key: ClassVar[bool] = True
+    forward_data_key: ClassVar[bool | None] = None
     constrained_output_model: ClassVar[type] = ConstrainedOutputModel
 
     definition = """
@@ -309,10 +311,16 @@ class PopulationObjectiveTemplate(dj.Computed):
     def get_objective(self, model: torch.nn.Module, key: Mapping[str, Any]) -> torch.nn.Module:
         """``model`` restricted to the neuron in ``key`` (a :class:`mei.modules.ConstrainedOutputModel`)."""
         output_unit, data_key = (self & key).fetch1("output_unit", "data_key")
-        forward_kwargs = {"data_key": data_key} if data_key and self.forward_data_key else None
+        forward_kwargs = {"data_key": data_key} if data_key and self._pass_data_key(key) else None
         return self.constrained_output_model(model, int(output_unit), forward_kwargs=forward_kwargs)
 
     get_output_selected_model = get_objective
+
+    def _pass_data_key(self, key: Mapping[str, Any]) -> bool:
+        if self.forward_data_key is not None:
+            return bool(self.forward_data_key)
+        dataset = primary_key_of(self.dataset_table(), key)
+        return len(set((self & dataset).to_arrays("data_key"))) > 1
 
 
 # ------------------------------------------------------------------------------------ MEIs
@@ -382,19 +390,27 @@ class MEITemplate(BatchedPopulateMixin, dj.Computed):
             return self.objective_table().get_objective(model, key)
         return self.selector_table().get_output_selected_model(model, key)
 
+    def _cache_scope(self, trained: Any) -> tuple[Any, ...]:
+        info = self.connection.conn_info
+        return trained.full_table_name, str(info.get("host")), info.get("port")
+
     def load_model(self, key: Mapping[str, Any]) -> torch.nn.Module:
         """The frozen trained model of ``key``, through :data:`model_cache`."""
         trained = self.trained_model_table()
-        model_key = primary_key_of(trained, key)
-        scope = (trained.full_table_name, str(self.connection.conn_info.get("host")),
-                 self.connection.conn_info.get("port"))
-        return model_cache.get(model_key, lambda k: _model_only(trained.load_model(k, include_dataloader=False)),
-                               scope)
+        return model_cache.get(primary_key_of(trained, key),
+                               lambda k: _model_only(trained.load_model(k, include_dataloader=False)),
+                               self._cache_scope(trained))
+
+    def data_info(self, key: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The trained model's data info (cached like the model), or ``None`` if it has none."""
+        trained = self.trained_model_table()
+        if not hasattr(trained, "data_info"):
+            return None
+        return data_info_cache.get(primary_key_of(trained, key), trained.data_info, self._cache_scope(trained))
 
     def input_shape(self, key: Mapping[str, Any]) -> list[int] | None:
         """The model's input shape from the trained model's data info, or ``None`` if unknown."""
-        trained = self.trained_model_table()
-        info = trained.data_info(primary_key_of(trained, key)) if hasattr(trained, "data_info") else None
+        info = self.data_info(key)
         if not info:
             return None
         objective = self.objective_table or self.selector_table
@@ -455,6 +471,7 @@ class MEITemplate(BatchedPopulateMixin, dj.Computed):
 
 
 def clear_model_cache() -> None:
-    """Empty :data:`model_cache` (e.g. after retraining models in place)."""
+    """Empty :data:`model_cache` and :data:`data_info_cache` (e.g. after retraining models in place)."""
     model_cache.clear()
+    data_info_cache.clear()
 

@@ -25,12 +25,14 @@ class ModelCache:
 
     Args:
         size (int, optional): how many models to keep. Default: 4.
+        prepare (Callable, optional): applied to each loaded value. Default: :func:`freeze_model`.
     """
 
-    def __init__(self, size: int = 4) -> None:
+    def __init__(self, size: int = 4, prepare: Callable[[Any], Any] | None = freeze_model) -> None:
         if not isinstance(size, int) or size < 1:
             raise ValueError(f"size must be a positive int, got {size!r}")
         self.size = size
+        self.prepare = prepare
         self.hits = 0
         self.misses = 0
         self._models: OrderedDict[Hashable, Any] = OrderedDict()
@@ -53,7 +55,9 @@ class ModelCache:
             self._models.move_to_end(cache_key)
             return self._models[cache_key]
         self.misses += 1
-        model = freeze_model(load(key))
+        model = load(key)
+        if self.prepare is not None:
+            model = self.prepare(model)
         self._models[cache_key] = model
         while len(self._models) > self.size:
             self._models.popitem(last=False)

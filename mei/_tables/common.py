@@ -43,12 +43,30 @@ def frozen_copy(config: Any) -> Any:
     return copy.deepcopy(config)
 
 
+def to_loadable(value: Any) -> Any:
+    """``value`` with numpy arrays as tensors and numpy scalars as Python numbers, recursively, so that
+    ``torch.load(..., weights_only=True)`` can read it back."""
+    import numpy as np
+    import torch
+
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.array(value))
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Mapping):
+        items = ((key, to_loadable(item)) for key, item in value.items())
+        return OrderedDict(items) if isinstance(value, OrderedDict) else dict(items)
+    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
+        return type(value)(to_loadable(item) for item in value)
+    return value
+
+
 def to_bytes(obj: Any) -> bytes:
-    """``torch.save`` of ``obj`` into bytes (what the ``<object@store>`` columns hold)."""
+    """``torch.save`` of ``obj`` (after :func:`to_loadable`) into bytes, what ``<object@store>`` columns hold."""
     import torch
 
     buffer = io.BytesIO()
-    torch.save(obj, buffer)
+    torch.save(to_loadable(obj), buffer)
     return buffer.getvalue()
 
 

@@ -30,7 +30,18 @@ class Backend:
 
     name: str
     instance: Any
+    root: Path
     schemas: list = field(default_factory=list)
+
+    @property
+    def store(self) -> Path:
+        """Directory of this backend's ``mei`` file store."""
+        return self.root / f"store_{self.name}"
+
+    @property
+    def embedded_dir(self) -> Path:
+        """Data directory of the embedded server (shared by the test session)."""
+        return self.root / "postgres"
 
     @property
     def connection(self) -> Any:
@@ -118,7 +129,7 @@ def backend(request: pytest.FixtureRequest, _instances: dict[str, Any]) -> Backe
             _instances[name] = skip
     if isinstance(_instances[name], pytest.skip.Exception):
         pytest.skip(str(_instances[name]))
-    db_backend = Backend(name, _instances[name])
+    db_backend = Backend(name, _instances[name], _instances["root"])
     yield db_backend
     db_backend.drop_all()
 

@@ -27,8 +27,12 @@ class _Recording(TensorDataset):
         self.neurons = _Neurons(unit_ids)
 
 
+CALLS = {"dataset_fn": 0}
+
+
 def dataset_fn(seed: int, n_images: int = 8, size: int = 5, n_neurons: int = 3, first_id: int = 100) -> dict:
     """One session ``"s1"`` of random images and responses; neuron ids ``first_id, first_id + 1, ...``."""
+    CALLS["dataset_fn"] += 1
     generator = torch.Generator().manual_seed(seed)
     images = torch.randn(n_images, 1, size, size, generator=generator)
     responses = torch.randn(n_images, n_neurons, generator=generator)

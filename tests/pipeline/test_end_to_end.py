@@ -10,6 +10,7 @@ import torch
 
 from mei.main import MEIMethod, MEISeed
 
+from . import lab as lab_module
 from .lab_tables import METHOD_CONFIG, declare_lab, fill_upstream
 
 
@@ -44,6 +45,7 @@ def test_readme_flow(pipeline, naming):
     assert len(lab.TrainedModel()) == 2
     assert len(lab.TrainedEnsembleModel.Member() & upstream["ensemble"]) == 2
 
+    loaded_datasets = lab_module.CALLS["dataset_fn"]
     lab.Objective().populate()
     assert sorted(lab.Objective().to_arrays("neuron_id")) == [100, 101, 102]
 
@@ -53,6 +55,7 @@ def test_readme_flow(pipeline, naming):
     result = lab.MEI().populate(display_progress=True)
     assert result["success_count"] == 6 and not result["error_list"]
     _check_meis(lab, rows=6)
+    assert lab_module.CALLS["dataset_fn"] == loaded_datasets  # objective and MEIs never loaded the dataset
 
     first = lab.MEI().fetch_mei({**method, "neuron_id": 100, "mei_seed": 42})
     other_seed = lab.MEI().fetch_mei({**method, "neuron_id": 100, "mei_seed": 43})

@@ -38,7 +38,7 @@ def test_every_stored_type_round_trips(backend):
     mei = torch.randn(1, 2, 3, 4).numpy()
     mei64 = np.linspace(-1e300, 1e300, 7)
     output = {"EvaluationObjective": {"times": [0, 5], "values": [0.25, torch.tensor([1.5, -2.0])]},
-              "image": torch.arange(6.0).reshape(2, 3)}
+              "image": torch.arange(6.0).reshape(2, 3), "stddev": np.full((1, 2), 0.5), "best": np.float32(1.25)}
     blob = {"losses": [0.5, 0.25], "weights": np.eye(3, dtype=np.float32), "name": "sgd", "shape": (1, 5)}
     config = {"device": "cpu", "stopper": {"path": "mei.stoppers.NumIterations", "kwargs": {"num_iterations": 3}},
               "objectives": [{"path": "a.B", "kwargs": {"x": 1.5, "flag": True, "none": None}}], "shape": [1, 2]}
@@ -58,6 +58,8 @@ def test_every_stored_type_round_trips(backend):
     assert back["EvaluationObjective"]["values"][0] == 0.25
     assert torch.equal(back["EvaluationObjective"]["values"][1], torch.tensor([1.5, -2.0]))
     assert torch.equal(back["image"], output["image"])
+    assert torch.equal(back["stddev"], torch.full((1, 2), 0.5, dtype=torch.float64))  # numpy comes back as torch
+    assert back["best"] == 1.25 and isinstance(back["best"], float)
     assert row["blob"]["losses"] == [0.5, 0.25] and row["blob"]["name"] == "sgd"
     assert np.array_equal(row["blob"]["weights"], np.eye(3, dtype=np.float32))
     assert tuple(row["blob"]["shape"]) == (1, 5)

@@ -1,0 +1,54 @@
+"""Two worker processes share one database through reserved jobs; the embedded server is reused by both."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mei.main import MEIMethod, MEISeed
+
+from .lab_tables import METHOD_CONFIG, declare_lab, fill_upstream
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKER = """
+import sys, warnings
+warnings.simplefilter("ignore")
+import datajoint as dj
+from mei import db, fabrik, main, resolve
+from tests.pipeline.lab_tables import declare_lab
+
+fabrik_name, mei_name, lab_name, embedded_dir, store = sys.argv[1:6]
+resolve.allow_modules("tests")
+connection = db.instance("embedded", embedded_dir=embedded_dir, store_location=store, safemode=False).connection
+fabrik.activate(fabrik_name, connection=connection)
+main.activate(mei_name, connection=connection)
+lab = declare_lab(dj.Schema(lab_name, connection=connection))
+result = lab.MEI().populate(reserve_jobs=True)
+print("MADE", result["success_count"], len(result["error_list"]))
+"""
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+def test_two_workers_split_the_keys(pipeline):
+    lab_schema = pipeline.schema("lab")
+    lab = declare_lab(lab_schema)
+    fill_upstream(lab, n_models=1)
+    lab.Objective().populate()
+    MEIMethod().add_method("mei.methods.gradient_ascent", METHOD_CONFIG)
+    MEISeed().insert([{"mei_seed": seed} for seed in (1, 2)])
+    names = [schema.database for schema in pipeline.schemas[:2]] + [lab_schema.database]
+    args = [sys.executable, "-c", WORKER, *names, str(pipeline.embedded_dir), str(pipeline.store)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    workers = [subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for _ in range(2)]
+    outputs = [worker.communicate(timeout=240) for worker in workers]
+    for worker, (out, err) in zip(workers, outputs):
+        assert worker.returncode == 0, err[-3000:]
+    made = [tuple(int(n) for n in out.split("MADE")[1].split()) for out, _ in outputs]
+    assert sum(n for n, _ in made) == 6 and all(errors == 0 for _, errors in made)
+    assert len(lab.MEI()) == 6
+    assert len(lab.MEI.jobs.errors) == 0
