@@ -14,7 +14,7 @@ Target = Union[nn.Module, str]
 #: Which images of a batch an objective applies to: all (``None``), one index, or a list of indices.
 BatchIndex = Union[int, Sequence[int], None]
 
-#: ``{module: output}`` of one forward pass, also looked up by module name (see :class:`ModuleOutputs`).
+#: A stopper as the engine calls it: ``stopper(state) -> (stop, output)``.
 StopCriteria = Callable[..., tuple]
 
 

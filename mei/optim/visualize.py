@@ -69,7 +69,8 @@ def show(x: Tensor, figsize: tuple[float, float] | None = None, images_per_row: 
     plt.close(figure)
 
 
-def save_image(x: Tensor, filename: str, images_per_row: int | None = None, scale: float = 1.0) -> None:
+def save_image(x: Tensor, filename: str, images_per_row: int | None = None, scale: float = 1.0,
+               upscale: int = 1) -> None:
     """Write images in [0, 1] as one PNG grid (Pillow).
 
     Args:
@@ -77,10 +78,14 @@ def save_image(x: Tensor, filename: str, images_per_row: int | None = None, scal
         filename (str): where to write.
         images_per_row (int, optional): Default: all in one row.
         scale (float, optional): multiply values by it before clipping to [0, 1]. Default: 1.
+        upscale (int, optional): enlarge every pixel to an ``upscale`` x ``upscale`` block. Default: 1.
     """
     from PIL import Image
 
-    picture = (_to_hwc(make_grid(x, images_per_row), scale) * 255).round().to(torch.uint8).numpy()
+    images = _as_images(x)
+    if upscale > 1:
+        images = images.repeat_interleave(int(upscale), dim=-2).repeat_interleave(int(upscale), dim=-1)
+    picture = (_to_hwc(make_grid(images, images_per_row), scale) * 255).round().to(torch.uint8).numpy()
     Image.fromarray(picture).save(filename)
 
 
