@@ -82,7 +82,8 @@ def test_spatio_temporal_jitter_shifts_time_and_space_and_validates():
             moved.add((t - 2, y - 1, w - 3))
     assert moved <= {(a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1)}
     assert {m[0] for m in moved} == {-1, 0, 1} and {m[2] for m in moved} == {-1, 0, 1}
-    assert repr(jitter) == "SpatioTemporalJitter(max_shift_time=1, max_shift_space=[1, 1], time_dim=2, padding='constant')"
+    assert repr(jitter) == ("SpatioTemporalJitter(max_shift_time=1, max_shift_space=[1, 1], time_dim=2, "
+                            "padding='constant')")
     with pytest.raises(ValueError, match="padding"):
         transforms.TemporalJitter(1, padding="mirror")
     with pytest.raises(ValueError, match="max_shift"):
