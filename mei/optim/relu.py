@@ -27,11 +27,12 @@ class RedirectedReLUFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> Tensor:
         (x,) = ctx.saved_tensors
-        relu_grad = grad_output * (x >= 0).to(grad_output.dtype)
+        negative = x < 0
+        relu_grad = grad_output.masked_fill(negative, 0)
         # grad_output > 0 means the minimized loss wants the output lower; a negative x is low enough.
-        redirected = torch.where((x < 0) & (grad_output > 0), torch.zeros_like(grad_output), grad_output)
+        redirected = grad_output.masked_fill(negative & (grad_output > 0), 0)
         flat = relu_grad.reshape(relu_grad.shape[0], -1) if relu_grad.dim() > 0 else relu_grad.reshape(1, -1)
-        alive = (flat.abs().sum(dim=1) > 0).view(-1, *([1] * max(relu_grad.dim() - 1, 0)))
+        alive = flat.ne(0).any(dim=1).view(-1, *([1] * max(relu_grad.dim() - 1, 0)))
         return torch.where(alive, relu_grad, redirected)
 
 
