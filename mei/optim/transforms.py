@@ -258,7 +258,8 @@ class TransformationRobustness(Chain):
                  final_translate: int = 4, crop_or_pad_output: bool = True) -> None:
         super().__init__(
             Pad(padding, value=pad_value), RandomSpatialJitter(translate),
-            RandomAffine(default_scales() if scale is None else scale, default_degrees() if degrees is None else degrees),
+            RandomAffine(default_scales() if scale is None else scale,
+                         default_degrees() if degrees is None else degrees),
             RandomSpatialJitter(final_translate),
         )
         self.padding, self.crop_or_pad_output = int(padding), bool(crop_or_pad_output)
@@ -269,6 +270,6 @@ class TransformationRobustness(Chain):
 
 
 __all__ = [
-    "RandomSpatialJitter", "RandomAffine", "RandomScale", "RandomRotation", "Pad", "CenterCrop", "Chain", "RandomChoice",
-    "TransformationRobustness", "affine", "default_scales", "default_degrees",
+    "RandomSpatialJitter", "RandomAffine", "RandomScale", "RandomRotation", "Pad", "CenterCrop", "Chain",
+    "RandomChoice", "TransformationRobustness", "affine", "default_scales", "default_degrees",
 ]

@@ -136,7 +136,8 @@ def seeded_torch():
 
 def test_pretrained_networks_fail_clearly_instead_of_downloading():
     for name in ("alexnet", "googlenet"):
-        with pytest.raises(models.PretrainedWeightsUnavailable, match=f"{name}\\(pretrained=True\\).*downloads nothing"):
+        message = f"{name}\\(pretrained=True\\).*downloads nothing"
+        with pytest.raises(models.PretrainedWeightsUnavailable, match=message):
             getattr(models, name)(pretrained=True)
 
 
