@@ -20,19 +20,41 @@ never touched.
 from __future__ import annotations
 
 import contextlib
+import os
+import platform
 import signal
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
-INTERRUPTED_PREFIXES: tuple[str, ...] = ("SystemExit", "KeyboardInterrupt")
-"""Job error messages (as DataJoint writes them) that mean "stopped", not "failed"."""
+INTERRUPTED_PREFIXES: tuple[str, ...] = (
+    "SystemExit", "KeyboardInterrupt", "LostConnectionError", "OperationalError", "InterfaceError",
+)
+"""Job error messages (as DataJoint writes them) that mean "stopped or cut off", not "failed": the make was
+rolled back and the key can simply be made again."""
+
+
+class DatabaseConnectionLost(RuntimeError):
+    """The worker lost its database connection; the key in progress was rolled back. Rerun when it is back."""
 
 
 def _jobs(table: Any) -> Any:
+    """The job table of ``table``, declared if needed.
+
+    Workers started together race to declare it; on PostgreSQL the losers fail on the index ("relation
+    ... already exists"). They wait a moment, find the table declared and go on.
+    """
     table = table() if isinstance(table, type) else table
     jobs = table.jobs
-    if not jobs.is_declared:
-        jobs.declare()
+    for attempt in range(1, 6):
+        if jobs.is_declared:
+            break
+        try:
+            jobs.declare()
+        except Exception:
+            if attempt == 5:
+                raise
+            time.sleep(0.1 * attempt)  # the winner's declaration is still being committed
     return jobs
 
 
@@ -134,7 +156,8 @@ def clear_stale(table: Any, older_than: float | None = None) -> list[dict[str, A
 
 
 def release_interrupted(table: Any, *, pid: int | None = None, host: str | None = None) -> list[dict[str, Any]]:
-    """Put keys whose ``make`` was stopped by SIGTERM/Ctrl-C (not failed) back to ``pending``.
+    """Put keys whose ``make`` was stopped (SIGTERM, Ctrl-C) or cut off (lost database connection) back to
+    ``pending``; keys that failed for any other reason keep their error (see :data:`INTERRUPTED_PREFIXES`).
 
     Args:
         table (dj.Computed | type): the auto-populated table.
@@ -183,6 +206,87 @@ def stop_on_signals() -> Iterator[None]:
             signal.signal(sig, old)
 
 
+def _is_connection_error(error: BaseException) -> bool:
+    from datajoint.errors import LostConnectionError
+
+    return isinstance(error, LostConnectionError) or (
+        type(error).__name__ in ("OperationalError", "InterfaceError")
+        and type(error).__module__.split(".")[0] in ("pymysql", "psycopg2", "datajoint"))
+
+
+def _describe_connection(table: Any) -> str:
+    info = getattr(table.connection, "conn_info", {}) or {}
+    return f"{info.get('host', '?')}:{info.get('port', '?')}"
+
+
+def _populate_pass(table: Any, restrictions: tuple, report: dict[str, Any], say: Callable[[str], None]) -> int:
+    """One reserved-jobs populate over the pending keys; returns how many keys it made."""
+    result = table.populate(*restrictions, reserve_jobs=True, suppress_errors=True, display_progress=False)
+    made = int(result["success_count"])
+    report["made"] += made
+    cut_off = False
+    for key, message in result["error_list"]:
+        if str(message).startswith(INTERRUPTED_PREFIXES):
+            cut_off = True
+            say(f"key {key} was cut off ({message}); rolled back, it goes back in the queue")
+        else:
+            report["errors"].append((key, str(message)))
+            say(f"key {key} failed: {message}")
+    if cut_off:
+        report["requeued"] += release_interrupted(table, pid=os.getpid(), host=platform.node())
+    return made + len(result["error_list"])
+
+
+def run_worker(table: Any, *restrictions: Any, say: Callable[[str], None] = print,
+               max_passes: int = 100) -> dict[str, Any]:
+    """Make every pending key of ``table`` that no other worker holds, until none is left or a signal stops it.
+
+    Start as many workers as you like, on any machines, against one database: keys are reserved one at a
+    time (``populate(reserve_jobs=True)``), so each is made exactly once. On start the worker re-queues
+    stale reservations (:func:`clear_stale`) and interrupted keys (:func:`release_interrupted`). SIGTERM
+    or Ctrl-C rolls the key in progress back, puts it back in the queue and returns with
+    ``stopped`` set. Keys whose ``make`` raises are recorded as job errors (message and stack) and the
+    worker goes on with the others.
+
+    Args:
+        table (dj.Computed | type): the auto-populated table, e.g. your MEI table.
+        *restrictions: restrict the keys, as in ``populate``.
+        say (Callable[[str], None], optional): where progress lines go. Default: ``print``.
+        max_passes (int, optional): stop after this many passes over the queue. Default: 100.
+
+    Returns:
+        dict: ``made`` (keys made by this worker), ``errors`` (``[(key, message)]``), ``stopped`` (the
+        signal message or ``None``), ``released`` (keys put back on stop), ``requeued`` (stale keys
+        re-queued on start).
+
+    Raises:
+        DatabaseConnectionLost: the database went away; the key in progress was rolled back. Rerun once the
+            server is back: the rerun re-queues the key and makes the remaining ones.
+    """
+    table = table() if isinstance(table, type) else table
+    report: dict[str, Any] = {"made": 0, "errors": [], "stopped": None, "released": [], "requeued": []}
+    try:
+        report["requeued"] = [job["key"] for job in clear_stale(table)] + release_interrupted(table)
+        with stop_on_signals():
+            for _ in range(max_passes):
+                if not _populate_pass(table, restrictions, report, say):
+                    break
+    except SystemExit as stop:
+        report["stopped"] = str(stop) or "stopped"
+    except Exception as error:
+        if not _is_connection_error(error):
+            raise
+        raise DatabaseConnectionLost(
+            f"lost the connection to the database at {_describe_connection(table)} ({type(error).__name__}: "
+            f"{' '.join(str(error).split())}); the key in progress was rolled back and no row was written. Rerun the worker once the "
+            "server is back: it re-queues that key and makes the remaining ones."
+        ) from error
+    if report["stopped"]:
+        report["released"] = release_interrupted(table, pid=os.getpid(), host=platform.node())
+        say(f"{report['stopped']}: stopped; released {len(report['released'])} key(s) back to the queue")
+    return report
+
+
 def job_counts(table: Any) -> dict[str, int]:
     """Jobs of ``table`` by status (``pending``, ``reserved``, ``success``, ``error``, ``ignore``, ``total``)."""
     return dict(_jobs(table).progress())
@@ -190,5 +294,5 @@ def job_counts(table: Any) -> dict[str, int]:
 
 __all__ = [
     "clear_stale", "stale_reservations", "release_interrupted", "stop_on_signals", "live_connection_ids",
-    "job_counts", "INTERRUPTED_PREFIXES",
+    "job_counts", "run_worker", "DatabaseConnectionLost", "INTERRUPTED_PREFIXES",
 ]

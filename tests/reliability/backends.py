@@ -122,7 +122,7 @@ class Backend:
         self.schemas.clear()
 
 
-def make_backend(name: str, tmp: Path) -> Backend:
+def make_backend(name: str, tmp: Path, label: str = "") -> Backend:
     """The :class:`Backend` called ``name``; skips visibly when its server is unreachable.
 
     ``"embedded"`` is the package's embedded default (:func:`mei.db.start_embedded`) with its data
@@ -130,10 +130,10 @@ def make_backend(name: str, tmp: Path) -> Backend:
     """
     from mei import db
 
-    store = tmp / f"store-{name}"
+    store = tmp / f"store-{name}{label}"
     store.mkdir(parents=True, exist_ok=True)
     if name == "embedded":
-        data_dir = tmp / "embedded-data"
+        data_dir = tmp / f"embedded-data{label}"
         settings = db.start_embedded(data_dir / "postgres")
         return Backend(name, settings, store, data_dir=data_dir)
     reason = unreachable_reason(name)
@@ -145,7 +145,8 @@ def make_backend(name: str, tmp: Path) -> Backend:
     return Backend(name, settings, store)
 
 
-def spawn(script: str, backend: Backend, *args: str, **kwargs: Any) -> subprocess.Popen:
-    """Start ``python -c script args...`` as a worker process against ``backend``."""
-    return subprocess.Popen([sys.executable, "-c", script, *args], env=backend.env(), cwd=str(backend.store.parent),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+def spawn(script: str, backend: Backend, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start ``python -c script args...`` as a worker process against ``backend`` (extra ``env`` on top)."""
+    return subprocess.Popen([sys.executable, "-c", script, *args], env={**backend.env(), **(env or {})},
+                            cwd=str(backend.store.parent), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)

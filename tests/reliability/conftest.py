@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from .backends import BACKENDS, make_backend, stop_embedded
 
 
 @pytest.fixture(scope="session")
-def reliability_tmp(tmp_path_factory):
-    return tmp_path_factory.mktemp("reliability")
+def reliability_tmp():
+    """A private temporary folder for the embedded servers and stores, removed at the end.
+
+    Not under pytest's own temporary root: concurrent pytest sessions of the same user reset that root's
+    permissions (which the embedded server's system user then cannot enter) and delete old session folders.
+    """
+    path = Path(tempfile.mkdtemp(prefix="mei-reliability-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
