@@ -112,7 +112,8 @@ def save_frames(video: Tensor, path: str | Path, *, time_dim: int = 1, every: in
         for t in range(n_frames):
             ax = axes[c][t]
             ax.imshow(frames[c, t].numpy(), cmap="gray", vmin=-limit, vmax=limit)
-            ax.set_xticks([]), ax.set_yticks([])
+            ax.set_xticks([])
+            ax.set_yticks([])
             if c == 0:
                 index = t * max(1, int(every))
                 ax.set_title(f"{index * frame_seconds:.2f} s" if frame_seconds else f"t={index}", fontsize=8)
