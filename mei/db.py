@@ -82,7 +82,8 @@ def server_configured(config: Any = None) -> bool:
         import datajoint as dj
 
         config = dj.config
-    return _file_config_has_host(config) or config["database.host"] != "localhost"
+    embedded_hosts = {str(server.get_postmaster_info().socket_dir) for server in _embedded.values()}
+    return _file_config_has_host(config) or config["database.host"] not in {"localhost", *embedded_hosts}
 
 
 def choose_backend(config: Any = None) -> str:
@@ -177,20 +178,22 @@ def connect(*, reset: bool = False) -> Any:
     import datajoint.instance as dj_instance
 
     ensure_store(dj.config)
-    forced = os.environ.get(ENV_DATABASE, "").strip().lower()
-    if dj_instance._singleton_connection is not None and not reset and not forced:
-        return dj.conn()
+    current = None if reset else dj_instance._singleton_connection
+    if current is not None and not os.environ.get(ENV_DATABASE, "").strip():
+        return current  # rule 2: a connection DataJoint already holds is used as is
     if choose_backend(dj.config) == "embedded":
         settings = start_embedded()
-        dj.config["database.backend"] = settings["backend"]
-        dj.config["database.host"] = settings["host"]
-        dj.config["database.port"] = settings["port"]
-        dj.config["database.user"] = settings["user"]
-        dj.config["database.password"] = settings["password"]
+        if current is not None and current.conn_info.get("host") == settings["host"]:
+            return current
+        for name in ("backend", "host", "port", "user", "password"):
+            dj.config[f"database.{name}"] = settings[name]
         dj.config["database.use_tls"] = False
-    elif dj.config["database.password"] is None:
-        dj.config["database.password"] = ""
-    return dj.conn(reset=reset or dj_instance._singleton_connection is None)
+    else:
+        if current is not None and current.conn_info.get("host") == dj.config["database.host"]:
+            return current
+        if dj.config["database.password"] is None:
+            dj.config["database.password"] = ""
+    return dj.conn(reset=True)
 
 
 def instance(backend: str, *, host: str | None = None, port: int | None = None, user: str | None = None,

@@ -51,6 +51,7 @@ schema = dj.Schema()
 model_cache = ModelCache(size=4)
 #: The data info (input shapes, sessions, neuron ids) of the same trained models.
 data_info_cache = ModelCache(size=64, prepare=None)
+_multi_session: dict[tuple[Any, ...], bool] = {}
 
 
 def activate(schema_name: str | None = None, *, connection: Any = None, create_schema: bool = True,
@@ -320,7 +321,10 @@ class PopulationObjectiveTemplate(dj.Computed):
         if self.forward_data_key is not None:
             return bool(self.forward_data_key)
         dataset = primary_key_of(self.dataset_table(), key)
-        return len(set((self & dataset).to_arrays("data_key"))) > 1
+        cache_key = (self.full_table_name, str(self.connection.conn_info.get("host")), tuple(sorted(dataset.items())))
+        if cache_key not in _multi_session:  # a dataset's sessions are all inserted by one make
+            _multi_session[cache_key] = len(set((self & dataset).to_arrays("data_key"))) > 1
+        return _multi_session[cache_key]
 
 
 # ------------------------------------------------------------------------------------ MEIs
@@ -413,12 +417,12 @@ class MEITemplate(BatchedPopulateMixin, dj.Computed):
         info = self.data_info(key)
         if not info:
             return None
-        objective = self.objective_table or self.selector_table
-        data_key = (objective() & key).fetch1("data_key") if "data_key" in objective().heading.names else None
-        if data_key in info:
-            return list(info[data_key]["input_shape"])
         shapes = {tuple(session["input_shape"]) for session in info.values()}
-        return list(shapes.pop()) if len(shapes) == 1 else None
+        if len(shapes) == 1:
+            return list(shapes.pop())
+        objective = (self.objective_table or self.selector_table)()
+        data_key = (objective & key).fetch1("data_key") if "data_key" in objective.heading.names else None
+        return list(info[data_key]["input_shape"]) if data_key in info else None
 
     def _dataloaders(self, key: Mapping[str, Any]) -> Any:
         trained = self.trained_model_table()
@@ -474,4 +478,5 @@ def clear_model_cache() -> None:
     """Empty :data:`model_cache` and :data:`data_info_cache` (e.g. after retraining models in place)."""
     model_cache.clear()
     data_info_cache.clear()
+    _multi_session.clear()
 

@@ -117,6 +117,14 @@ def _instances() -> dict[str, Any]:
     shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture
+def private_tmp() -> Path:
+    """A temporary directory outside pytest's shared base (which concurrent sessions prune), removed after."""
+    path = Path(tempfile.mkdtemp(prefix="mei-pipeline-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, _instances: dict[str, Any]) -> Backend:
     """A :class:`Backend` per database; its schemas are dropped after the test."""

@@ -28,7 +28,8 @@ def doc_programs() -> tuple[dict[str, str], str]:
     return files, "\n".join(script)
 
 
-def test_pipeline_page_runs(tmp_path):
+def test_pipeline_page_runs(private_tmp):
+    tmp_path = private_tmp
     files, script = doc_programs()
     assert set(files) == {"mylab.py"} and "MEI().populate(display_progress=True)" in script
     for name, code in files.items():
