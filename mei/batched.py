@@ -213,7 +213,7 @@ def gradient_ascent_batched(dataloaders: Any, models: nn.Module | Sequence[nn.Mo
         list[tuple]: ``(mei, score, output)`` per seed, as :func:`mei.methods.gradient_ascent` returns them.
     """
     seeds = [int(seed) for seed in seeds]
-    objectives = list(models) if isinstance(models, Sequence) else [models] * len(seeds)
+    objectives = list(models) if isinstance(models, (Sequence, nn.ModuleList)) else [models] * len(seeds)
     if not seeds or len(objectives) != len(seeds):
         raise ValueError(f"need one model per seed (or one model), got {len(objectives)} for {len(seeds)} seeds")
     options = BatchOptions.from_config(config)

@@ -357,6 +357,10 @@ def build_components(config: Any, extra_keys: Iterable[str] = ()) -> Components:
             fields[key] = config[key]
     if "shape" in config:
         fields["shape"] = _check_shape(config["shape"])
+    if "batch" in config:  # options of batched runs, checked here so a bad one never reaches the database
+        from .batched import BatchOptions  # noqa: PLC0415 - mei.batched imports this module
+
+        BatchOptions.from_config(config)
     if "objectives" in config and not isinstance(config["objectives"], list):
         raise ConfigError("objectives", f"must be a list of components, got {type(config['objectives']).__name__}")
     fields["optimizer"] = _optimizer_factory(config["optimizer"], "optimizer")

@@ -119,3 +119,12 @@ def test_channels_last_and_cudnn_benchmark_keep_the_result():
     for (mei, score, _), (f_mei, f_score, _) in zip(plain, fast):
         torch.testing.assert_close(f_mei, mei, **TOLERANCE)
     assert torch.backends.cudnn.benchmark is False  # restored after the run
+
+
+def test_bad_batch_options_are_refused_when_a_method_is_validated():
+    from mei.resolve import validate_config
+
+    with pytest.raises(ConfigError) as error:
+        validate_config(config(batch={"chunk_size": 0}))
+    assert error.value.key == "batch.chunk_size"
+    validate_config(config(batch={"chunk_size": 8, "autocast": "bfloat16"}))
