@@ -120,14 +120,23 @@ class ClipRangePerChannel(Component):
 
     def __init__(self, x_min: float | Sequence[float], x_max: float | Sequence[float]) -> None:
         self.x_min, self.x_max = channel_bounds(x_min, x_max)
+        self._bounds: dict[tuple, tuple[Tensor, Tensor]] = {}
+
+    def bounds(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(low, high)`` shaped to broadcast over ``x``; made once per rank, dtype and device (no copy to
+        the device at every step)."""
+        key = (x.dim(), x.dtype, x.device)
+        if key not in self._bounds:
+            view = (1, -1) + (1,) * (x.dim() - 2)
+            self._bounds[key] = tuple(torch.tensor(v, dtype=x.dtype, device=x.device).view(view)
+                                      for v in (self.x_min, self.x_max))
+        return self._bounds[key]
 
     def __call__(self, x: Tensor, i_iter: int) -> Tensor:
         n = len(self.x_min)
         if n > 1 and x.shape[1] != n:
             raise ValueError(f"{n} channel ranges given for an input with {x.shape[1]} channels")
-        view = (1, -1) + (1,) * (x.dim() - 2)
-        low = torch.tensor(self.x_min, dtype=x.dtype, device=x.device).view(view)
-        high = torch.tensor(self.x_max, dtype=x.dtype, device=x.device).view(view)
+        low, high = self.bounds(x)
         return torch.maximum(torch.minimum(x, high), low)
 
 
