@@ -128,8 +128,9 @@ def plot_spectra(cards: Sequence[Mapping[str, Any]], path: Path, true_frequencie
     axes[0, 0].set_ylabel("mean power (normalized)")
     if true_frequencies is not None:
         ax = axes[0, 1]
-        for name in sorted(set(groups or ["all"])):
-            pairs = [(t, card["peak_frequency"]) for t, card, g in zip(true_frequencies, cards, groups or ["all"] * len(cards))
+        groups = list(groups) if groups is not None else ["all"] * len(cards)
+        for name in sorted(set(groups)):
+            pairs = [(t, card["peak_frequency"]) for t, card, g in zip(true_frequencies, cards, groups)
                      if g == name and t is not None]
             if pairs:
                 ax.plot(*zip(*pairs), "o", ms=4, label=name)
@@ -274,7 +275,8 @@ def demo_report(run: Any, out_dir: str | Path) -> tuple[Path, dict[str, Any]]:
     filters = population.filters.numpy()
     rfs = [_display_rf(filters[u], kind, mei) for u, kind, mei in zip(units, kinds, meis)]
     titles = [f"{k['neuron_id']} {kind} r={c['rf_correlation']:.2f}" for k, kind, c in zip(keys, kinds, cards)]
-    true_frequencies = [1 / p["wavelength"] if "wavelength" in p else None for p in (population.params[u] for u in units)]
+    params = [population.params[u] for u in units]
+    true_frequencies = [1 / p["wavelength"] if "wavelength" in p else None for p in params]
     curves = {f"seed {row['seed']}": row["output"] for row in
               (tables.TrainedModel() & run.dataset).to_dicts(order_by="seed")}
     figures = [

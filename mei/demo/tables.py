@@ -19,7 +19,7 @@ from .._tables.common import LazyActivated, bind_schema
 from ..fabrik import TrainedModelBase
 from ..main import MEITemplate, PopulationObjectiveTemplate, TrainedEnsembleModelTemplate
 from ..report_card import Objective as ObjectiveFn
-from ..report_card import ReportCardTemplate
+from ..report_card_table import ReportCardTemplate
 from .lab import population_for
 
 SCHEMA = "mei_demo"

@@ -36,7 +36,8 @@ def test_check_config_accepts_a_method_entry(tmp_path, capsys):
     ({**GOOD, "steps": 3}, "steps", "unknown config key(s) ['steps']"),
     ({**GOOD, "device": "gpu"}, "device", "must be 'cpu' or 'cuda'"),
     ({**GOOD, "stopper": {"path": "os.system", "kwargs": {}}}, "stopper.path", "os"),
-    ({**GOOD, "optimizer": {"path": "torch.optim.SGD", "kwargs": {"lr": -1}}}, "optimizer.kwargs", "Invalid learning rate: -1"),
+    ({**GOOD, "optimizer": {"path": "torch.optim.SGD", "kwargs": {"lr": -1}}}, "optimizer.kwargs",
+     "Invalid learning rate: -1"),
 ])
 def test_check_config_names_the_bad_key(tmp_path, capsys, config, key, words):
     code, path = check(tmp_path, config)
