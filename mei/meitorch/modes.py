@@ -23,21 +23,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .. import rng
 from .augment import FourierPrecondition, rescale_norm
+from .noise import draw as _noise
 from .tools.schedules import value_at
 
 Step = Callable[[Tensor, int], Tensor]
-
-
-def _noise(shape: tuple[int, ...], device: torch.device, laplace: bool = False) -> Tensor:
-    """Standard noise of ``shape`` from the run's seeded stream (Laplace with unit scale if ``laplace``)."""
-    if laplace:
-        u = rng.per_image(1, lambda g: torch.rand(shape, generator=g))[0] - 0.5
-        sample = -u.sign() * torch.log1p(-2 * u.abs().clamp_max(0.5 - 1e-7))
-    else:
-        sample = rng.per_image(1, lambda g: torch.randn(shape, generator=g))[0]
-    return sample.to(device)
 
 
 class ImagePostprocessing:

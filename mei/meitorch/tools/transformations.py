@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from ... import rng
 from ..._component import check_number
+from ..noise import draw as draw_noise
 
 ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "identity": nn.Identity}
 
@@ -38,7 +38,7 @@ class GenerativeConvNet(nn.Module):
             None learns it. Default: None.
         kernel_size (int, optional): kernel width of every convolution. Default: 3.
         activation (nn.Module | str, optional): nonlinearity between layers (relu, elu, tanh, sigmoid,
-            identity). Default: ``nn.ReLU()``.
+            identity). Default: ``"relu"``.
         activate_output (bool, optional): apply the nonlinearity to the output mean too. Default: False.
         shape (tuple[int, int, int], optional): image shape ``(channels, height, width)``. Default:
             ``(1, 28, 28)``.
@@ -75,5 +75,4 @@ class GenerativeConvNet(nn.Module):
             mean, std = x, self.fixed_stddev
         if isinstance(std, float) and std == 0:
             return mean
-        noise = rng.per_image(1, lambda g: torch.randn(mean.shape, generator=g))[0]
-        return mean + std * noise.to(device=mean.device, dtype=mean.dtype)
+        return mean + std * draw_noise(tuple(mean.shape), mean.device).to(mean.dtype)
