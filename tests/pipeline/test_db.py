@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 from collections import OrderedDict
@@ -78,27 +77,6 @@ def test_importing_opens_no_connection():
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "quiet"
-
-
-CONNECT = """
-import datajoint as dj, mei.db
-first = mei.db.connect()
-assert mei.db.connect() is first and dj.conn() is first
-assert mei.db.connect(reset=True).conn_info["host"] == first.conn_info["host"]
-print(first.conn_info["host"], dj.config["database.backend"], dj.config["stores"]["mei"]["location"])
-mei.db.stop_embedded(delete=True)
-"""
-
-
-def test_connect_defaults_to_the_embedded_server_and_reuses_it(private_tmp):
-    tmp_path = private_tmp
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJ_", "MEI_"))}
-    env.update(MEI_DATA_DIR=str(tmp_path), PYTHONPATH=str(ROOT))
-    result = subprocess.run([sys.executable, "-c", CONNECT], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr[-3000:]
-    last_line = result.stdout.strip().splitlines()[-1]
-    assert last_line.split() == [str(tmp_path / "postgres"), "postgresql", str(tmp_path / "store")]
 
 
 def _md5(*parts: str) -> str:

@@ -1,4 +1,5 @@
-"""docs/pipeline.md runs as written, on a fresh embedded database (the default with nothing configured)."""
+"""docs/pipeline.md runs as written, on a fresh embedded database (the default with nothing configured);
+afterwards ``mei.db.connect()`` keeps returning that one connection."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "pipeline.md"
 BLOCK = re.compile(r"(<!-- (?P<marker>skip|file: [\w.]+) -->\n)?```(?P<lang>\w+)\n(?P<code>.*?)```", re.S)
-TEARDOWN = "\nimport mei.db\nmei.db.stop_embedded(delete=True)\nprint('DOCS OK')\n"
+TEARDOWN = """
+import datajoint as dj, mei.db
+assert mei.db.connect() is dj.conn() and mei.db.connect(reset=True).conn_info["host"] == connection.conn_info["host"]
+print("WHERE", connection.conn_info["host"], dj.config["database.backend"], dj.config["stores"]["mei"]["location"])
+mei.db.stop_embedded(delete=True)
+print("DOCS OK")
+"""
 
 
 def doc_programs() -> tuple[dict[str, str], str]:
@@ -42,5 +49,7 @@ def test_pipeline_page_runs(private_tmp):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "2 trained models" in result.stdout and "4 neurons" in result.stdout
     assert "(1, 1, 8, 8)" in result.stdout and result.stdout.rstrip().endswith("DOCS OK")
+    where = next(line for line in result.stdout.splitlines() if line.startswith("WHERE")).split()[1:]
+    assert where == [str(tmp_path / "data" / "postgres"), "postgresql", str(tmp_path / "data" / "store")]
     assert (tmp_path / "data" / "postgres").exists() is False  # stopped and deleted by the teardown
     assert any((tmp_path / "data" / "store").rglob("*.npy"))
