@@ -92,7 +92,8 @@ def stale_reservations(table: Any, older_than: float | None = None) -> list[dict
         table (dj.Computed | type): the auto-populated table.
         older_than (float, optional): also count reservations older than this many seconds (server
             time) as stale, whatever their connection. Use it when :func:`live_connection_ids` cannot
-            tell (MySQL without ``PROCESS``), and make it longer than your slowest ``make``. Default: None.
+            tell (MySQL without ``PROCESS``), and make it longer than your slowest ``make``. ``None`` or
+            0: no age limit. Default: None.
     """
     jobs = _jobs(table)
     connection = jobs.connection
@@ -113,9 +114,9 @@ def stale_reservations(table: Any, older_than: float | None = None) -> list[dict
         for row in reserved.to_dicts():
             if int(row["connection_id"]) not in live:
                 collect(reserved & {k: row[k] for k in key_names}, "the reserving connection is closed")
-    if older_than is not None:
-        if older_than <= 0:
-            raise ValueError(f"older_than must be > 0 seconds, got {older_than!r}")
+    if older_than:
+        if older_than < 0:
+            raise ValueError(f"older_than must be >= 0 seconds, got {older_than!r}")
         interval = connection.adapter.interval_expr(older_than, "second")
         collect(reserved & f"reserved_time < CURRENT_TIMESTAMP(3) - {interval}", f"reserved over {older_than:g} s ago")
     return list(found.values())

@@ -4,7 +4,7 @@ The model has known optima: unit ``u`` responds ``-sum((x - u / 10) ** 2)``, so 
 image ``u / 10``. A network with ``nan_unit >= 0`` has one unit whose response turns NaN once the input
 leaves ``[-1, 1]``, which gradient ascent does at its second step.
 
-Worker processes run :func:`worker_main` (``python -c "from tests.reliability import lab; ..."``). With
+Worker processes run the real command, ``mei worker --table tests.reliability.worker_lab.MEI``. With
 ``MEI_TEST_STALL=<dir>/<name>`` the first ``make`` of that worker stops right after inserting its row
 (files uploaded, transaction open), writes ``<name>.stalled`` and waits for ``<name>.go``: the test can
 then kill, stop or disconnect it at the worst moment. The stall happens once per name.
@@ -12,9 +12,7 @@ then kill, stop or disconnect it at the worst moment. The stall happens once per
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,7 +22,7 @@ import datajoint as dj
 import torch
 from torch import nn
 
-from mei import main, reliability
+from mei import main
 from mei.modules import ConstrainedOutputModel
 
 STALL_ENV = "MEI_TEST_STALL"
@@ -126,36 +124,3 @@ def fill(lab: SimpleNamespace, n_units: int, seeds: list[int], nan_unit: int = -
     lab.Unit.insert([{"net_id": net_id, "unit": u} for u in range(n_units)], skip_duplicates=True)
     main.MEISeed.insert([{"mei_seed": s} for s in seeds], skip_duplicates=True)
     return main.MEIMethod().add_method("mei.methods.gradient_ascent", method_config(steps), "reliability tests")
-
-
-def worker_main(argv: list[str]) -> int:
-    """A worker process: ``worker_main([mei_schema, lab_schema])``, connected through :func:`mei.db.connect`.
-
-    Prints one JSON line with the worker's report; exit 0 when done or stopped by a signal, 2 when the
-    database went away.
-    """
-    import warnings
-
-    warnings.simplefilter("ignore")
-    torch.set_num_threads(1)
-    from mei import db
-
-    lab = bind(db.connect(), *argv)
-    go = os.environ.get(GO_ENV)
-    deadline = time.monotonic() + STALL_LIMIT_S
-    while go and not Path(go).exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    start = time.perf_counter()
-    try:
-        report = reliability.run_worker(lab.MEI, say=lambda line: print(line, flush=True))
-    except reliability.DatabaseConnectionLost as error:
-        print(f"error: {error}", flush=True)
-        return 2
-    report["seconds"] = round(time.perf_counter() - start, 2)
-    keys = ("made", "errors", "stopped", "released", "requeued", "seconds")
-    print("REPORT " + json.dumps({k: report[k] for k in keys}, default=str), flush=True)
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover - run as a script by the tests
-    sys.exit(worker_main(sys.argv[1:]))

@@ -67,10 +67,11 @@ def test_older_than_requeues_old_reservations_of_live_connections(toy_tables):
     set_job(doubled, 1, status="'reserved'", connection_id=connection.connection_id,
             reserved_time=f"CURRENT_TIMESTAMP(3) - {interval}")
     assert reliability.clear_stale(doubled, older_than=3600) == []
+    assert reliability.clear_stale(doubled, older_than=0) == []  # 0: no age limit (`mei jobs --clear-stale 0`)
     cleared = reliability.clear_stale(doubled, older_than=1)
     assert [(job["key"], job["reason"]) for job in cleared] == [({"item": 1}, "reserved over 1 s ago")]
     with pytest.raises(ValueError, match="older_than"):
-        reliability.clear_stale(doubled, older_than=0)
+        reliability.clear_stale(doubled, older_than=-1)
 
 
 def test_interrupted_keys_are_released_failed_ones_kept(toy_tables):

@@ -1,0 +1,24 @@
+"""The reliability lab as a module ``mei worker --table tests.reliability.worker_lab.MEI`` can import.
+
+Importing it connects through :func:`mei.db.connect` (DataJoint's ``DJ_*`` settings or the embedded
+default) and binds the lab to the schemas named in ``$MEI_TEST_SCHEMAS`` (``"<mei schema>,<lab schema>"``).
+With ``$MEI_TEST_GO`` set, it then waits for that file, so that several workers start together.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from mei import db
+
+from . import lab
+
+_tables = lab.bind(db.connect(), *os.environ["MEI_TEST_SCHEMAS"].split(","))
+MEI = _tables.MEI
+
+_go = os.environ.get(lab.GO_ENV)
+_deadline = time.monotonic() + lab.STALL_LIMIT_S
+while _go and not Path(_go).exists() and time.monotonic() < _deadline:
+    time.sleep(0.02)
