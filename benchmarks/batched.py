@@ -283,5 +283,12 @@ def main(argv: list[str] | None = None) -> None:
         write_section(f"batched-{'cuda' if cuda else 'cpu'}", f"## Batched generation ({args.device})\n\n" + markdown)
 
 
+def _own_arguments(argv: list[str]) -> list[str]:
+    """``argv`` without the benchmark names ``python -m benchmarks batched ...`` leaves in front."""
+    while argv and not argv[0].startswith("-"):
+        argv = argv[1:]
+    return argv
+
+
 if __name__ == "__main__":
-    main()
+    main(_own_arguments(sys.argv[1:]))
