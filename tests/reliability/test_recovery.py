@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -93,3 +94,16 @@ def test_stop_on_signals_turns_ctrl_c_into_system_exit():
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(5)  # the signal interrupts this at once
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_mei_jobs_command_requeues_dead_reservations(toy_tables, allow_tests_modules, capsys):
+    from mei import cli
+
+    item, doubled, connection = toy_tables
+    dead = max(reliability.live_connection_ids(connection)) + 10**6
+    set_job(doubled, 4, status="'reserved'", connection_id=dead, reserved_time="CURRENT_TIMESTAMP(3)")
+    assert cli.main(["jobs", "--table", "tests.reliability.toy.Doubled", "--clear-stale", "0"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "re-queued 1 stale reservation(s)"
+    counts = json.loads(lines[1])
+    assert counts["pending"] == 4 and counts["reserved"] == 0, counts
