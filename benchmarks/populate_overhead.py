@@ -13,6 +13,7 @@ Run: ``python benchmarks/populate_overhead.py [--n 8] [--steps 100] [--backend e
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -161,9 +162,10 @@ def run(n: int, steps: int, backend: str, repeats: int) -> dict[str, Any]:
         model = MEI().load_model(MEI.trained_model_table.fetch1("KEY"))
         direct_config = {**config, "shape": [1, 1, SIZE, SIZE]}
         time_direct(model, 1, direct_config, 1)  # warm up
+        load = os.getloadavg()[0]
         totals = measure(MEI, model, n, direct_config, repeats)
         return {"n": n, "steps": steps, "backend": backend, "repeats": repeats,
-                **{name: value / repeats for name, value in totals.items()}}
+                "load": (load + os.getloadavg()[0]) / 2, **{name: value / repeats for name, value in totals.items()}}
     finally:
         for schema in reversed(schemas):
             schema.drop(prompt=False)
@@ -187,7 +189,8 @@ def report(results: dict[str, Any]) -> str:
         f"`MEI().populate()` call on the {r['backend']} backend (empty model cache at the start) versus the "
         f"same {n} through `mei.methods.gradient_ascent` directly, in one process; means over {r['repeats']} "
         "rounds with the order of the two sides alternating. CPU time is this process's only (the database "
-        "server's work shows in the wall time).\n\n"
+        f"server's work shows in the wall time). Machine load average during the run: {r['load']:.1f} "
+        f"on {os.cpu_count()} cores (wall times stretch with it; the CPU figures do not).\n\n"
         "| | engine directly | populate | overhead |\n|---|---|---|---|\n"
         f"| wall time | {r['direct_wall']:.2f} s | {r['populate_wall']:.2f} s | {overhead('wall')} |\n"
         f"| CPU time | {r['direct_cpu']:.2f} s | {r['populate_cpu']:.2f} s | {overhead('cpu')} |\n\n"

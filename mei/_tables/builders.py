@@ -17,6 +17,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..methods import _first_batch_inputs
 from ..resolve import ConfigError, resolve
 
 
@@ -70,14 +71,12 @@ def get_trainer(trainer_fn: str | Callable[..., Any], trainer_config: Mapping[st
 
 def _batch_parts(batch: Any) -> tuple[Any, Any]:
     """``(inputs, targets)`` of one batch in the usual layouts (tuple, namedtuple, dict, tensor)."""
+    inputs = _first_batch_inputs(batch)
     if isinstance(batch, Mapping):
-        values = list(batch.values())
-        inputs = batch.get("inputs", values[0])
-        targets = batch.get("targets", values[1] if len(values) > 1 else None)
-        return inputs, targets
-    if isinstance(batch, (list, tuple)):
-        return batch[0], batch[1] if len(batch) > 1 else None
-    return batch, None
+        return inputs, batch.get("targets", batch.get("responses"))
+    if isinstance(batch, (list, tuple)) and len(batch) > 1:
+        return inputs, batch[1]
+    return inputs, None
 
 
 def data_info_from_dataloaders(dataloaders: Any) -> dict[str, dict[str, Any]]:
