@@ -36,6 +36,11 @@ class ImagePostprocessing:
     def __init__(self, denoiser: Step | None, norm: Any) -> None:
         self.denoiser, self.norm = denoiser, norm
 
+    @property
+    def active(self) -> bool:
+        """Whether there is anything to do (otherwise the step's result is left untouched)."""
+        return self.denoiser is not None or self.norm is not None
+
     def __call__(self, images: Tensor, i_iter: int) -> Tensor:
         if self.denoiser is not None:
             images = self.denoiser(images, i_iter)
@@ -64,6 +69,8 @@ class PixelImages:
         return self.preconditioner(grad, i_iter)
 
     def postprocess(self, x: Tensor, i_iter: int) -> Tensor:
+        if not self.postprocessing.active:
+            return x
         return self.postprocessing(x[0], i_iter)[None]
 
 
@@ -110,6 +117,8 @@ class VariationalImages:
         return self.preconditioner(grad, i_iter)
 
     def postprocess(self, x: Tensor, i_iter: int) -> Tensor:
+        if not self.postprocessing.active:
+            return x
         mean = self.postprocessing(x[0, :1], i_iter)
         return torch.cat([mean, x[0, 1:]], dim=0)[None]
 
