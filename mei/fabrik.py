@@ -70,12 +70,6 @@ def activate(schema_name: str | None = None, *, connection: Any = None, create_s
     return bind_schema(schema, name, connection=connection, create_schema=create_schema, create_tables=create_tables)
 
 
-class _PackageTable(LazyActivated):
-    @classmethod
-    def _activate(cls) -> None:
-        activate()
-
-
 # --------------------------------------------------------------------------------------------- mixins
 
 
@@ -217,31 +211,31 @@ class TrainerMixin(_FnConfigMixin):
 
 
 @schema
-class Fabrikant(_PackageTable, FabrikantMixin, dj.Manual):
+class Fabrikant(LazyActivated, FabrikantMixin, dj.Manual):
     """The package's contributor table (see :class:`FabrikantMixin`)."""
 
 
 @schema
-class Seed(_PackageTable, SeedMixin, dj.Manual):
+class Seed(LazyActivated, SeedMixin, dj.Manual):
     """The package's seed table (see :class:`SeedMixin`)."""
 
 
 @schema
-class Dataset(_PackageTable, DatasetMixin, dj.Manual):
+class Dataset(LazyActivated, DatasetMixin, dj.Manual):
     """The package's dataset table (see :class:`DatasetMixin`)."""
 
     user_table = Fabrikant
 
 
 @schema
-class Model(_PackageTable, ModelMixin, dj.Manual):
+class Model(LazyActivated, ModelMixin, dj.Manual):
     """The package's model table (see :class:`ModelMixin`)."""
 
     user_table = Fabrikant
 
 
 @schema
-class Trainer(_PackageTable, TrainerMixin, dj.Manual):
+class Trainer(LazyActivated, TrainerMixin, dj.Manual):
     """The package's trainer table (see :class:`TrainerMixin`)."""
 
     user_table = Fabrikant

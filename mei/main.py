@@ -76,12 +76,6 @@ def activate(schema_name: str | None = None, *, connection: Any = None, create_s
     return bind_schema(schema, name, connection=connection, create_schema=create_schema, create_tables=create_tables)
 
 
-class _PackageTable(LazyActivated):
-    @classmethod
-    def _activate(cls) -> None:
-        activate()
-
-
 def _model_only(loaded: Any) -> Any:
     """The model from what a ``load_model(..., include_dataloader=False)`` returned (model or a tuple)."""
     return loaded[1] if isinstance(loaded, tuple) and len(loaded) == 2 else loaded
@@ -91,7 +85,7 @@ def _model_only(loaded: Any) -> Any:
 
 
 @schema
-class MEISeed(_PackageTable, dj.Lookup):
+class MEISeed(LazyActivated, dj.Lookup):
     """Seeds that make MEI generation reproducible. Attribute: ``mei_seed`` (key)."""
 
     definition = """
@@ -101,7 +95,7 @@ class MEISeed(_PackageTable, dj.Lookup):
 
 
 @schema
-class MEIMethod(_PackageTable, dj.Lookup):
+class MEIMethod(LazyActivated, dj.Lookup):
     """Methods of MEI generation: a method function (dotted path) and its config.
 
     Attributes: ``method_fn`` and ``method_hash`` (key; the hash is :func:`mei.fabrik.make_hash` of the

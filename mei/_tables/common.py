@@ -6,6 +6,7 @@ import copy
 import hashlib
 import io
 import os
+import sys
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -124,12 +125,13 @@ def bind_schema(schema: Any, schema_name: str, *, connection: Any = None, create
 class LazyActivated:
     """Mixin for the package's own tables: the first use binds their schema with the defaults.
 
-    Subclasses set ``_activate`` to their module's ``activate`` function.
+    By default it calls ``activate()`` of the module that defines the table class; override ``_activate``
+    to do otherwise.
     """
 
     @classmethod
-    def _activate(cls) -> None:  # pragma: no cover - always overridden
-        raise NotImplementedError
+    def _activate(cls) -> None:
+        sys.modules[cls.__module__].activate()
 
     def __init__(self) -> None:
         if type(self).database is None:
