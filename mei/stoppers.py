@@ -110,6 +110,12 @@ class PerImageStopper(OptimizationStopper):
         """One flag per image: has its stopper said stop?"""
         return [step is not None for step in self.stopped_at]
 
+    @property
+    def num_iterations(self) -> int | None:
+        """The most steps the batch can take, when every stopper has a fixed count (for progress bars)."""
+        counts = [getattr(stopper, "num_iterations", None) for stopper in self.stoppers]
+        return None if None in counts else max(counts)
+
     def running_at(self, i_iter: int) -> list[bool]:
         """One flag per image: was it still optimized at step ``i_iter``?"""
         return [step is None or step >= i_iter for step in self.stopped_at]

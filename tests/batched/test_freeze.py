@@ -5,7 +5,7 @@ import torch
 
 from mei.optimization import MEI, optimize
 from mei.postprocessing import ChangeNorm
-from mei.stoppers import NumIterations, PerImageStopper
+from mei.stoppers import EvaluationPlateau, NumIterations, PerImageStopper
 from tests.batched.helpers import tiny_cnn
 
 
@@ -77,3 +77,8 @@ def test_freeze_needs_one_flag_per_image():
     mei = MEI(objective(), torch.zeros(3, 1, 8, 8), lambda p: torch.optim.SGD(p, lr=0.1))
     with pytest.raises(ValueError, match=r"one flag per image \(3\), got 2"):
         mei.freeze([True, False])
+
+
+def test_per_image_stopper_reports_the_longest_fixed_step_count():
+    assert PerImageStopper([NumIterations(3), NumIterations(5)]).num_iterations == 5
+    assert PerImageStopper([NumIterations(3), EvaluationPlateau()]).num_iterations is None
