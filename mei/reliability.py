@@ -9,8 +9,12 @@ worker, but two situations need a hand:
   or the reservation is older than the server's last start. A time limit (``older_than``) can be
   added for servers that do not show other users' connections.
 * A worker stopped on purpose (SIGTERM, Ctrl-C) rolls its ``make`` back and DataJoint records the
-  key as an *error* ``SystemExit: SIGTERM received``. :func:`release_interrupted` puts such keys back
-  to ``pending``; :func:`stop_on_signals` makes Ctrl-C behave like SIGTERM.
+  key as an *error* ``SystemExit: SIGTERM received``. :func:`release_interrupted` puts such keys (and
+  keys cut off by a lost connection) back to ``pending``; :func:`stop_on_signals` makes Ctrl-C behave
+  like SIGTERM.
+
+:func:`run_worker` (the ``mei worker`` command) puts these together: it re-queues on start, makes keys
+until none is left, releases its key when stopped by a signal and reports a lost database clearly.
 
 Every function takes the auto-populated table (class or instance) whose jobs it manages. Re-queuing is
 one conditional ``UPDATE`` per key, so a reservation that a live worker completes in the meantime is

@@ -161,6 +161,9 @@ SECURITY = [
      True),
     ("mei-demo-runner", with_(("transform", {"path": "mei.engine_demo.run", "kwargs": {"out": "x"}})),
      "transform.path", "names 'mei.engine_demo'", True),
+    ("mei-main-activate", with_(("transform", {"path": "mei.main.activate", "kwargs": {"schema_name": "x"}})),
+     "transform.path", "names 'mei.main'", True),
+    ("mei-fabrik-table", _path("initial", "mei.fabrik.Model"), "initial.path", "names 'mei.fabrik'", True),
     ("optim-reexported-torch", _path("optimizer", "torch.optim.lr_scheduler.Tensor"), "optimizer.path",
      "from module 'torch'", True),
 ]
