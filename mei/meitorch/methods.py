@@ -105,9 +105,9 @@ def run_method(mode: str, dataloaders: Any, model: nn.Module, config: Mapping[st
 def _output(result: MEIResult) -> dict[str, Any]:
     output: dict[str, Any] = {"steps": result.steps, "losses": result.losses}
     if result.stddev is not None:
-        output["stddev"] = result.stddev.numpy()
+        output["stddev"] = result.stddev
     if result.mode == "transformation":
-        output["samples"] = result.mei.numpy()
+        output["samples"] = result.mei
     return output
 
 
