@@ -111,10 +111,11 @@ def bind_schema(schema: Any, schema_name: str, *, connection: Any = None, create
         connection (datajoint.Connection, optional): Default: :func:`mei.db.connect`.
         create_schema, create_tables (bool, optional): as in ``datajoint.Schema.activate``. Default: True.
     """
-    if connection is None:
-        from .. import db
+    from .. import db
 
+    if connection is None:
         connection = db.connect()
+    db.ensure_store(connection._config)  # the MEI store must exist in the configuration of this connection
     if schema.database == schema_name and schema.connection is connection:
         return schema
     schema.database = None  # allow moving the package tables to another schema or connection

@@ -5,6 +5,7 @@ Nothing here touches the database, so each piece is testable on its own.
 
 from __future__ import annotations
 
+import copy
 import platform
 import time
 from collections.abc import Callable, Mapping
@@ -51,8 +52,9 @@ def accepts_shape(method: Callable[..., Any]) -> bool:
 
 
 def run_config(method: Callable[..., Any], config: Mapping[str, Any], shape: Any) -> dict[str, Any]:
-    """A copy of ``config`` with ``"shape"`` set to ``shape`` where the method takes it and it is missing."""
-    config = dict(config)
+    """A deep copy of ``config`` with ``"shape"`` set to ``shape`` where the method takes it and it is missing
+    (whatever the method does to its config stays in that copy)."""
+    config = copy.deepcopy(dict(config))
     if shape is not None and "shape" not in config and accepts_shape(method):
         config["shape"] = [int(s) for s in shape]
     return config

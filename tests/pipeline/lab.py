@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from mei.methods import gradient_ascent
 from mei.stoppers import OptimizationStopper
 
 
@@ -97,6 +98,17 @@ class EvaluationThresholdOrSteps(OptimizationStopper):
     def __call__(self, current_state: Any) -> tuple[bool, Any]:
         done = current_state.evaluation >= self.threshold or current_state.i_iter + 1 >= self.max_steps
         return bool(done), None
+
+
+def vandal_method(dataloaders: Any, model: nn.Module, config: dict, seed: int) -> tuple:
+    """Gradient ascent that then vandalizes the config it was given (the pipeline must not care)."""
+    result = gradient_ascent(dataloaders, model, config, seed)
+    config["stopper"]["kwargs"]["max_steps"] = 1
+    config.pop("objectives")
+    return result
+
+
+vandal_method.accepts_shape = True
 
 
 def not_a_method(x: Any) -> Any:

@@ -65,3 +65,13 @@ def test_shared_cached_model_gives_the_meis_of_fresh_loads(lab):
         assert torch.equal(mei, lab.MEI().fetch_mei(key))
         assert score == (lab.MEI & key).fetch1("score")
     assert key["method_hash"] == method["method_hash"]
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+def test_a_method_that_changes_its_config_changes_nothing_else(lab):
+    method = MEIMethod().add_method(f"{LAB}.vandal_method", METHOD_CONFIG)
+    MEISeed().insert1({"mei_seed": 3})
+    assert lab.MEI().populate()["success_count"] == 3
+    assert list(lab.MEI().to_arrays("steps")) == [12, 12, 12]  # each key ran the stored config
+    assert set(lab.MEI().to_arrays("config_hash")) == {method["method_hash"]}
+    assert (MEIMethod & method).fetch1("method_config") == METHOD_CONFIG
