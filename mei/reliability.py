@@ -31,11 +31,24 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-INTERRUPTED_PREFIXES: tuple[str, ...] = (
-    "SystemExit", "KeyboardInterrupt", "LostConnectionError", "OperationalError", "InterfaceError",
-)
+INTERRUPTED_PREFIXES: tuple[str, ...] = ("SystemExit", "KeyboardInterrupt", "LostConnectionError")
 """Job error messages (as DataJoint writes them) that mean "stopped or cut off", not "failed": the make was
 rolled back and the key can simply be made again."""
+
+DRIVER_ERRORS: tuple[str, ...] = ("OperationalError", "InterfaceError")
+CONNECTION_MARKERS: tuple[str, ...] = (
+    "(2003", "(2006", "(2013", "(2055", "Lost connection", "gone away", "server closed the connection",
+    "connection already closed", "terminating connection", "could not connect", "Connection refused",
+)
+"""Driver errors (pymysql, psycopg2) count as interrupted only with one of these: other operational errors,
+such as a failed CHECK constraint, are real failures and keep their error."""
+
+
+def is_interrupted(error_message: str) -> bool:
+    """Whether a job error message means the ``make`` was stopped or cut off (see :data:`INTERRUPTED_PREFIXES`)."""
+    if error_message.startswith(INTERRUPTED_PREFIXES):
+        return True
+    return error_message.startswith(DRIVER_ERRORS) and any(m in error_message for m in CONNECTION_MARKERS)
 
 
 class DatabaseConnectionLost(RuntimeError):
@@ -162,7 +175,7 @@ def clear_stale(table: Any, older_than: float | None = None) -> list[dict[str, A
 
 def release_interrupted(table: Any, *, pid: int | None = None, host: str | None = None) -> list[dict[str, Any]]:
     """Put keys whose ``make`` was stopped (SIGTERM, Ctrl-C) or cut off (lost database connection) back to
-    ``pending``; keys that failed for any other reason keep their error (see :data:`INTERRUPTED_PREFIXES`).
+    ``pending``; keys that failed for any other reason keep their error (see :func:`is_interrupted`).
 
     Args:
         table (dj.Computed | type): the auto-populated table.
@@ -181,7 +194,7 @@ def release_interrupted(table: Any, *, pid: int | None = None, host: str | None 
         query = query & {"host": host}
     released = []
     for row in query.proj("error_message", "connection_id").to_dicts():
-        if not row["error_message"].startswith(INTERRUPTED_PREFIXES):
+        if not is_interrupted(row["error_message"]):
             continue
         key = {k: row[k] for k in jobs.primary_key}
         condition = f"{quote('status')}='error' AND {quote('connection_id')}={int(row['connection_id'])}"
@@ -231,7 +244,7 @@ def _populate_pass(table: Any, restrictions: tuple, report: dict[str, Any], say:
     report["made"] += made
     cut_off = False
     for key, message in result["error_list"]:
-        if str(message).startswith(INTERRUPTED_PREFIXES):
+        if is_interrupted(str(message)):
             cut_off = True
             say(f"key {key} was cut off ({message}); rolled back, it goes back in the queue")
         else:
@@ -299,5 +312,5 @@ def job_counts(table: Any) -> dict[str, int]:
 
 __all__ = [
     "clear_stale", "stale_reservations", "release_interrupted", "stop_on_signals", "live_connection_ids",
-    "job_counts", "run_worker", "DatabaseConnectionLost", "INTERRUPTED_PREFIXES",
+    "job_counts", "run_worker", "DatabaseConnectionLost", "is_interrupted", "INTERRUPTED_PREFIXES",
 ]

@@ -87,6 +87,21 @@ def test_interrupted_keys_are_released_failed_ones_kept(toy_tables):
     assert sorted(doubled.to_arrays("item")) == [1, 2, 4]
 
 
+@pytest.mark.parametrize("message, interrupted", [
+    ("SystemExit: SIGTERM received", True),
+    ("KeyboardInterrupt", True),
+    ("LostConnectionError: Connection was lost during a transaction.", True),
+    ("OperationalError: (2013, 'Lost connection to server during query')", True),
+    ("OperationalError: server closed the connection unexpectedly", True),
+    ("InterfaceError: connection already closed", True),
+    ("OperationalError: (4025, 'CONSTRAINT `x` failed')", False),
+    ("NonFiniteError: non-finite (NaN or Inf) evaluation or gradient at optimization step 3", False),
+    ("ConfigError: stopper.kwargs: missing a required argument", False),
+])
+def test_interrupted_means_stopped_or_cut_off_not_failed(message, interrupted):
+    assert reliability.is_interrupted(message) is interrupted
+
+
 def test_stop_on_signals_turns_ctrl_c_into_system_exit():
     before = signal.getsignal(signal.SIGINT)
     with pytest.raises(SystemExit, match="SIGINT received"):
