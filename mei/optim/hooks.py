@@ -1,7 +1,8 @@
 """Activations of chosen layers in one forward pass, by module object or by module name.
 
 Forward hooks are registered only on the targeted modules and removed in ``finally``, so a failing
-forward never leaves a hook behind. :class:`ObjectiveModel` turns ``(model, objective)`` into a module that
+forward never leaves a hook behind. The target name ``"input"`` (:data:`MODEL_INPUT`) stands for the model's
+input itself (the transformed image), unless the model has a submodule of that name. :class:`ObjectiveModel` turns ``(model, objective)`` into a module that
 returns one value per image: the engine's ``func``, and a pipeline ``get_objective`` result.
 """
 
@@ -15,6 +16,24 @@ import torch
 from torch import Tensor, nn
 
 from ._typing import Target
+
+#: Target name of the model's own input (read by a forward pre-hook on the model).
+MODEL_INPUT = "input"
+
+
+def is_model_input(model: nn.Module, target: Target) -> bool:
+    """Whether ``target`` names the model's input (``"input"`` and no submodule of that name)."""
+    if not (isinstance(target, str) and target == MODEL_INPUT):
+        return False
+    try:
+        model.get_submodule(MODEL_INPUT)
+    except AttributeError:
+        return True
+    return False
+
+
+def _key(model: nn.Module, target: Target) -> nn.Module | str:
+    return MODEL_INPUT if is_model_input(model, target) else get_module(model, target)
 
 
 def get_module(model: nn.Module, target: Target) -> nn.Module:
@@ -61,6 +80,8 @@ class ModuleOutputs(dict):
         self.model = model
 
     def __missing__(self, key: Target) -> Tensor:
+        if is_model_input(self.model, key):
+            raise KeyError("the model's input was not collected: it is not a target of this objective")
         module = get_module(self.model, key)
         if module is key or module not in self:
             raise KeyError(f"no activation was collected for {key!r}: it is not a target of this objective, "
@@ -82,17 +103,25 @@ def capture(model: nn.Module, targets: Iterable[Target]) -> Iterator[ModuleOutpu
 
     Args:
         model (nn.Module): the network.
-        targets (Iterable[nn.Module or str]): layers to record, by object or name (duplicates collapse).
+        targets (Iterable[nn.Module or str]): layers to record, by object or name (duplicates collapse);
+            ``"input"`` records the model's input.
     """
-    modules = list(dict.fromkeys(get_module(model, t) for t in targets))
+    keys = list(dict.fromkeys(_key(model, t) for t in targets))
     outputs = ModuleOutputs(model)
     handles = []
-    try:
-        for module in modules:
-            def hook(mod: nn.Module, args: Any, output: Any) -> None:
-                outputs[mod] = _first_tensor(output)
 
-            handles.append(module.register_forward_hook(hook))
+    def hook(mod: nn.Module, args: Any, output: Any) -> None:
+        outputs[mod] = _first_tensor(output)
+
+    def input_hook(mod: nn.Module, args: Any) -> None:
+        outputs[MODEL_INPUT] = _first_tensor(args)
+
+    try:
+        for key in keys:
+            if isinstance(key, str):
+                handles.append(model.register_forward_pre_hook(input_hook))
+            else:
+                handles.append(key.register_forward_hook(hook))
         yield outputs
     finally:
         for handle in handles:
@@ -104,7 +133,7 @@ def run_and_capture(model: nn.Module, targets: Iterable[Target], model_input: Te
     targets = list(targets)
     with capture(model, targets) as outputs:
         model(model_input)
-    missing = [t for t in targets if get_module(model, t) not in outputs]
+    missing = [t for t in targets if _key(model, t) not in outputs]
     if missing:
         raise RuntimeError(f"targets {missing} did not run in the forward pass of {type(model).__name__}")
     return outputs

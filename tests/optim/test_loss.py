@@ -132,3 +132,24 @@ def test_module_outputs_missing_target(model):
     outputs = ModuleOutputs(model, {})
     with pytest.raises(KeyError, match="no activation was collected"):
         outputs["fc"]
+
+
+def test_input_target_reads_the_model_input(model):
+    x = torch.randn(2, 3, 8, 8)
+    acts = collect_activations(model, ["input", "fc"], x)
+    assert torch.equal(acts["input"], x)
+    tv = L.TotalVariation("input")
+    expected = x.diff(dim=-1).abs().sum(dim=(1, 2, 3)) + x.diff(dim=-2).abs().sum(dim=(1, 2, 3))
+    assert torch.allclose(tv(acts), expected)
+    assert torch.allclose(ObjectiveModel(model, L.ChannelActivation("fc", 0) - 0.1 * tv)(x),
+                          model(x)[:, 0] - 0.1 * expected)
+    assert not any(m._forward_pre_hooks for m in model.modules())
+    with pytest.raises(KeyError, match="input was not collected"):
+        ModuleOutputs(model)["input"]
+
+
+def test_a_submodule_called_input_wins_over_the_model_input():
+    net = torch.nn.Sequential()
+    net.add_module("input", torch.nn.Linear(2, 2))
+    x = torch.randn(1, 2)
+    assert torch.equal(collect_activations(net, ["input"], x)["input"], net(x))

@@ -119,3 +119,15 @@ def test_redirected_relu_revives_a_dead_unit():
         start, end = _optimize_sum(model, "relu")
     assert end > start + 5  # the redirected gradient raises the pixels that feed the unit
     assert isinstance(model.relu, nn.ReLU)
+
+
+def test_penalty_on_the_input_smooths_the_picture():
+    def total_variation(weight):
+        torch.manual_seed(0)
+        image = images.NaturalImage(16, parameterization=images.PixelImage)
+        objective = loss.ChannelActivation("features.3", 4) - weight * loss.TotalVariation("input")
+        InputOptimization(Small(), objective, image).optimize(30, lr=0.1, seed=0)
+        x = image().detach()
+        return (x.diff(dim=-1).abs().sum() + x.diff(dim=-2).abs().sum()).item()
+
+    assert total_variation(0.01) < 0.5 * total_variation(0.0)
