@@ -244,6 +244,10 @@ class Trainer(LazyActivated, TrainerMixin, dj.Manual):
 # ------------------------------------------------------------------------------------ trained models
 
 
+_NNFABRIK_TABLES = {"dataset_table": "Dataset", "model_table": "Model", "trainer_table": "Trainer",
+                    "seed_table": "Seed", "user_table": "Fabrikant"}
+
+
 def _cpu_state(model_state: Mapping[str, Any]) -> dict[str, Any]:
     return {name: value.detach().cpu() if hasattr(value, "detach") else value for name, value in model_state.items()}
 
@@ -257,7 +261,9 @@ class TrainedModelBase(dj.Computed):
     ``load_model(key, include_dataloader=False)`` never has to load a dataset.
 
     Class attributes to set (defaults: this module's package tables):
-        dataset_table, model_table, trainer_table, seed_table, user_table.
+        dataset_table, model_table, trainer_table, seed_table, user_table. As in nnfabrik, ``nnfabrik`` may
+        instead name a module (or dict) holding ``Dataset``, ``Model``, ``Trainer``, ``Seed`` and
+        ``Fabrikant``; table attributes set explicitly take precedence.
 
     Attributes: the four upstream keys, ``comment``, ``score``, ``output`` (``<blob>``), ``fabrikant_name``
     (nullable), ``trainedmodel_ts``.
@@ -310,6 +316,12 @@ class TrainedModelBase(dj.Computed):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         give_own_parts(cls, ("ModelStorage", "DataInfo"))
+        tables = cls.__dict__.get("nnfabrik")
+        if tables is not None:
+            tables = tables if isinstance(tables, Mapping) else vars(tables)
+            for attribute, name in _NNFABRIK_TABLES.items():
+                if attribute not in cls.__dict__:
+                    setattr(cls, attribute, tables[name])
 
     def _one_key(self, key: Mapping[str, Any] | None) -> dict[str, Any]:
         """The primary key in ``key`` (the row need not exist yet, as in ``make``), else the one row selected."""

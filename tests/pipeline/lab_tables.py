@@ -50,7 +50,7 @@ def declare_lab(schema: dj.Schema, naming: str = "objective") -> SimpleNamespace
 
     @schema
     class TrainedModel(TrainedModelBase):
-        dataset_table, model_table, trainer_table, seed_table, user_table = Dataset, Model, Trainer, Seed, Fabrikant
+        nnfabrik = {"Dataset": Dataset, "Model": Model, "Trainer": Trainer, "Seed": Seed, "Fabrikant": Fabrikant}
 
     @schema
     class TrainedEnsembleModel(TrainedEnsembleModelTemplate):

@@ -41,6 +41,7 @@ def _check_meis(lab, rows: int) -> None:
 @pytest.mark.parametrize("naming", ["objective", "selector"])
 def test_readme_flow(pipeline, naming):
     lab = declare_lab(pipeline.schema("lab"), naming)
+    assert (lab.TrainedModel.dataset_table, lab.TrainedModel.user_table) == (lab.Dataset, lab.Fabrikant)  # nnfabrik=
     upstream = fill_upstream(lab)
     assert len(lab.TrainedModel()) == 2
     assert len(lab.TrainedEnsembleModel.Member() & upstream["ensemble"]) == 2
