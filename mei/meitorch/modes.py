@@ -133,6 +133,9 @@ class TransformedNoise:
     def __init__(self, shape: tuple[int, ...], settings: dict[str, Any], network: nn.Module) -> None:
         if not isinstance(network, nn.Module) or not any(p.requires_grad for p in network.parameters()):
             raise TypeError("transform must be a torch.nn.Module with trainable parameters, e.g. GenerativeConvNet")
+        declared = getattr(network, "shape", None)
+        if isinstance(declared, tuple) and declared != tuple(shape):
+            raise TypeError(f"transform makes images of shape {declared}, but the MEI's shape is {tuple(shape)}")
         self.shape, self.settings = (settings["n_samples"], *shape), settings
         self.network = copy.deepcopy(network)
         self.names = [name for name, p in self.network.named_parameters() if p.requires_grad]

@@ -69,22 +69,24 @@ def _as_picture(image: Tensor) -> Any:
     return image.numpy()
 
 
-def draw_images(axes: Sequence[Any], images: Tensor) -> None:
+def draw_images(axes: Sequence[Any], images: Tensor, titles: Sequence[str] = ()) -> None:
     """The first images of a batch ``(N, C, H, W)``, grey scale (colour for 3 channels), one per axis."""
-    for ax, image in zip(axes, images):
+    for i, (ax, image) in enumerate(zip(axes, images)):
         ax.imshow(_as_picture(image), cmap="gray")
         ax.axis("off")
+        if i < len(titles):
+            ax.set_title(titles[i])
 
 
 def plot_image_and_losses(images: Tensor, steps: Sequence[int], losses: Mapping[str, Sequence[float]],
                           save_path: str | None = None, ranges: Ranges = None, show: bool = False,
-                          max_images: int = 4) -> Any:
-    """Up to ``max_images`` images in the top row, the loss curves below."""
+                          max_images: int = 4, titles: Sequence[str] = ()) -> Any:
+    """Up to ``max_images`` images in the top row (with ``titles``), the loss curves below."""
     plt = pyplot()
     n_images = min(len(images), max_images)
     n_cols = max(n_images, len(losses), 1)
     fig, axes = plt.subplots(2, n_cols, figsize=(2.8 * n_cols, 5.6), squeeze=False)
-    draw_images(axes[0][:n_images], images)
+    draw_images(axes[0][:n_images], images, titles)
     draw_losses(axes[1], steps, losses, ranges)
     for ax in list(axes[0][n_images:]) + list(axes[1][len(losses):]):
         ax.axis("off")

@@ -84,7 +84,11 @@ class MEIResult:
 
     def plot_image_and_losses(self, save_path: str | None = None, ranges: plots.Ranges = None,
                               show: bool = False) -> Any:
-        """The MEI(s) above the loss curves. Returns the matplotlib figure."""
+        """The MEI(s) above the loss curves (variational: the mean and the standard deviation). Returns the
+        matplotlib figure."""
+        if self.stddev is not None:
+            return plots.plot_image_and_losses(torch.cat([self.mei, self.stddev]), self.steps, self.losses,
+                                               save_path, ranges, show, titles=("mean", "stddev"))
         return plots.plot_image_and_losses(self.mei, self.steps, self.losses, save_path, ranges, show)
 
     def plot_spatial_frequency_spectrum(self, save_path: str | None = None, show: bool = False) -> Any:

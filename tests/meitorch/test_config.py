@@ -98,3 +98,8 @@ def test_docs_list_every_key_with_its_default():
     for blur, params in BLUR_PARAMS.items():
         for key, default in params.items():
             assert f"`{key}={default!r}`" in text, f"{blur} default {key}={default!r} missing from docs"
+
+
+def test_transform_shape_must_match_the_mei_shape():
+    with pytest.raises(ConfigError, match=r"transform: transform makes images of shape \(1, 40, 40\)"):
+        make_mei().generate_transformation_mei(dict(iter_n=1, transform=GenerativeConvNet(shape=(1, 40, 40))))
