@@ -286,3 +286,43 @@ def test_database_restart_mid_populate(private_server):
     main.model_cache.clear()
     instance.connection.close()
     print(f"\n[private PostgreSQL] restart mid-populate: clear error, exit 1; rerun made {n_keys} keys, rows lost 0")
+
+
+@pytest.fixture(params=["postgresql", "mysql"])
+def proxied_server(request, reliability_tmp):
+    """A shared server (skipped visibly when unreachable) reached by workers through a proxy we can cut."""
+    from .backends import make_backend, server_address
+    from .proxy import TcpProxy
+
+    backend = make_backend(request.param, reliability_tmp, label="-proxied")
+    proxy = TcpProxy(server_address(request.param))
+    yield backend, proxy
+    proxy.close()
+    backend.cleanup()
+
+
+def test_connection_cut_mid_populate_on_shared_servers(proxied_server):
+    backend, proxy = proxied_server
+    instance = backend.connect()  # the test's own connection goes straight to the server
+    names = (backend.schema_name("mei"), backend.schema_name("lab"))
+    lab = SimpleNamespace(backend=backend, names=names, **vars(lab_module.bind(instance.connection, *names)))
+    n_keys = 4
+    lab_module.fill(lab, n_units=n_keys, seeds=[1])
+    env, stalled, go = stall_env(lab, "cut")
+    worker = start_workers(lab, 1, env={**env, "DJ_HOST": "127.0.0.1", "DJ_PORT": str(proxy.port)})[0]
+    wait_for(stalled, worker)
+    key = stalled_job(lab, worker)
+    assert proxy.cut() >= 1
+    go.touch()
+    code, output = finish(worker, timeout=60)
+    assert code == 1, output
+    assert "mei worker: lost the connection to the database at 127.0.0.1:" in output and "Rerun the worker" in output
+    print("\n" + next(line for line in output.splitlines() if line.startswith("mei worker: lost")))
+    cleared = poll(lambda: reliability.clear_stale(lab.MEI))
+    assert [job["key"] for job in cleared] == [key] and len(lab.MEI()) == 0
+    report = reliability.run_worker(lab.MEI, say=lambda line: None)  # the rerun
+    assert report["made"] == n_keys, report
+    assert_complete(lab, n_keys)
+    main.model_cache.clear()
+    instance.connection.close()
+    print(f"\n[{backend.name} via proxy] connection cut mid-make: clear error, exit 1; rerun made {n_keys}, rows lost 0")
