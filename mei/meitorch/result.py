@@ -18,7 +18,7 @@ def _loss_history(log: Mapping[str, Any]) -> tuple[list[int], dict[str, list[flo
     history = {}
     for name in names:
         values = [record[name].reshape(()).float() for record in records if name in record]
-        history[name] = torch.stack(values).cpu().tolist() if values else []
+        history[name] = torch.stack([v.to(values[0].device) for v in values]).cpu().tolist() if values else []
     return list(steps), history
 
 

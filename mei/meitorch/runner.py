@@ -62,12 +62,21 @@ class OperationObjective:
         losses = self.operation(self.parameterization.point(x) if raw else x)
         objective = _objective_of(losses)
         if not raw:
-            self.last = {name: value.detach() for name, value in losses.items() if _is_scalar(value)}
+            self.last = {name: _detached(value) for name, value in losses.items()
+                         if _is_scalar(value) or _is_number(value)}
         return -objective.reshape(1)
 
 
 def _is_scalar(value: Any) -> bool:
     return isinstance(value, Tensor) and value.numel() == 1
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _detached(value: Tensor | float) -> Tensor:
+    return value.detach() if isinstance(value, Tensor) else torch.tensor(float(value))
 
 
 def _objective_of(losses: Any) -> Tensor:

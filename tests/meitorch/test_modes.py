@@ -130,3 +130,11 @@ def test_jitter_shifts_what_the_operation_sees_but_not_the_image():
         assert matches
         shifts.update(matches)
     assert len(shifts) > 1
+
+
+def test_diversity_on_variational_samples_keeps_the_spread_wider():
+    mei = MEI(squared_distance_operation(target()), shape=SHAPE)
+    base = dict(iter_n=60, optimizer="adam", optimizer_params=dict(lr=0.05), n_samples_per_batch=8, scale=0.5)
+    plain = mei.generate_variational_mei(base, seed=0)
+    diverse = mei.generate_variational_mei({**base, "diverse": True, "diverse_params": dict(div_weight=5.0)}, seed=0)
+    assert diverse.stddev.mean() > 2 * plain.stddev.mean()

@@ -60,3 +60,12 @@ def test_result_fields(result):
     assert "final objective" in repr(result)
     with pytest.raises(ValueError, match="not a distribution"):
         result.sample(2)
+
+
+def test_losses_keep_scalars_and_plain_numbers_and_skip_the_rest():
+    def operation(inputs):
+        loss = (inputs ** 2).mean()
+        return dict(objective=loss, constant=2.5, per_image=inputs.flatten(1).sum(1), label="x")
+
+    result = MEI(operation, shape=SHAPE).generate_pixel_mei(dict(iter_n=3, n_samples=2), seed=0)
+    assert list(result.losses) == ["objective", "constant"] and result.losses["constant"] == [2.5] * 3
