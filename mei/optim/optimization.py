@@ -21,6 +21,7 @@ from .. import rng
 from ..methods import evaluation_mode
 from ..optimization import MEI, State, optimize
 from ..stoppers import NumIterations, OptimizationStopper
+from ._typing import EngineTransform, ImageParameterizationLike, StopCriteria
 from .hooks import ObjectiveModel
 from .loss import Loss
 
@@ -129,8 +130,8 @@ class InputOptimization:
             Default: none.
     """
 
-    def __init__(self, model: nn.Module, loss_function: Loss, input_param: nn.Module,
-                 transform: Callable[..., Tensor] | None = None) -> None:
+    def __init__(self, model: nn.Module, loss_function: Loss, input_param: ImageParameterizationLike,
+                 transform: EngineTransform | Callable[[Tensor], Tensor] | None = None) -> None:
         self.model = model
         self.loss_function = loss_function
         self.input_param = input_param
@@ -145,7 +146,7 @@ class InputOptimization:
             transform=lambda x, i_iter: transform(render(x), i_iter), render=render,
         )
 
-    def optimize(self, stop_criteria: OptimizationStopper | Callable[[State], tuple] | int | None = None,
+    def optimize(self, stop_criteria: OptimizationStopper | StopCriteria | int | None = None,
                  optimizer: Any = None, lr: float = 0.025, seed: int | None = None) -> Tensor:
         """Run the engine, write the result into ``input_param.param``, and return the history.
 
