@@ -12,7 +12,8 @@ kind; each group is optimized ``batch_size`` keys at a time by the method's batc
 ``config_hash``, ``versions``; ``wall_time`` is the batch's time divided among its keys), the same row
 plain ``populate()`` writes, within float rounding. With ``reserve_jobs=True`` each key is reserved in
 the job table before any work on it; keys another worker holds are skipped, a failed batch marks each of
-its keys as an error. Keys whose method has no batched counterpart go through the plain ``populate``.
+its keys as an error. Keys whose method has no batched counterpart go through the plain ``populate``, and so
+do all keys of a table that overrides ``MEITemplate._compute`` (its own compute runs, key by key).
 
 Uses DataJoint 2.3's ``_jobs_to_do`` (the restricted key source) and the public job-table API.
 """
@@ -164,6 +165,13 @@ def _batches(table: Any, prepared: list[Prepared], batch_size: int) -> list[list
     return [items[i:i + batch_size] for items in groups.values() for i in range(0, len(items), batch_size)]
 
 
+def _custom_compute(table: Any) -> bool:
+    """Whether the table overrides ``MEITemplate._compute`` (then its own compute runs, key by key)."""
+    from .main import MEITemplate  # noqa: PLC0415 - mei.main imports this module
+
+    return getattr(type(table), "_compute", None) is not MEITemplate._compute
+
+
 class BatchedPopulateMixin:
     """Adds ``populate(..., batch_size=K)``: up to K keys sharing model and method per batched run."""
 
@@ -200,9 +208,11 @@ def populate_batched(table: Any, restrictions: tuple, batch_size: int, *, suppre
         raise RuntimeError("populate cannot be called during a transaction")
     keys = pending_keys(table, restrictions, reserve_jobs, max_calls, priority, refresh)
     prepared = [prepare(table, key) for key in keys]
-    plain = [p.key for p in prepared if batched_counterpart(p.method) is None]
+    custom = _custom_compute(table)
+    batchable = [p for p in prepared if batched_counterpart(p.method) is not None and not custom]
+    plain = [p.key for p in prepared if custom or batched_counterpart(p.method) is None]
     runner = BatchRun(table, table.jobs if reserve_jobs else None, suppress_errors, return_exception_objects)
-    batches = _batches(table, [p for p in prepared if batched_counterpart(p.method) is not None], batch_size)
+    batches = _batches(table, batchable, batch_size)
     if display_progress:
         from tqdm.auto import tqdm
 

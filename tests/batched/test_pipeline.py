@@ -67,3 +67,18 @@ def test_batch_size_and_unsupported_options_are_refused_before_any_work():
         populate_batched(object(), (), 0)
     with pytest.raises(ValueError, match="runs in one process"):
         populate_batched(object(), (), 4, processes=2)
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+def test_a_table_with_its_own_compute_keeps_it(pipeline, monkeypatch):
+    lab, _ = lab_with_keys(pipeline, seeds=(1,))
+    seen = []
+    plain_compute = lab.MEI._compute
+
+    def compute(self, key, *args, **kwargs):
+        seen.append(key["neuron_id"])
+        return plain_compute(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(lab.MEI, "_compute", compute)
+    assert lab.MEI().populate(batch_size=8)["success_count"] == 3
+    assert sorted(seen) == [100, 101, 102]
