@@ -180,9 +180,11 @@ def sum_loss_list(losses: Sequence[Loss]) -> Loss:
 
 
 class _LayerLoss(Loss):
-    def __init__(self, target: Target, batch_index: BatchIndex = None) -> None:
+    def __init__(self, target: Target, batch_index: BatchIndex = None, reduction: str = "mean") -> None:
         super().__init__([target], batch_index)
-        self.target = target
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"reduction must be one of {sorted(REDUCTIONS)}, got {reduction!r}")
+        self.target, self.reduction = target, reduction
 
     def activation(self, activations: ModuleOutputs) -> Tensor:
         return activations[self.target]
@@ -194,10 +196,11 @@ class LayerActivation(_LayerLoss):
     Args:
         target (nn.Module or str): the layer.
         batch_index (int or list[int], optional): images it applies to. Default: all.
+        reduction (str, optional): ``"mean"``, ``"sum"`` or ``"max"`` over the layer. Default: ``"mean"``.
     """
 
     def compute(self, activations: ModuleOutputs) -> Tensor:
-        return reduce_per_image(self.activation(activations))
+        return reduce_per_image(self.activation(activations), self.reduction)
 
 
 class ChannelActivation(_LayerLoss):
@@ -207,15 +210,17 @@ class ChannelActivation(_LayerLoss):
         target (nn.Module or str): the layer, output ``(images, channels, ...)``.
         channel_index (int): the channel.
         batch_index (int or list[int], optional): images it applies to. Default: all.
+        reduction (str, optional): ``"mean"``, ``"sum"`` or ``"max"`` over positions. Default: ``"mean"``.
     """
 
-    def __init__(self, target: Target, channel_index: int, batch_index: BatchIndex = None) -> None:
-        super().__init__(target, batch_index)
+    def __init__(self, target: Target, channel_index: int, batch_index: BatchIndex = None,
+                 reduction: str = "mean") -> None:
+        super().__init__(target, batch_index, reduction)
         self.channel_index = int(channel_index)
 
     def compute(self, activations: ModuleOutputs) -> Tensor:
         activation = self.activation(activations)
-        return reduce_per_image(activation[:, self.channel_index])
+        return reduce_per_image(activation[:, self.channel_index], self.reduction)
 
     def _describe(self) -> str:
         return f"{super()._describe()}, {self.channel_index}"
@@ -260,10 +265,11 @@ class DeepDream(_LayerLoss):
     Args:
         target (nn.Module or str): the layer.
         batch_index (int or list[int], optional): images it applies to. Default: all.
+        reduction (str, optional): ``"mean"``, ``"sum"`` or ``"max"`` over the layer. Default: ``"mean"``.
     """
 
     def compute(self, activations: ModuleOutputs) -> Tensor:
-        return reduce_per_image(self.activation(activations) ** 2)
+        return reduce_per_image(self.activation(activations) ** 2, self.reduction)
 
 
 class L2(_LayerLoss):

@@ -153,3 +153,13 @@ def test_a_submodule_called_input_wins_over_the_model_input():
     net.add_module("input", torch.nn.Linear(2, 2))
     x = torch.randn(1, 2)
     assert torch.equal(collect_activations(net, ["input"], x)["input"], net(x))
+
+
+def test_reductions_over_positions(acts):
+    a3 = acts["features.3"]
+    assert torch.allclose(L.ChannelActivation("features.3", 4, reduction="sum")(acts), a3[:, 4].sum(dim=(1, 2)))
+    assert torch.allclose(L.ChannelActivation("features.3", 4, reduction="max")(acts), a3[:, 4].amax(dim=(1, 2)))
+    assert torch.allclose(L.LayerActivation("features.3", reduction="sum")(acts), a3.sum(dim=(1, 2, 3)))
+    assert torch.allclose(L.DeepDream("features.3", reduction="max")(acts), (a3**2).amax(dim=(1, 2, 3)))
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        L.ChannelActivation("features.3", 4, reduction="median")
