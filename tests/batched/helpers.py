@@ -50,3 +50,15 @@ class OutOfMemoryAbove(nn.Module):
         if x.shape[0] > self.limit:
             raise torch.OutOfMemoryError(f"pretend: {x.shape[0]} images do not fit")
         return self.model(x)
+
+
+class Explode:
+    """A stopper that raises at step ``at`` (a batch that fails part-way)."""
+
+    def __init__(self, at: int = 1) -> None:
+        self.at = at
+
+    def __call__(self, state):
+        if state.i_iter >= self.at:
+            raise RuntimeError(f"stopper exploded at step {state.i_iter}")
+        return False, None

@@ -128,3 +128,26 @@ def test_bad_batch_options_are_refused_when_a_method_is_validated():
         validate_config(config(batch={"chunk_size": 0}))
     assert error.value.key == "batch.chunk_size"
     validate_config(config(batch={"chunk_size": 8, "autocast": "bfloat16"}))
+
+
+class NaNForImage(torch.nn.Module):
+    """``-(x**2).sum()`` per image, NaN for image ``bad`` from the ``after``-th call on."""
+
+    def __init__(self, bad: int, after: int) -> None:
+        super().__init__()
+        self.bad, self.after, self.calls = bad, after, 0
+
+    def forward(self, x):
+        self.calls += 1
+        value = -(x**2).flatten(1).sum(dim=1)
+        if self.calls > self.after:
+            value = value.clone()
+            value[self.bad] = float("nan")
+        return value
+
+
+def test_a_non_finite_image_fails_its_whole_chunk():
+    from mei.optimization import NonFiniteError
+
+    with pytest.raises(NonFiniteError, match="at optimization step 3"):
+        gradient_ascent_batched(None, NaNForImage(bad=1, after=3), config(), [1, 2, 3])

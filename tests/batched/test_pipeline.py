@@ -82,3 +82,18 @@ def test_a_table_with_its_own_compute_keeps_it(pipeline, monkeypatch):
     monkeypatch.setattr(lab.MEI, "_compute", compute)
     assert lab.MEI().populate(batch_size=8)["success_count"] == 3
     assert sorted(seen) == [100, 101, 102]
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+def test_a_failed_batch_marks_each_of_its_keys_as_an_error(pipeline):
+    lab, _ = lab_with_keys(pipeline, seeds=(1,))
+    MEIMethod().add_method("mei.methods.gradient_ascent",
+                           {**CONFIG, "stopper": {"path": "tests.batched.helpers.Explode", "kwargs": {"at": 2}}})
+    result = lab.MEI().populate(batch_size=8, reserve_jobs=True, suppress_errors=True)
+    assert result["success_count"] == 3  # the good method's three keys
+    assert len(result["error_list"]) == 3
+    assert all(error == "RuntimeError: stopper exploded at step 2" for _, error in result["error_list"])
+    assert len(lab.MEI()) == 3 and len(lab.MEI().jobs.errors) == 3 and len(lab.MEI().jobs.reserved) == 0
+    with pytest.raises(RuntimeError, match="stopper exploded"):
+        lab.MEI().jobs.errors.delete()
+        lab.MEI().populate(batch_size=8, reserve_jobs=True)
