@@ -85,7 +85,7 @@ def test_one_seed_per_model_is_required():
 
 def test_batch_objectives_merges_units_of_one_model():
     net = tiny_cnn()
-    x = torch.randn(3, 1, 8, 8)
+    x = torch.randn(3, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     models = unit_models(net, [4, 0, 4])
     merged = batch_objectives(models)
     assert isinstance(merged, BatchedConstrainedOutputModel) and merged.units.tolist() == [4, 0, 4]
@@ -105,10 +105,10 @@ def test_autocast_and_compile_wrap_the_objective():
     objective = BatchedConstrainedOutputModel(net, [0, 1])
     wrapped = wrap_objective(objective, BatchOptions(autocast="bfloat16"))
     assert isinstance(wrapped, AutocastModel) and wrapped.dtype == torch.bfloat16
-    x = torch.randn(2, 1, 8, 8)
+    x = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     out = wrapped(x)
     assert out.dtype == torch.float32
-    torch.testing.assert_close(out, objective(x), atol=0.05, rtol=0.05)
+    torch.testing.assert_close(out, objective(x), atol=0.1, rtol=0.03)  # bfloat16: ~3 significant digits
     compiled = wrap_objective(objective, BatchOptions(compile=True))
     assert type(compiled).__name__ == "OptimizedModule" and compiled._orig_mod is objective
 
