@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
+import uuid
 from collections import OrderedDict
 from pathlib import Path
 
@@ -96,3 +98,31 @@ def test_make_hash_is_nnfabriks():
     assert make_hash({"k": {"n": [True, None]}}) == _md5("k", _md5("n", _md5(_md5("True"), _md5("None"))))
     assert make_hash(np.float32(2.5)) == _md5("2.5")
     assert make_hash({"a": [1, 2]}) != make_hash({"a": [2, 1]})
+
+
+SERVER = """
+import sys, mei.db, datajoint as dj
+connection = mei.db.connect()
+schema = dj.Schema(sys.argv[1], connection=connection)
+print("AT", connection.conn_info["host"], connection.conn_info["port"], dj.config["database.backend"], schema.exists)
+schema.drop(prompt=False)
+"""
+
+
+@pytest.mark.parametrize(("name", "backend", "port", "user"), [("mariadb", "mysql", 3306, "root"),
+                                                              ("postgresql", "postgresql", 5432, "postgres")])
+def test_connect_uses_the_server_datajoint_is_configured_for(name, backend, port, user, private_tmp):
+    from .conftest import _reachable
+
+    problem = _reachable(f"127.0.0.1:{port}")
+    if problem:
+        pytest.skip(f"{name} at 127.0.0.1:{port} unreachable ({problem})")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJ_", "MEI_"))}
+    env.update(DJ_HOST="127.0.0.1", DJ_PORT=str(port), DJ_USER=user, DJ_PASS="", DJ_BACKEND=backend,
+               MEI_DATA_DIR=str(private_tmp), PYTHONPATH=str(ROOT))
+    probe = f"meitest_{uuid.uuid4().hex[:10]}_connect"
+    result = subprocess.run([sys.executable, "-c", SERVER, probe], cwd=private_tmp, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1].split() == ["AT", "127.0.0.1", str(port), backend, "True"]
+    assert not (private_tmp / "postgres").exists()  # no embedded server was started
