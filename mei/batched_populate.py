@@ -158,6 +158,23 @@ class BatchRun:
             raise error
 
 
+def _split(table: Any, keys: list[dict[str, Any]]) -> tuple[list[Prepared], list[dict[str, Any]]]:
+    """Prepared keys for batches, and keys for the plain populate: no batched method, or failing to
+    prepare (the plain populate then records the error the way it records any ``make`` error)."""
+    batchable, plain = [], []
+    for key in keys:
+        try:
+            prepared = prepare(table, key)
+        except Exception:  # noqa: BLE001 - reported by the plain populate, key by key
+            plain.append(key)
+            continue
+        if batched_counterpart(prepared.method) is None:
+            plain.append(key)
+        else:
+            batchable.append(prepared)
+    return batchable, plain
+
+
 def _batches(table: Any, prepared: list[Prepared], batch_size: int) -> list[list[Prepared]]:
     groups: dict[tuple[Any, ...], list[Prepared]] = {}
     for item in prepared:
@@ -206,11 +223,13 @@ def populate_batched(table: Any, restrictions: tuple, batch_size: int, *, suppre
                          "start several workers with reserve_jobs=True instead")
     if table.connection.in_transaction:
         raise RuntimeError("populate cannot be called during a transaction")
+    options = {"suppress_errors": suppress_errors, "return_exception_objects": return_exception_objects,
+               "reserve_jobs": reserve_jobs, "display_progress": display_progress, "priority": priority}
+    if _custom_compute(table):
+        return super(BatchedPopulateMixin, table).populate(*restrictions, max_calls=max_calls, refresh=refresh,
+                                                           **options)
     keys = pending_keys(table, restrictions, reserve_jobs, max_calls, priority, refresh)
-    prepared = [prepare(table, key) for key in keys]
-    custom = _custom_compute(table)
-    batchable = [p for p in prepared if batched_counterpart(p.method) is not None and not custom]
-    plain = [p.key for p in prepared if custom or batched_counterpart(p.method) is None]
+    batchable, plain = _split(table, keys)
     runner = BatchRun(table, table.jobs if reserve_jobs else None, suppress_errors, return_exception_objects)
     batches = _batches(table, batchable, batch_size)
     if display_progress:
@@ -220,10 +239,7 @@ def populate_batched(table: Any, restrictions: tuple, batch_size: int, *, suppre
     for batch in batches:
         runner.run(batch)
     if plain:
-        rest = super(BatchedPopulateMixin, table).populate(
-            plain, suppress_errors=suppress_errors, return_exception_objects=return_exception_objects,
-            reserve_jobs=reserve_jobs, display_progress=display_progress, priority=priority, refresh=False,
-        )
+        rest = super(BatchedPopulateMixin, table).populate(plain, refresh=False, **options)
         runner.success_count += rest["success_count"]
         runner.error_list += rest["error_list"]
     return {"success_count": runner.success_count, "error_list": runner.error_list}

@@ -97,3 +97,17 @@ def test_a_failed_batch_marks_each_of_its_keys_as_an_error(pipeline):
     with pytest.raises(RuntimeError, match="stopper exploded"):
         lab.MEI().jobs.errors.delete()
         lab.MEI().populate(batch_size=8, reserve_jobs=True)
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+def test_a_key_that_cannot_be_prepared_is_reported_by_the_plain_populate(pipeline):
+    from mei.resolve import allow_modules, disallow_modules
+
+    lab, _ = lab_with_keys(pipeline, seeds=(1,))  # its method's stopper lives in tests.pipeline.lab
+    disallow_modules("tests")
+    try:
+        result = lab.MEI().populate(batch_size=8, suppress_errors=True)
+    finally:
+        allow_modules("tests")
+    assert result["success_count"] == 0 and len(result["error_list"]) == 3
+    assert all("outside the allowed modules" in error for _, error in result["error_list"])
