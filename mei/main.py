@@ -163,13 +163,17 @@ class TrainedEnsembleModelTemplate(dj.Manual):
     trained_model_table: ClassVar[Any] = None
     ensemble_model_class: ClassVar[type] = EnsembleModel
 
-    definition = """
-    # ensembles of trained models
-    -> self.dataset_table
-    ensemble_hash: char(32)               # make_hash of the members' keys
-    ---
-    ensemble_comment='': varchar(256)     # a short description
-    """
+    @property
+    def definition(self) -> str:
+        if self.trained_model_table is None:
+            raise TypeError(f"{type(self).__name__} needs a trained_model_table class attribute")
+        return """
+        # ensembles of trained models
+        -> self.dataset_table
+        ensemble_hash: char(32)               # make_hash of the members' keys
+        ---
+        ensemble_comment='': varchar(256)     # a short description
+        """
 
     class Member(dj.Part):
         """The trained models of an ensemble."""
@@ -355,6 +359,8 @@ class MEITemplate(BatchedPopulateMixin, dj.Computed):
 
     @classmethod
     def _objective_attribute(cls) -> str:
+        if cls.trained_model_table is None:
+            raise TypeError(f"{cls.__name__} needs a trained_model_table class attribute")
         for name in ("objective_table", "selector_table"):
             if getattr(cls, name) is not None:
                 return name

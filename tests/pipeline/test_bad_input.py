@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from mei.main import MEIMethod, MEISeed
+from mei.main import MEIMethod, MEISeed, MEITemplate, TrainedEnsembleModelTemplate
 from mei.resolve import ComponentNotAllowedError, ConfigError
 
 from .lab_tables import METHOD_CONFIG, declare_lab, fill_upstream
@@ -87,3 +87,15 @@ def test_populate_revalidates_rows_written_by_other_means(pipeline):
     assert len(result["error_list"]) == 3
     assert all("builtins.exec" in str(error) for _, error in result["error_list"])
     assert len(lab.MEI()) == 0
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+def test_templates_without_their_tables_say_what_is_missing(pipeline):
+    schema = pipeline.schema("lab")
+    lab = declare_lab(schema)
+    with pytest.raises(TypeError, match="Ensemble needs a trained_model_table class attribute"):
+        schema(type("Ensemble", (TrainedEnsembleModelTemplate,), {}))
+    with pytest.raises(TypeError, match="Meis needs an objective_table \\(or a selector_table\\)"):
+        schema(type("Meis", (MEITemplate,), {"trained_model_table": lab.TrainedModel}))
+    with pytest.raises(TypeError, match="Meis2 needs a trained_model_table"):
+        schema(type("Meis2", (MEITemplate,), {"objective_table": lab.Objective}))
