@@ -125,38 +125,49 @@ def jitter_robustness(objective: Objective, mei: Tensor, max_shift: int = 2) -> 
     return float(objective(batch).mean()) / activation if activation != 0 else float("nan")
 
 
-def frequency_spectrum(mei: Tensor, n_bins: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _power_2d(mei: Tensor, pad_to: int) -> tuple[Tensor, Tensor]:
+    """Power spectrum of the zero-mean image, zero-padded to ``pad_to`` x ``pad_to``; and each bin's radius."""
+    x = _image(mei)
+    size = max(pad_to, *x.shape)
+    power = torch.fft.fft2(x - x.mean(), s=(size, size)).abs() ** 2
+    frequencies = torch.fft.fftfreq(size, dtype=torch.float64)
+    radius = torch.sqrt(frequencies[None, :] ** 2 + frequencies[:, None] ** 2)
+    return power, radius
+
+
+def frequency_spectrum(mei: Tensor, n_bins: int = 32, pad_to: int = 128) -> tuple[np.ndarray, np.ndarray]:
     """Radially averaged power spectrum of one image.
 
     Args:
         mei (Tensor): one image ``(h, w)`` (leading singleton dimensions are dropped).
-        n_bins (int, optional): frequency bins between 0 and 0.5 cycles/pixel. Default: ``min(h, w) // 2``.
+        n_bins (int, optional): frequency bins between 0 and 0.5 cycles/pixel. Default: 32.
+        pad_to (int, optional): the image is zero-padded to this size before the FFT, for a finely sampled
+            spectrum. Default: 128.
 
     Returns:
         tuple: ``(frequencies, power)``: bin centres in cycles/pixel and the mean power in each bin
         (normalized to sum to 1).
     """
-    x = _image(mei)
-    x = x - x.mean()
-    power = torch.fft.fft2(x).abs() ** 2
-    fy = torch.fft.fftfreq(x.shape[0], dtype=torch.float64)[:, None]
-    fx = torch.fft.fftfreq(x.shape[1], dtype=torch.float64)[None, :]
-    radius = torch.sqrt(fx**2 + fy**2).flatten()
-    n_bins = n_bins or min(x.shape) // 2
+    power, radius = _power_2d(mei, pad_to)
+    power, radius = power.flatten(), radius.flatten()
     edges = torch.linspace(0, 0.5, n_bins + 1, dtype=torch.float64)
-    index = torch.bucketize(radius, edges[1:-1])
     inside = radius <= 0.5
-    total = torch.zeros(n_bins, dtype=torch.float64).index_add_(0, index[inside], power.flatten()[inside])
-    count = torch.zeros(n_bins, dtype=torch.float64).index_add_(0, index[inside], torch.ones_like(radius[inside]))
+    index = torch.bucketize(radius[inside], edges[1:-1])
+    total = torch.zeros(n_bins, dtype=torch.float64).index_add_(0, index, power[inside])
+    count = torch.zeros(n_bins, dtype=torch.float64).index_add_(0, index, torch.ones_like(radius[inside]))
     mean = total / count.clamp_min(1)
     mean = mean / mean.sum() if mean.sum() > 0 else mean
     return ((edges[1:] + edges[:-1]) / 2).numpy(), mean.numpy()
 
 
-def peak_frequency(mei: Tensor) -> float:
-    """The spatial frequency (cycles/pixel) where the MEI's radial power spectrum peaks."""
-    frequencies, power = frequency_spectrum(mei)
-    return float(frequencies[int(np.argmax(power))])
+def peak_frequency(mei: Tensor, pad_to: int = 128) -> float:
+    """The spatial frequency (cycles/pixel) of the strongest component of the MEI's 2-D power spectrum.
+
+    The 2-D maximum, not the peak of the radial average: for an oriented pattern such as a Gabor, averaging
+    over rings favours low frequencies. Zero-padding to ``pad_to`` samples the spectrum finely. Default: 128.
+    """
+    power, radius = _power_2d(mei, pad_to)
+    return float(radius.flatten()[int(power.flatten().argmax())])
 
 
 def report_card(objective: Objective, mei: Tensor, images: Tensor, others: Sequence[Objective] = (),
@@ -188,7 +199,7 @@ def report_card(objective: Objective, mei: Tensor, images: Tensor, others: Seque
         "activation_ratio": ratio["ratio"],
         "transfer": float(np.mean(ratios)) if ratios else None, "transfer_ratios": ratios,
         "jitter_robustness": jitter_robustness(objective, mei, max_shift),
-        "peak_frequency": float(frequencies[int(np.argmax(power))]),
+        "peak_frequency": peak_frequency(mei),
         "spectrum": {"frequencies": frequencies.tolist(), "power": power.tolist()},
         "rf_correlation": rf_correlation(mei, rf) if rf is not None else None,
     }

@@ -46,8 +46,8 @@ class DemoSettings:
     member_seeds: tuple[int, ...] = (1, 2, 3)
     epochs: int = 6
     channels: int = 16
-    steps: int = 100
-    lr: float = 1.0
+    steps: int = 50
+    lr: float = 2.0
     blur: float = 1.5
     norm_fraction: float = 0.5
     transfer: bool = True

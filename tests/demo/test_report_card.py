@@ -72,8 +72,14 @@ def test_spectrum_of_a_grating_peaks_at_its_frequency():
     grating = torch.cos(2 * math.pi * x / 8.0)[None, :].expand(64, 64)
     frequencies, power = frequency_spectrum(grating)
     assert power.sum() == pytest.approx(1.0)
-    assert peak_frequency(grating) == pytest.approx(1 / 8, abs=0.5 / 32)  # within one bin of 1/64 cycles/pixel
-    assert frequencies[np.argmax(power)] == peak_frequency(grating)
+    assert peak_frequency(grating) == pytest.approx(1 / 8, abs=1e-9)  # 128-point FFT: 1/8 is a sample
+    assert frequencies[np.argmax(power)] == pytest.approx(1 / 8, abs=0.5 / 32)  # within a bin of the average
+
+
+def test_peak_frequency_of_gabors_follows_their_wavelength():
+    for wavelength in (6.0, 8.0, 11.0):
+        g = gabor(36, 64, x0=32.0, y0=18.0, theta=0.9, wavelength=wavelength, phase=0.3, sigma=0.45 * wavelength)
+        assert peak_frequency(g) == pytest.approx(1 / wavelength, rel=0.1)
 
 
 def test_report_card_collects_every_metric():
