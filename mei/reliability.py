@@ -62,17 +62,17 @@ def _jobs(table: Any) -> Any:
     ... already exists"). They wait a moment, find the table declared and go on.
     """
     table = table() if isinstance(table, type) else table
-    jobs = table.jobs
     for attempt in range(1, 6):
-        if jobs.is_declared:
-            break
         try:
-            jobs.declare()
+            jobs = table.jobs  # DataJoint declares the job table on first access
+            if not jobs.is_declared:
+                jobs.declare()
+            return jobs
         except Exception:
             if attempt == 5:
                 raise
             time.sleep(0.1 * attempt)  # the winner's declaration is still being committed
-    return jobs
+    raise AssertionError("unreachable")
 
 
 def _backend(connection: Any) -> str:

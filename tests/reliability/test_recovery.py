@@ -122,3 +122,23 @@ def test_mei_jobs_command_requeues_dead_reservations(toy_tables, allow_tests_mod
     assert lines[0] == "re-queued 1 stale reservation(s)"
     counts = json.loads(lines[1])
     assert counts["pending"] == 4 and counts["reserved"] == 0, counts
+
+
+def test_workers_starting_together_survive_the_job_table_declaration_race():
+    """On PostgreSQL, workers declaring a new job table at once fail on its index (found by the load test)."""
+
+    class Declared:
+        is_declared = True
+
+    class Racing:
+        accesses = 0
+
+        @property
+        def jobs(self):
+            self.accesses += 1
+            if self.accesses == 1:
+                raise RuntimeError('relation "idx_~~m_e_i_status_priority_scheduled_time" already exists')
+            return Declared()
+
+    racing = Racing()
+    assert isinstance(reliability._jobs(racing), Declared) and racing.accesses == 2

@@ -99,6 +99,8 @@ def test_load_every_key_exactly_once(lab):
     assert len(lab.MEI().key_source) == n_keys
     go = lab.backend.store.parent / f"go-{lab.names[1]}"
     workers = start_workers(lab, n_workers, env={lab_module.GO_ENV: str(go)})
+    poll(lambda: len(list(go.parent.glob(f"{go.name}.ready-*"))) == n_workers or any(
+        w.poll() is not None for w in workers), timeout=WAIT_S)
     go.touch()  # all workers start populating together
     reports = []
     for worker in workers:

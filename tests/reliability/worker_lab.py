@@ -2,7 +2,8 @@
 
 Importing it connects through :func:`mei.db.connect` (DataJoint's ``DJ_*`` settings or the embedded
 default) and binds the lab to the schemas named in ``$MEI_TEST_SCHEMAS`` (``"<mei schema>,<lab schema>"``).
-With ``$MEI_TEST_GO`` set, it then waits for that file, so that several workers start together.
+With ``$MEI_TEST_GO`` set, it then writes ``<go>.ready-<pid>`` and waits for the go file, so that several
+workers start together.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ _tables = lab.bind(db.connect(), *os.environ["MEI_TEST_SCHEMAS"].split(","))
 MEI = _tables.MEI
 
 _go = os.environ.get(lab.GO_ENV)
-_deadline = time.monotonic() + lab.STALL_LIMIT_S
-while _go and not Path(_go).exists() and time.monotonic() < _deadline:
-    time.sleep(0.02)
+if _go:  # a start barrier: announce readiness, wait for the test's go
+    Path(f"{_go}.ready-{os.getpid()}").touch()
+    _deadline = time.monotonic() + lab.STALL_LIMIT_S
+    while not Path(_go).exists() and time.monotonic() < _deadline:
+        time.sleep(0.02)
