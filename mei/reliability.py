@@ -296,8 +296,8 @@ def run_worker(table: Any, *restrictions: Any, say: Callable[[str], None] = prin
             raise
         raise DatabaseConnectionLost(
             f"lost the connection to the database at {_describe_connection(table)} ({type(error).__name__}: "
-            f"{' '.join(str(error).split())}); the key in progress was rolled back and no row was written. Rerun the worker once the "
-            "server is back: it re-queues that key and makes the remaining ones."
+            f"{' '.join(str(error).split())}); the key in progress was rolled back and no row was written. "
+            "Rerun the worker once the server is back: it re-queues that key and makes the remaining ones."
         ) from error
     if report["stopped"]:
         report["released"] = release_interrupted(table, pid=os.getpid(), host=platform.node())

@@ -327,4 +327,5 @@ def test_connection_cut_mid_populate_on_shared_servers(proxied_server):
     assert_complete(lab, n_keys)
     main.model_cache.clear()
     instance.connection.close()
-    print(f"\n[{backend.name} via proxy] connection cut mid-make: clear error, exit 1; rerun made {n_keys}, rows lost 0")
+    print(f"\n[{backend.name} via proxy] connection cut mid-make: clear error, exit 1; rerun made {n_keys}, "
+          "rows lost 0")
