@@ -142,3 +142,25 @@ def test_workers_starting_together_survive_the_job_table_declaration_race():
 
     racing = Racing()
     assert isinstance(reliability._jobs(racing), Declared) and racing.accesses == 2
+
+
+class _FakeMySQL:
+    """Just enough of a DataJoint connection to answer ``SHOW GRANTS`` for an account."""
+
+    class adapter:  # noqa: N801 - mimics the attribute
+        backend = "mysql"
+
+    def __init__(self, grants: list[str]) -> None:
+        self.grants = grants
+
+    def query(self, sql: str):
+        rows = [(g,) for g in self.grants] if sql == "SHOW GRANTS" else [(7,), (9,)]
+        return type("Cursor", (), {"fetchall": lambda _: rows})()
+
+
+def test_mysql_accounts_without_process_privilege_cannot_tell_live_connections():
+    """Without PROCESS the server lists only the account's own connections: clear_stale must not trust it."""
+    plain = _FakeMySQL(["GRANT USAGE ON *.* TO `mei`@`%`", "GRANT ALL PRIVILEGES ON `lab`.* TO `mei`@`%`"])
+    assert reliability.live_connection_ids(plain) is None
+    for grants in (["GRANT PROCESS ON *.* TO `mei`@`%`"], ["GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost`"]):
+        assert reliability.live_connection_ids(_FakeMySQL(grants)) == {7, 9}
