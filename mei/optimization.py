@@ -299,8 +299,10 @@ class MEI:
         if i_iter == 0:
             _check_evaluation_shape(evaluation, x.shape[0])
         reg_term = self.regularization(transformed, i_iter)
-        total = evaluation.sum() - reg_term
-        loss = -total if self.maximize else total
+        total = evaluation.sum()
+        if not (isinstance(reg_term, (int, float)) and reg_term == 0):  # no kernel for a constant zero
+            total = total - reg_term
+        loss = total.neg() if self.maximize else total
         loss.backward(inputs=[x])
         if x.grad is None:  # the objective does not depend on the input at all
             x.grad = torch.zeros_like(x)
