@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-INTERRUPTED_PREFIXES: tuple[str, ...] = ("SystemExit", "KeyboardInterrupt", "LostConnectionError")
+INTERRUPTED_PREFIXES: tuple[str, ...] = ("SystemExit", "KeyboardInterrupt", "LostConnectionError", "AdminShutdown")
 """Job error messages (as DataJoint writes them) that mean "stopped or cut off", not "failed": the make was
 rolled back and the key can simply be made again."""
 
@@ -118,22 +118,21 @@ def stale_reservations(table: Any, older_than: float | None = None) -> list[dict
     key_names = jobs.primary_key
     found: dict[tuple, dict[str, Any]] = {}
 
-    def collect(query: Any, reason: str) -> None:
-        for row in query.to_dicts():
-            ident = tuple(row[k] for k in key_names)
-            found.setdefault(ident, {"key": {k: row[k] for k in key_names}, "reason": reason,
-                                     "host": row["host"], "pid": row["pid"],
-                                     "connection_id": row["connection_id"]})
+    if older_than and older_than < 0:
+        raise ValueError(f"older_than must be >= 0 seconds, got {older_than!r}")
+    worker = ("host", "pid", "connection_id")
+
+    def collect(query: Any, reason: str, keep: Callable[[dict[str, Any]], bool] = lambda row: True) -> None:
+        for row in query.proj(*worker).to_dicts():
+            if keep(row):
+                entry = {"key": {k: row[k] for k in key_names}, "reason": reason, **{k: row[k] for k in worker}}
+                found.setdefault(tuple(row[k] for k in key_names), entry)
 
     collect(reserved & _server_start_condition(connection), "reserved before the database server restarted")
     live = live_connection_ids(connection)
     if live is not None:
-        for row in reserved.to_dicts():
-            if int(row["connection_id"]) not in live:
-                collect(reserved & {k: row[k] for k in key_names}, "the reserving connection is closed")
+        collect(reserved, "the reserving connection is closed", lambda row: int(row["connection_id"]) not in live)
     if older_than:
-        if older_than < 0:
-            raise ValueError(f"older_than must be >= 0 seconds, got {older_than!r}")
         interval = connection.adapter.interval_expr(older_than, "second")
         collect(reserved & f"reserved_time < CURRENT_TIMESTAMP(3) - {interval}", f"reserved over {older_than:g} s ago")
     return list(found.values())
@@ -227,9 +226,9 @@ def stop_on_signals() -> Iterator[None]:
 def _is_connection_error(error: BaseException) -> bool:
     from datajoint.errors import LostConnectionError
 
-    return isinstance(error, LostConnectionError) or (
-        type(error).__name__ in ("OperationalError", "InterfaceError")
-        and type(error).__module__.split(".")[0] in ("pymysql", "psycopg2", "datajoint"))
+    return isinstance(error, LostConnectionError) or any(  # also subclasses, e.g. psycopg2's AdminShutdown
+        cls.__name__ in DRIVER_ERRORS and cls.__module__.split(".")[0] in ("pymysql", "psycopg2", "datajoint")
+        for cls in type(error).__mro__)
 
 
 def _describe_connection(table: Any) -> str:
@@ -238,7 +237,7 @@ def _describe_connection(table: Any) -> str:
 
 
 def _populate_pass(table: Any, restrictions: tuple, report: dict[str, Any], say: Callable[[str], None]) -> int:
-    """One reserved-jobs populate over the pending keys; returns how many keys it made."""
+    """One reserved-jobs populate over the pending keys; returns how many keys it made or saw fail."""
     result = table.populate(*restrictions, reserve_jobs=True, suppress_errors=True, display_progress=False)
     made = int(result["success_count"])
     report["made"] += made

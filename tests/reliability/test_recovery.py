@@ -94,6 +94,7 @@ def test_interrupted_keys_are_released_failed_ones_kept(toy_tables):
     ("OperationalError: (2013, 'Lost connection to server during query')", True),
     ("OperationalError: server closed the connection unexpectedly", True),
     ("InterfaceError: connection already closed", True),
+    ("AdminShutdown: terminating connection due to administrator command", True),
     ("OperationalError: (4025, 'CONSTRAINT `x` failed')", False),
     ("NonFiniteError: non-finite (NaN or Inf) evaluation or gradient at optimization step 3", False),
     ("ConfigError: stopper.kwargs: missing a required argument", False),
@@ -164,3 +165,15 @@ def test_mysql_accounts_without_process_privilege_cannot_tell_live_connections()
     assert reliability.live_connection_ids(plain) is None
     for grants in (["GRANT PROCESS ON *.* TO `mei`@`%`"], ["GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost`"]):
         assert reliability.live_connection_ids(_FakeMySQL(grants)) == {7, 9}
+
+
+def test_driver_connection_errors_and_their_subclasses_mean_the_database_is_gone():
+    import psycopg2.errors
+    import pymysql
+    from datajoint.errors import LostConnectionError
+
+    for error in (LostConnectionError("x"), psycopg2.OperationalError("x"), psycopg2.errors.AdminShutdown("x"),
+                  psycopg2.InterfaceError("x"), pymysql.err.OperationalError(2013, "Lost connection")):
+        assert reliability._is_connection_error(error), error
+    for error in (ValueError("x"), psycopg2.errors.UniqueViolation("x"), pymysql.err.IntegrityError(1062, "dup")):
+        assert not reliability._is_connection_error(error), error
