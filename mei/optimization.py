@@ -299,10 +299,11 @@ class MEI:
         if i_iter == 0:
             _check_evaluation_shape(evaluation, x.shape[0])
         reg_term = self.regularization(transformed, i_iter)
-        total = evaluation.sum()
-        if not (isinstance(reg_term, (int, float)) and reg_term == 0):  # no kernel for a constant zero
-            total = total - reg_term
-        loss = total.neg() if self.maximize else total
+        # maximize: minimize -(evaluation - reg_term); minimize: minimize evaluation + reg_term (the penalty
+        # always costs). A constant zero penalty adds no kernel.
+        loss = evaluation.sum().neg() if self.maximize else evaluation.sum()
+        if not (isinstance(reg_term, (int, float)) and reg_term == 0):
+            loss = loss + reg_term
         loss.backward(inputs=[x])
         if x.grad is None:  # the objective does not depend on the input at all
             x.grad = torch.zeros_like(x)

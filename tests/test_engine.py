@@ -33,6 +33,17 @@ def test_reaches_the_known_optimum():
     assert output == {}
 
 
+def test_minimize_still_pays_the_penalty():
+    # At x = t = 1 the evaluation has zero gradient, so one step moves x by the penalty alone: minimizing
+    # evaluation + |x|^2 must pull x towards 0 (x - lr * 2x = 0 with lr = 0.5), never push it away.
+    cfg = config(steps=1, lr=0.5, minimize=True,
+                 initial={"path": "mei.initial.Constant", "kwargs": {"value": 1.0}},
+                 regularization={"path": "mei.regularizers.L2Norm", "kwargs": {"weight": 1.0, "power": True}})
+    flat = QuadraticModel(torch.ones_like(TARGET))  # evaluation gradient is 0 at x = 1
+    mei, _, _ = run(cfg, flat)
+    assert torch.allclose(mei, torch.zeros_like(mei))  # the penalty pulled x towards 0: 1 - 0.5 * 2 * 1
+
+
 def test_minimize_walks_away_from_the_maximum():
     mei, score, _ = run(config(steps=20, minimize=True))
     assert score < run(config(steps=20))[1]
