@@ -27,6 +27,12 @@ def test_security_examples_run(capsys):
     assert out.count("refused:") == 4 and "<class 'json.decoder.JSONDecoder'>" in out
 
 
+def test_security_doc_states_the_catalogue_size():
+    from .bad_configs import CASES
+
+    assert f"The catalogue of {len(CASES)} malformed and malicious" in " ".join(SECURITY.split())
+
+
 def test_security_doc_lists_the_internal_modules():
     from mei.resolve import INTERNAL_MODULES
 
