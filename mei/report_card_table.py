@@ -86,14 +86,22 @@ class ReportCardTemplate(dj.Computed):
         model is computed once and kept while the model lives, so the next neuron costs nothing."""
         if not isinstance(objective, ConstrainedOutputModel):
             return _responses(objective, images)
-        per_model = self._response_cache.setdefault(objective.model, {})
-        cache_key = (id(images), tuple(sorted(objective.forward_kwargs.items())))
-        if cache_key not in per_model:
-            with torch.no_grad():
-                per_model[cache_key] = torch.cat([objective.model(images[i:i + 512], **objective.forward_kwargs)
-                                                  for i in range(0, len(images), 512)])
-        values = per_model[cache_key][:, objective.constraint]
+        values = self._all_units(objective.model, images, objective.forward_kwargs)[:, objective.constraint]
         return objective.target_fn(values) if objective.target_fn is not None else values
+
+    def _all_units(self, model: torch.nn.Module, images: Tensor, forward_kwargs: Mapping[str, Any]) -> Tensor:
+        """Every output unit of ``model`` for ``images``, cached per model; an ensemble averages its members'."""
+        per_model = self._response_cache.setdefault(model, {})
+        cache_key = (id(images), tuple(sorted(forward_kwargs.items())))
+        if cache_key not in per_model:
+            if isinstance(model, EnsembleModel):
+                outputs = [self._all_units(member, images, forward_kwargs) for member in model.members]
+                per_model[cache_key] = torch.stack(outputs).mean(dim=0)
+            else:
+                with torch.no_grad():
+                    per_model[cache_key] = torch.cat([model(images[i:i + 512], **forward_kwargs)
+                                                      for i in range(0, len(images), 512)])
+        return per_model[cache_key]
 
     def make(self, key: dict[str, Any]) -> None:
         """Fetch the MEI and its objective, compute :func:`report_card`, insert one row."""
