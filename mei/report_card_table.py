@@ -67,7 +67,8 @@ class ReportCardTemplate(dj.Computed):
         trained = mei_table.trained_model_table()
         cache_key = (trained.full_table_name, tuple(sorted((k, str(key[k])) for k in trained.primary_key)))
         if cache_key not in self._image_cache:
-            self._image_cache.clear()
+            if len(self._image_cache) >= 4:  # keep the last few: keys of several models come interleaved
+                self._image_cache.pop(next(iter(self._image_cache)))
             self._image_cache[cache_key] = loader_images(mei_table._dataloaders(key)).float()
         return self._image_cache[cache_key]
 
