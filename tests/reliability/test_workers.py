@@ -35,6 +35,7 @@ def lab(backend):
     tables = lab_module.bind(instance.connection, *names)
     yield SimpleNamespace(backend=backend, connection=instance.connection, names=names, **vars(tables))
     main.model_cache.clear()
+    instance.connection.close()
 
 
 def start_workers(lab, n: int, env: dict[str, str] | None = None) -> list[subprocess.Popen]:
