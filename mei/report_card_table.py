@@ -92,17 +92,18 @@ class ReportCardTemplate(dj.Computed):
 
     def _all_units(self, model: torch.nn.Module, images: Tensor, forward_kwargs: Mapping[str, Any]) -> Tensor:
         """Every output unit of ``model`` for ``images``, cached per model; an ensemble averages its members'."""
-        per_model = self._response_cache.setdefault(model, {})
-        cache_key = (id(images), tuple(sorted(forward_kwargs.items())))
-        if cache_key not in per_model:
-            if isinstance(model, EnsembleModel):
-                outputs = [self._all_units(member, images, forward_kwargs) for member in model.members]
-                per_model[cache_key] = torch.stack(outputs).mean(dim=0)
-            else:
-                with torch.no_grad():
-                    per_model[cache_key] = torch.cat([model(images[i:i + 512], **forward_kwargs)
-                                                      for i in range(0, len(images), 512)])
-        return per_model[cache_key]
+        entries = self._response_cache.setdefault(model, [])
+        kwargs = tuple(sorted(forward_kwargs.items()))
+        for cached_images, cached_kwargs, values in entries:
+            if cached_images is images and cached_kwargs == kwargs:
+                return values
+        if isinstance(model, EnsembleModel):
+            values = torch.stack([self._all_units(m, images, forward_kwargs) for m in model.members]).mean(dim=0)
+        else:
+            with torch.no_grad():
+                values = torch.cat([model(images[i:i + 512], **forward_kwargs) for i in range(0, len(images), 512)])
+        entries[:] = [*entries[-3:], (images, kwargs, values)]
+        return values
 
     def make(self, key: dict[str, Any]) -> None:
         """Fetch the MEI and its objective, compute :func:`report_card`, insert one row."""
