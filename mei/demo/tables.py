@@ -20,7 +20,7 @@ from ..fabrik import TrainedModelBase
 from ..main import MEITemplate, PopulationObjectiveTemplate, TrainedEnsembleModelTemplate
 from ..report_card import Objective as ObjectiveFn
 from ..report_card_table import ReportCardTemplate
-from .lab import population_for
+from .lab import DATA_KEY, dataset_fn, population_for
 
 SCHEMA = "mei_demo"
 schema = dj.Schema()
@@ -123,6 +123,12 @@ def _frozen_model(key_items: tuple) -> nn.Module:
 def _held_out_model(key: Mapping[str, Any]) -> nn.Module:
     """A trained model, loaded once per process and frozen (eval mode, no parameter gradients)."""
     return _frozen_model(tuple(sorted(key.items())))
+
+
+def training_images(key: Mapping[str, Any]) -> Tensor:
+    """The training images of the dataset in ``key`` (drawn again from its config)."""
+    _, config = (fabrik.Dataset() & {k: key[k] for k in fabrik.Dataset().primary_key}).fn_config
+    return dataset_fn(**config)["train"][DATA_KEY].dataset.tensors[0]
 
 
 def population_of(key: Mapping[str, Any]) -> Any:

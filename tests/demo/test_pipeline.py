@@ -61,6 +61,7 @@ def test_demo_report_writes_the_page_and_figures(demo_run, tmp_path):
     assert {p.name for p in tmp_path.glob("*.png")} == {"meis.png", "scores.png", "losses.png", "spectra.png"}
     assert summary["neurons"] == 3 and 0 <= summary["fraction_beating_best_natural"] <= 1
     assert "median_held_out_transfer" in summary and "Per neuron" in path.read_text()
+    assert 0 <= summary["true_neurons_beating_best_natural"] <= 1 and summary["median_true_activation_ratio"] > 0
 
 
 def test_cli_report_and_worker_on_the_demo_tables(demo_run, tmp_path, capsys):
