@@ -202,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--fresh", action="store_true", help="drop the demo's schemas first instead of reusing rows")
     demo.add_argument("--quick", action="store_true", help="a small, fast run (12 neurons); targets not enforced")
     demo.add_argument("--neurons", dest="n_neurons", type=int, help="number of model neurons (default 48)")
-    demo.add_argument("--epochs", type=int, help="training epochs per member (default 6)")
+    demo.add_argument("--epochs", type=int, help="training epochs per member (default 5)")
     demo.add_argument("--steps", type=int, help="gradient-ascent steps per MEI (default 50)")
     demo.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     demo.add_argument("--schema", default="mei_demo", help="the demo's schema name (default: mei_demo)")

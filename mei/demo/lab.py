@@ -75,7 +75,7 @@ def model_fn(dataloaders: Any, seed: int, data_info: dict | None = None, channel
                        kernel_size=kernel_size)
 
 
-def trainer_fn(model: nn.Module, dataloaders: Any, seed: int, uid: Any = None, cb: Any = None, epochs: int = 6,
+def trainer_fn(model: nn.Module, dataloaders: Any, seed: int, uid: Any = None, cb: Any = None, epochs: int = 5,
                lr: float = 5e-3, l1: float = 0.02, batch_size: int = 64) -> tuple[float, dict, dict]:
     """Train with the Poisson loss; returns ``(validation correlation, loss curves, state dict)``."""
     images, counts = dataloaders["train"][DATA_KEY].dataset.tensors

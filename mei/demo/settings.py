@@ -29,7 +29,7 @@ class DemoSettings:
     population_seed: int = 0
     data_seed: int = 1
     member_seeds: tuple[int, ...] = (1, 2, 3)
-    epochs: int = 6
+    epochs: int = 5
     channels: int = 16
     steps: int = 50
     lr: float = 2.0

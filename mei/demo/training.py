@@ -57,7 +57,7 @@ def _epoch(model: DemoModel, optimizer: torch.optim.Optimizer, images: Tensor, c
 
 
 def fit(model: DemoModel, images: Tensor, counts: Tensor, val_images: Tensor, val_counts: Tensor, seed: int,
-        epochs: int = 6, batch_size: int = 64, lr: float = 5e-3, l1: float = 0.02,
+        epochs: int = 5, batch_size: int = 64, lr: float = 5e-3, l1: float = 0.02,
         progress: Callable[[int, float], Any] | None = None) -> TrainingResult:
     """Train ``model`` in place with Adam on the Poisson loss.
 
@@ -66,7 +66,7 @@ def fit(model: DemoModel, images: Tensor, counts: Tensor, val_images: Tensor, va
         images, counts (Tensor): training images ``(n, 1, h, w)`` and spike counts ``(n, neurons)``.
         val_images, val_counts (Tensor): held-out images and counts for the validation curve.
         seed (int): seeds the batch order.
-        epochs (int, optional): passes over the training set. Default: 6.
+        epochs (int, optional): passes over the training set. Default: 5.
         batch_size (int, optional): images per step. Default: 64.
         lr (float, optional): Adam learning rate (times 0.3 for the last third of the epochs). Default: 5e-3.
         l1 (float, optional): weight of the readout's sparsity penalty. Default: 0.02.
