@@ -103,14 +103,14 @@ class ReportCard(_DemoTable, ReportCardTemplate):
         return population.filters[index, :2 if population.kinds[index] == "complex" else 1]
 
     def transfer_objectives(self, key: Mapping[str, Any], model: nn.Module) -> list[ObjectiveFn]:
-        """For a one-member ensemble: the dataset's other trained models (held out); else the members."""
+        """For a one-member ensemble: the models trained like it with other seeds (held out); else the members."""
         members = (TrainedEnsembleModel.Member() & key).keys()
         if len(members) != 1:
             return super().transfer_objectives(key, model)
         trained = TrainedModel()
         own = {name: members[0][name] for name in trained.primary_key}
-        same_data = (trained & {k: key[k] for k in fabrik.Dataset().primary_key}).keys()
-        others = [other for other in same_data if other != own]
+        siblings = (trained & {name: value for name, value in own.items() if name != "seed"}).keys()
+        others = [other for other in siblings if other != own]
         return [Objective().get_objective(_held_out_model(other), key) for other in others]
 
 
