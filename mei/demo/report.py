@@ -298,7 +298,8 @@ def demo_report(run: Any, out_dir: str | Path) -> tuple[Path, dict[str, Any]]:
     params = [population.params[u] for u in units]
     true_frequencies = [1 / p["wavelength"] if "wavelength" in p else None for p in params]
     curves = {f"seed {row['seed']}": row["output"] for row in
-              (tables.TrainedModel() & run.dataset).to_dicts(order_by="seed")}
+              (tables.TrainedModel() & (tables.TrainedEnsembleModel.Member() & run.ensemble).proj()).to_dicts(
+                  order_by="seed")}
     figures = [
         (plot_mei_grid(meis, titles, out / "meis.png", rfs=rfs),
          "Each neuron's MEI (top) above its true receptive field (bottom; complex cells: the phase of the pair "
