@@ -21,12 +21,8 @@ METHOD_CONFIG = {
 }
 
 
-def declare_lab(schema: dj.Schema, naming: str = "objective") -> SimpleNamespace:
-    """Declare the lab's nnfabrik-protocol tables, trained models, ensembles, objective and MEI tables.
-
-    Args:
-        naming: ``"objective"`` (``objective_table``) or ``"selector"`` (``selector_table``).
-    """
+def declare_fabrik(schema: dj.Schema) -> SimpleNamespace:
+    """Declare a lab's nnfabrik-protocol tables (Fabrikant, Seed, Dataset, Model, Trainer, TrainedModel)."""
 
     @schema
     class Fabrikant(FabrikantMixin, dj.Manual):
@@ -52,6 +48,18 @@ def declare_lab(schema: dj.Schema, naming: str = "objective") -> SimpleNamespace
     class TrainedModel(TrainedModelBase):
         nnfabrik = {"Dataset": Dataset, "Model": Model, "Trainer": Trainer, "Seed": Seed, "Fabrikant": Fabrikant}
 
+    return SimpleNamespace(**{k: v for k, v in locals().items() if isinstance(v, type)})
+
+
+def declare_lab(schema: dj.Schema, naming: str = "objective") -> SimpleNamespace:
+    """Declare the lab's nnfabrik-protocol tables, trained models, ensembles, objective and MEI tables.
+
+    Args:
+        naming: ``"objective"`` (``objective_table``) or ``"selector"`` (``selector_table``).
+    """
+    fabrik = declare_fabrik(schema)
+    Dataset, TrainedModel = fabrik.Dataset, fabrik.TrainedModel
+
     @schema
     class TrainedEnsembleModel(TrainedEnsembleModelTemplate):
         dataset_table = Dataset
@@ -64,7 +72,8 @@ def declare_lab(schema: dj.Schema, naming: str = "objective") -> SimpleNamespace
 
     attributes = {"trained_model_table": TrainedEnsembleModel, f"{naming}_table": Objective}
     MEI = schema(type("MEI", (MEITemplate,), attributes), context=locals())
-    return SimpleNamespace(**{k: v for k, v in locals().items() if isinstance(v, type)})
+    tables = {k: v for k, v in locals().items() if isinstance(v, type)}
+    return SimpleNamespace(**{**vars(fabrik), **tables})
 
 
 def fill_upstream(lab: SimpleNamespace, n_models: int = 2) -> dict[str, Any]:

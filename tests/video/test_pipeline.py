@@ -9,10 +9,11 @@ import datajoint as dj
 import pytest
 import torch
 
-from mei.fabrik import DatasetMixin, FabrikantMixin, ModelMixin, SeedMixin, TrainedModelBase, TrainerMixin
 from mei.main import MEIMethod, MEISeed, MEITemplate, TrainedEnsembleModelTemplate
 from mei.objective_templates import ContrastiveObjectiveTemplate, ReducedObjectiveTemplate
 from mei.video import correlation, video_config
+
+from tests.pipeline.lab_tables import declare_fabrik
 
 from .models import SHAPE, LinearFilterModel, session_filters
 
@@ -21,29 +22,8 @@ FILTERS = session_filters()
 
 
 def declare(schema: dj.Schema) -> SimpleNamespace:
-    @schema
-    class Fabrikant(FabrikantMixin, dj.Manual):
-        pass
-
-    @schema
-    class Seed(SeedMixin, dj.Manual):
-        pass
-
-    @schema
-    class Dataset(DatasetMixin, dj.Manual):
-        user_table = Fabrikant
-
-    @schema
-    class Model(ModelMixin, dj.Manual):
-        user_table = Fabrikant
-
-    @schema
-    class Trainer(TrainerMixin, dj.Manual):
-        user_table = Fabrikant
-
-    @schema
-    class TrainedModel(TrainedModelBase):
-        dataset_table, model_table, trainer_table, seed_table, user_table = Dataset, Model, Trainer, Seed, Fabrikant
+    fabrik = declare_fabrik(schema)
+    Dataset, TrainedModel = fabrik.Dataset, fabrik.TrainedModel
 
     @schema
     class Ensemble(TrainedEnsembleModelTemplate):
@@ -66,7 +46,8 @@ def declare(schema: dj.Schema) -> SimpleNamespace:
     class ContrastMEI(MEITemplate):
         trained_model_table, objective_table = Ensemble, ContrastObjective
 
-    return SimpleNamespace(**{k: v for k, v in locals().items() if isinstance(v, type)})
+    tables = {k: v for k, v in locals().items() if isinstance(v, type)}
+    return SimpleNamespace(**{**vars(fabrik), **tables})
 
 
 def fill(lab: SimpleNamespace) -> None:
