@@ -36,3 +36,15 @@ def check_number(name: str, value: Any, minimum: float | None = None, maximum: f
     if maximum is not None and value > maximum:
         raise ValueError(f"{name} must be <= {maximum}, got {value!r}")
     return int(value) if integer else value
+
+
+def reads_input(component: Any) -> bool:
+    """Whether ``component`` may read ``State.input_`` / ``transformed_input``.
+
+    Only a ``reads_input`` set on the instance or declared by the component's *own* class counts: a subclass
+    (say, of ``NumIterations``) that does not declare it again is assumed to read the input.
+    """
+    if "reads_input" in getattr(component, "__dict__", {}):
+        return bool(component.__dict__["reads_input"])
+    own = type(component).__dict__.get("reads_input")
+    return True if own is None or isinstance(own, property) else bool(own)

@@ -13,7 +13,12 @@ from ._component import Component, check_number
 
 
 class Objective(Component, abc.ABC):
-    """Base class: ``compute(state)`` returns what to record."""
+    """Base class: ``compute(state)`` returns what to record.
+
+    ``reads_input`` says whether it may read ``state.input_`` or ``transformed_input`` (default ``True``).
+    """
+
+    reads_input: bool = True
 
     def wants(self, i_iter: int) -> bool:
         """Whether this objective records step ``i_iter``."""
@@ -46,6 +51,8 @@ class RegularIntervalObjective(Objective):
 class EvaluationObjective(RegularIntervalObjective):
     """Records the model's evaluation (a float)."""
 
+    reads_input = False
+
     def compute(self, current_state: Any) -> Any:
         return current_state.evaluation
 
@@ -53,12 +60,16 @@ class EvaluationObjective(RegularIntervalObjective):
 class RegularizationObjective(RegularIntervalObjective):
     """Records the regularization term (a float)."""
 
+    reads_input = False
+
     def compute(self, current_state: Any) -> Any:
         return current_state.reg_term
 
 
 class PostProcessedInputObjective(RegularIntervalObjective):
     """Records a CPU copy of the post-processed input."""
+
+    reads_input = False
 
     def compute(self, current_state: Any) -> Any:
         return current_state.post_processed_input.detach().cpu().clone()
@@ -73,6 +84,8 @@ class TransformedInputObjective(RegularIntervalObjective):
 
 class GradientNormObjective(RegularIntervalObjective):
     """Records the L2 norm of the (un-preconditioned) gradient (a float)."""
+
+    reads_input = False
 
     def compute(self, current_state: Any) -> Any:
         return float(current_state.grad.detach().norm())

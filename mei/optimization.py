@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
+from ._component import reads_input
 from .stoppers import OptimizationStopper, PerImageStopper
 from .tracking import Tracker
 
@@ -129,7 +130,7 @@ class State:
     @property
     def n_images(self) -> int:
         """Number of images in the input (first dimension)."""
-        return self.input_.shape[0]
+        return self.post_processed_input.shape[0]
 
     def image(self, index: int) -> ImageState:
         """The view of image ``index`` alone, as a single run of that image would see it (cached)."""
@@ -142,7 +143,8 @@ class State:
         """All fields, tensors copied to the CPU."""
         out: dict[str, Any] = {"i_iter": self.i_iter, "evaluation": self.evaluation, "reg_term": self.reg_term}
         for name in ("input_", "transformed_input", "post_processed_input", "grad", "preconditioned_grad"):
-            out[name] = getattr(self, name).detach().cpu().clone()
+            value = getattr(self, name)
+            out[name] = None if value is _NOT_KEPT else value.detach().cpu().clone()
         out["stopper_output"] = self.stopper_output
         return out
 
@@ -251,6 +253,7 @@ class MEI:
         self._check_interval = max(1, int(finite_check_interval))
         self._probes: list[Tensor] = []
         self._probe_start = 0
+        self.keep_input = True  # copy the pre-step input for State.input_ (optimize() turns it off if unread)
         self._frozen: Tensor | None = None  # per-image mask, broadcastable to the input (see freeze)
 
     def freeze(self, finished: Tensor | list[bool]) -> None:
@@ -326,9 +329,9 @@ class MEI:
         they ask; every other optimizer sees exactly one forward and one backward.
         """
         x, i_iter = self._input, self.i_iter
-        input_before = x.detach().clone()
+        input_before = x.detach().clone() if self.keep_input else None
         transformed, evaluation, reg_term, loss, grad = self._forward_backward(x, i_iter)
-        self._probe(loss.detach() + grad.sum())
+        self._probe(loss.detach() + grad.sum())  # a NaN/Inf in the loss or anywhere in the gradient shows here
         preconditioned = self.precondition(grad, i_iter)
         x.grad = preconditioned
         if self._needs_closure:
@@ -340,14 +343,16 @@ class MEI:
             if post is not x and post.data_ptr() != x.data_ptr():
                 x.copy_(post)
         self.i_iter += 1
-        if transformed is x:
-            transformed = input_before
+        if transformed is x:  # identity transform: what the model saw is the pre-step input
+            transformed = input_before if input_before is not None else _NOT_KEPT
+        else:
+            transformed = transformed.detach()
         return State(
             i_iter=i_iter,
             evaluation=evaluation.detach(),
             reg_term=reg_term.detach() if isinstance(reg_term, Tensor) else reg_term,
-            input_=input_before,
-            transformed_input=transformed.detach(),
+            input_=input_before if input_before is not None else _NOT_KEPT,
+            transformed_input=transformed,
             post_processed_input=x.detach(),
             grad=grad,
             preconditioned_grad=preconditioned,
@@ -362,13 +367,28 @@ class MEI:
         """Raise :class:`NonFiniteError` naming the first step whose loss or gradient was NaN/Inf."""
         if not self._probes:
             return
-        probes = torch.stack(self._probes)
+        finite = torch.isfinite(torch.stack(self._probes))
         start, self._probe_start = self._probe_start, self._probe_start + len(self._probes)
         self._probes = []
-        finite = torch.isfinite(probes)
         if not bool(finite.all()):
             first_bad = int((~finite).nonzero()[0, 0])
             raise NonFiniteError(start + first_bad)
+
+
+class _NotKept:
+    """Stands for ``State.input_`` when no stopper or objective declared that it reads it."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(
+            "State.input_ was not kept: the stopper and objectives declare reads_input = False. Set "
+            "reads_input = True on your component (the default for OptimizationStopper/Objective subclasses)."
+        )
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.__getattr__("__getitem__")
+
+
+_NOT_KEPT: Any = _NotKept()
 
 
 def _step_needs_closure(optimizer: Any) -> bool:
@@ -403,6 +423,9 @@ def optimize(
     gradient). ``tracker`` (if any) sees every state after the stopper; ``progress`` is called once a step.
     """
     per_image = isinstance(stopper, PerImageStopper)
+    # the pre-step copy of the input costs a tensor copy per step: skip it when nobody can read it
+    mei.keep_input = reads_input(stopper) or (tracker is not None and (
+        tracker.reads_input if isinstance(tracker, Tracker) else reads_input(tracker)))
     while True:
         state = mei.step()
         if per_image:

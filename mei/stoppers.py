@@ -11,11 +11,17 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from ._component import Component, check_number
+from ._component import Component, check_number, reads_input
 
 
 class OptimizationStopper(Component, abc.ABC):
-    """Base class of stoppers: implement ``__call__(current_state) -> (stop, output)``."""
+    """Base class of stoppers: implement ``__call__(current_state) -> (stop, output)``.
+
+    ``reads_input`` says whether the stopper may read ``state.input_`` (or ``transformed_input``): the engine
+    copies the pre-step input only when someone may. Leave it ``True`` (the default) unless you know better.
+    """
+
+    reads_input: bool = True
 
     @abc.abstractmethod
     def __call__(self, current_state: Any) -> tuple[bool, Any]:
@@ -28,6 +34,8 @@ class NumIterations(OptimizationStopper):
     Args:
         num_iterations (int): number of steps, >= 1.
     """
+
+    reads_input = False
 
     _repr_fields = ("num_iterations",)
 
@@ -53,6 +61,7 @@ class EvaluationPlateau(OptimizationStopper):
     """
 
     _repr_fields = ("patience", "min_delta", "max_iterations", "min_iterations", "relative")
+    reads_input = False
 
     def __init__(self, patience: int = 20, min_delta: float = 1e-4, max_iterations: int = 10000,
                  min_iterations: int = 0, relative: bool = True) -> None:
@@ -99,6 +108,7 @@ class PerImageStopper(OptimizationStopper):
         if not self.stoppers or not all(callable(s) for s in self.stoppers):
             raise ValueError("stoppers must be a non-empty list of stoppers, one per image")
         self.stopped_at: list[int | None] = [None] * len(self.stoppers)
+        self.reads_input = any(reads_input(s) for s in self.stoppers)
         self.changed = False
         first = self.stoppers[0]
         # identical step counts decide for every image at once (no per-image views: cheap for large K)

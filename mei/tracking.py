@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._component import reads_input
 from .objectives import Objective
 
 
@@ -20,6 +21,11 @@ class Tracker:
     def __init__(self, **objectives: Objective) -> None:
         self.objectives = objectives
         self.log: dict[str, dict[str, list[Any]]] = {name: {"times": [], "values": []} for name in objectives}
+
+    @property
+    def reads_input(self) -> bool:
+        """Whether any objective may read ``state.input_`` / ``transformed_input``."""
+        return any(reads_input(objective) for objective in self.objectives.values())
 
     def track(self, current_state: Any) -> None:
         """Let each objective look at ``current_state`` and store what it returns."""

@@ -246,3 +246,32 @@ def test_any_torch_optimizer_by_path():
     assert torch.allclose(mei, TARGET, atol=1e-3)
     mei, _, _ = run(config(optimizer={"path": "torch.optim.LBFGS", "kwargs": {"lr": 1.0}}, steps=3))
     assert torch.allclose(mei, TARGET, atol=1e-4)
+
+
+def test_pre_step_input_is_copied_only_when_someone_may_read_it():
+    from mei.optimization import MEI, optimize
+    from mei.stoppers import NumIterations
+    from mei.tracking import Tracker
+    from mei.objectives import EvaluationObjective
+
+    seen = []
+
+    class Reader(NumIterations):  # a subclass that does not declare reads_input: assumed to read
+        def __call__(self, state):
+            seen.append(state.input_.clone())
+            return super().__call__(state)
+
+    def new():
+        return MEI(QuadraticModel(), torch.zeros_like(TARGET), lambda p: torch.optim.SGD(p, lr=0.1))
+
+    mei = new()
+    optimize(mei, NumIterations(2), Tracker(e=EvaluationObjective(1)))
+    assert mei.keep_input is False
+    mei = new()
+    optimize(mei, Reader(3))
+    assert mei.keep_input is True
+    assert torch.equal(seen[0], torch.zeros_like(TARGET)) and not torch.equal(seen[1], seen[0])
+    mei = new()
+    mei.keep_input = False
+    with pytest.raises(AttributeError, match="reads_input"):
+        mei.step().input_.shape
