@@ -332,16 +332,17 @@ class MEI:
         input_before = x.detach().clone() if self.keep_input else None
         transformed, evaluation, reg_term, loss, grad = self._forward_backward(x, i_iter)
         self._probe(loss.detach() + grad.sum())  # a NaN/Inf in the loss or anywhere in the gradient shows here
-        preconditioned = self.precondition(grad, i_iter)
+        preconditioned = grad if self.precondition is identity else self.precondition(grad, i_iter)
         x.grad = preconditioned
         if self._needs_closure:
             self.optimizer.step(self._closure(i_iter))
         else:
             self.optimizer.step()
-        with torch.no_grad():
-            post = self.postprocessing(x.detach(), i_iter)
-            if post is not x and post.data_ptr() != x.data_ptr():
-                x.copy_(post)
+        if self.postprocessing is not identity:
+            with torch.no_grad():
+                post = self.postprocessing(x.detach(), i_iter)
+                if post is not x and post.data_ptr() != x.data_ptr():
+                    x.copy_(post)
         self.i_iter += 1
         if transformed is x:  # identity transform: what the model saw is the pre-step input
             transformed = input_before if input_before is not None else _NOT_KEPT
