@@ -1,16 +1,31 @@
-"""Writes one benchmark's section into ``docs/benchmarks.md`` (between markers), with machine and date."""
+"""Shared benchmark helpers: a synchronised timer, and the writer of one section of ``docs/benchmarks.md``
+(between markers), with machine and date."""
 
 from __future__ import annotations
 
 import datetime
 import os
 import platform
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 HEADER = "# Benchmarks\n\nWritten by the scripts in `benchmarks/` (`make bench` runs them all). Figures are ratios measured within one run unless stated.\n"
+
+
+def timed(fn: Callable[..., Any], *args: Any) -> tuple[float, Any]:
+    """``(seconds, result)`` of ``fn(*args)``, with the GPU (if any) synchronised before and after."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    result = fn(*args)
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return time.perf_counter() - start, result
 
 
 def machine() -> str:

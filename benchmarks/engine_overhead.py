@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -18,7 +17,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._report import write_section  # noqa: E402
+from benchmarks._report import timed, write_section  # noqa: E402
 from mei.methods import gradient_ascent  # noqa: E402
 from mei.modules import ConstrainedOutputModel  # noqa: E402
 
@@ -58,14 +57,6 @@ def engine(model: nn.Module, unit: int, steps: int, lr: float, seed: int, device
     return gradient_ascent(None, ConstrainedOutputModel(model, unit), config, seed)[0]
 
 
-def timed(fn, *args) -> tuple[float, torch.Tensor]:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    result = fn(*args)
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    return time.perf_counter() - start, result
 
 
 def measure(channels: int, steps: int, repeats: int, device: torch.device) -> tuple[float, float, bool]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -26,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import mei.act_max_util as amu  # noqa: E402
 import mei.optim as opt  # noqa: E402
-from benchmarks._report import write_section  # noqa: E402
+from benchmarks._report import timed, write_section  # noqa: E402
 from mei.optim.postprocessing import _zero_below_percentile  # noqa: E402
 from mei.preconditioners import blur2d  # noqa: E402
 
@@ -78,21 +77,13 @@ def act_max_bare(model: nn.Module, start: torch.Tensor, steps: int) -> None:
             x.copy_(_zero_below_percentile(x, (x * grad).sum(dim=1).abs(), 30))
 
 
-def timed(fn, *args) -> float:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn(*args)
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
 
 
 def compare(pairs: dict, args: tuple, repeats: int) -> dict[str, float]:
     best = {name: float("inf") for name in pairs}
     for _ in range(repeats):
         for name, (fn, make_args) in pairs.items():
-            best[name] = min(best[name], timed(fn, *make_args()))
+            best[name] = min(best[name], timed(fn, *make_args())[0])
     return best
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._report import write_section  # noqa: E402
+from benchmarks._report import timed, write_section  # noqa: E402
 from mei.meitorch.mei import MEI  # noqa: E402
 
 STEPS = 200
@@ -35,17 +34,7 @@ def cnn(device: torch.device) -> nn.Module:
     return model.to(device).requires_grad_(False).eval()
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
-
-def timed(fn: Callable[[], object], device: torch.device) -> float:
-    sync(device)
-    start = time.perf_counter()
-    fn()
-    sync(device)
-    return (time.perf_counter() - start) / STEPS
 
 
 def bare_pixel(model: nn.Module, device: torch.device) -> None:
@@ -88,8 +77,8 @@ def measure(device: torch.device, repeats: int = 5) -> list[tuple[str, float, fl
         run(), bare(model, device)  # warm-up
         ours, theirs = [], []
         for _ in range(repeats):
-            ours.append(timed(run, device))
-            theirs.append(timed(lambda: bare(model, device), device))
+            ours.append(timed(run)[0] / STEPS)
+            theirs.append(timed(bare, model, device)[0] / STEPS)
         rows.append((mode, statistics.median(theirs) * 1e3, statistics.median(ours) * 1e3))
     return rows
 

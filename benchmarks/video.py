@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -25,7 +24,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._report import write_section  # noqa: E402
+from benchmarks._report import timed, write_section  # noqa: E402
 from mei.methods import gradient_ascent, gradient_ascent_batched  # noqa: E402
 from mei.modules import ConstrainedOutputModel  # noqa: E402
 from mei.reducers import MeanOverTime  # noqa: E402
@@ -73,14 +72,6 @@ def configs(steps: int, device: torch.device) -> dict[str, dict]:
     return {"plain": plain, "video": video}
 
 
-def timed(fn, *args) -> float:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn(*args)
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
 
 
 def measure(model: nn.Module, steps: int, repeats: int, k: int, device: torch.device) -> dict[str, float]:
@@ -98,7 +89,7 @@ def measure(model: nn.Module, steps: int, repeats: int, k: int, device: torch.de
     times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
         for name, run in runs.items():
-            times[name].append(timed(run))
+            times[name].append(timed(run)[0])
     return {name: min(values) for name, values in times.items()}
 
 
