@@ -47,4 +47,6 @@ def reads_input(component: Any) -> bool:
     if "reads_input" in getattr(component, "__dict__", {}):
         return bool(component.__dict__["reads_input"])
     own = type(component).__dict__.get("reads_input")
-    return True if own is None or isinstance(own, property) else bool(own)
+    if isinstance(own, property):  # computed by the component itself (e.g. a Tracker from its objectives)
+        return bool(own.__get__(component))
+    return True if own is None else bool(own)

@@ -425,8 +425,7 @@ def optimize(
     """
     per_image = isinstance(stopper, PerImageStopper)
     # the pre-step copy of the input costs a tensor copy per step: skip it when nobody can read it
-    mei.keep_input = reads_input(stopper) or (tracker is not None and (
-        tracker.reads_input if isinstance(tracker, Tracker) else reads_input(tracker)))
+    mei.keep_input = reads_input(stopper) or (tracker is not None and reads_input(tracker))
     while True:
         state = mei.step()
         if per_image:

@@ -252,7 +252,7 @@ def test_pre_step_input_is_copied_only_when_someone_may_read_it():
     from mei.optimization import MEI, optimize
     from mei.stoppers import NumIterations
     from mei.tracking import Tracker
-    from mei.objectives import EvaluationObjective
+    from mei.objectives import EvaluationObjective, TransformedInputObjective
 
     seen = []
 
@@ -267,6 +267,9 @@ def test_pre_step_input_is_copied_only_when_someone_may_read_it():
     mei = new()
     optimize(mei, NumIterations(2), Tracker(e=EvaluationObjective(1)))
     assert mei.keep_input is False
+    mei = new()
+    optimize(mei, NumIterations(2), Tracker(t=TransformedInputObjective(1)))
+    assert mei.keep_input is True
     mei = new()
     optimize(mei, Reader(3))
     assert mei.keep_input is True
