@@ -10,9 +10,13 @@ Part 2 (CUDA, or ``--lab``): lab scale, a 1x64x64 input, a 5-member ensemble of 
 point readout of 1,000 units, SGD + Gaussian-blurred gradient + norm constraint: the largest K that fits
 (doubling until out of memory, 2-step runs) and MEIs/hour at 1,000 steps, extrapolated from the per-step
 time of ``--lab-steps`` steps (steady state: with ``NumIterations`` every step costs the same), plus the
-effect of bfloat16 autocast and ``torch.compile`` at one K.
+effect of bfloat16 autocast, ``torch.compile``, channels-last and the fused ensemble at one K.
 
-Run: ``python benchmarks/batched.py [--device cuda] [--steps N] [--ks 1,8,64] [--lab] [--no-write]``.
+Fusion table (every device): ``fuse_ensemble`` vs member-by-member on a 5-member ensemble of small cores.
+``--profile OPTION`` adds ``torch.profiler``'s most expensive kernels of a few lab-scale steps.
+
+Run: ``python benchmarks/batched.py [--device cuda] [--steps N] [--ks 1,8,64] [--lab] [--profile fast]
+[--no-write]``.
 """
 
 from __future__ import annotations
@@ -208,6 +212,9 @@ ACCELERATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "channels_last": ("channels-last + cuDNN autotuning", {"channels_last": True, "cudnn_benchmark": True}),
     "fast": ("bfloat16 + channels-last + cuDNN autotuning",
              {"autocast": "bfloat16", "channels_last": True, "cudnn_benchmark": True}),
+    "fuse": ("fused ensemble", {"fuse_ensemble": True}),
+    "fast_fuse": ("bfloat16 + channels-last + cuDNN autotuning + fused ensemble",
+                  {"autocast": "bfloat16", "channels_last": True, "cudnn_benchmark": True, "fuse_ensemble": True}),
 }
 
 
@@ -240,6 +247,43 @@ def lab_scale(device: str, steps: int, ks: list[int], cap: int, options: list[st
     return text + "\n\n" + "\n".join(header + rows)
 
 
+def fusion_table(device: str, k: int, steps: int, repeats: int) -> str:
+    """The ``fuse_ensemble`` option vs the member-by-member ensemble, 5 small cores, interleaved; markdown."""
+    model = EnsembleModel(*[cnn(8, (5, 3, 3), 100, seed=m) for m in range(5)])
+    dev, times = torch.device(device), {False: [], True: []}
+    results: dict[bool, Any] = {}
+    for _ in range(repeats):
+        for fuse in (False, True):
+            seconds, _, results[fuse] = measure(batched(model, method_config(device, 32, steps, fuse_ensemble=fuse),
+                                                        k), dev)
+            times[fuse].append(seconds)
+    loop, fused = min(times[False]), min(times[True])
+    diff = max(float((a[0] - b[0]).abs().max()) for a, b in zip(results[False], results[True]))
+    return (f"5-member ensemble of small CNN cores (8 channels, kernels 5/3/3, 100 units), 1x32x32, K={k}, {steps} "
+            f"steps, fastest of {repeats} interleaved runs:\n\n| ensemble | s per batch | MEIs/s |\n|---|---|---|\n"
+            f"| member by member | {loop:.2f} | {k / loop:.2f} |\n| fused (`fuse_ensemble`) | {fused:.2f} | "
+            f"{k / fused:.2f} |\n\nFused / member by member: **{loop / fused:.2f}x** the throughput; max |fused - "
+            f"member by member| over {k} MEIs: {diff:.1e}.")
+
+
+def profile_table(device: str, k: int, steps: int, **batch: Any) -> str:
+    """The most expensive kernels of ``steps`` lab-scale steps at ``k`` (``torch.profiler``); a text block."""
+    from torch.profiler import ProfilerActivity, profile  # noqa: PLC0415 - only for --profile
+
+    run = batched(lab_model(), method_config(device, 64, steps, chunk_size=k, **batch), k)
+    run()  # warm-up: allocator, cuDNN algorithm choice
+    cuda = device.startswith("cuda")
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities) as prof:
+        run()
+        if cuda:
+            torch.cuda.synchronize()
+    key = "self_cuda_time_total" if cuda else "self_cpu_time_total"
+    table = prof.key_averages().table(sort_by=key, row_limit=15, max_name_column_width=60)
+    options = ", ".join(f"{name}={value}" for name, value in batch.items()) or "float32"
+    return f"Profile of {steps} lab-scale steps at K={k} ({options}), by self {device} time:\n\n```text\n{table}\n```"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
@@ -252,8 +296,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lab-steps", type=int, default=30)
     parser.add_argument("--lab-ks", default="256,1024")
     parser.add_argument("--lab-cap", type=int, default=16384)
-    parser.add_argument("--options", default="autocast,compile,channels_last,fast",
+    parser.add_argument("--options", default="autocast,compile,channels_last,fast,fuse,fast_fuse",
                         help="accelerations to measure in part 2 (see ACCELERATIONS)")
+    parser.add_argument("--fusion-k", type=int, default=64, help="K of the ensemble-fusion table (0: skip it)")
+    parser.add_argument("--profile", default=None, metavar="OPTION",
+                        help="also profile lab-scale steps: 'float32' or an ACCELERATIONS name")
     parser.add_argument("--no-write", action="store_true", help="print, do not write docs/benchmarks.md")
     args = parser.parse_args(argv)
     cuda = args.device.startswith("cuda")
@@ -269,6 +316,9 @@ def main(argv: list[str] | None = None) -> None:
         f" Fastest of {repeats} run(s) each, {torch.get_num_threads()} CPU thread(s)."
         f"\n\n" + throughput_table(model, args.device, size, steps, ks, args.sequential, repeats)
     ]
+    if args.fusion_k:
+        parts.append(f"### {args.device}: fused ensemble\n\n" + fusion_table(args.device, args.fusion_k, steps, repeats))
+        print(parts[-1], flush=True)
     if cuda or args.lab:
         lab_ks = [int(k) for k in args.lab_ks.split(",")]
         parts.append(
@@ -277,6 +327,10 @@ def main(argv: list[str] | None = None) -> None:
             f"{args.lab_steps} steps).\n\n" + lab_scale(args.device, args.lab_steps, lab_ks, args.lab_cap,
                                                        args.options.split(","))
         )
+    if args.profile:
+        batch = {} if args.profile == "float32" else ACCELERATIONS[args.profile][1]
+        parts.append(f"### {args.device}: where a lab-scale step goes\n\n"
+                     + profile_table(args.device, int(args.lab_ks.split(",")[-1]), 5, **batch))
     markdown = "\n\n".join(parts)
     print(markdown)
     if not args.no_write:

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from .methods import get_device, input_shape_from_dataloaders, record, run_engine
-from .modules import batch_objectives
+from .modules import batch_objectives, fuse_ensembles
 from .resolve import Components, ConfigError, build_components
 from .stoppers import PerImageStopper
 from .tracking import Tracker
@@ -50,6 +50,10 @@ class BatchOptions:
             (in place; values unchanged), which lets cuDNN skip layout conversions. Default: False.
         cudnn_benchmark (bool, optional): let cuDNN time its convolution algorithms during the run
             (``torch.backends.cudnn.benchmark``, restored afterwards). Default: False.
+        fuse_ensemble (bool, optional): run the members of an :class:`~mei.modules.EnsembleModel` of one
+            architecture as one vmapped model (:class:`~mei.modules.FusedEnsembleModel`): one convolution
+            with every member's filters where they share the input, grouped ones after. Same values within
+            float rounding. Default: False.
     """
 
     chunk_size: int = 64
@@ -57,6 +61,7 @@ class BatchOptions:
     compile: bool = False
     channels_last: bool = False
     cudnn_benchmark: bool = False
+    fuse_ensemble: bool = False
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> BatchOptions:
@@ -74,7 +79,8 @@ class BatchOptions:
         autocast = spec.get("autocast")
         if autocast is not None and autocast not in _AUTOCAST_DTYPES:
             raise ConfigError("batch.autocast", f"must be null, 'bfloat16' or 'float16', got {autocast!r}")
-        flags = {name: spec.get(name, False) for name in ("compile", "channels_last", "cudnn_benchmark")}
+        flags = {name: spec.get(name, False)
+                 for name in ("compile", "channels_last", "cudnn_benchmark", "fuse_ensemble")}
         for name, value in flags.items():
             if not isinstance(value, bool):
                 raise ConfigError(f"batch.{name}", f"must be true or false, got {value!r}")
@@ -129,7 +135,15 @@ class PerImageTracker:
 
 
 def wrap_objective(objective: nn.Module, options: BatchOptions) -> nn.Module:
-    """The objective with the options' memory format, autocast and compilation applied."""
+    """The objective with the options' ensemble fusion, memory format, autocast and compilation applied.
+
+    With ``fuse_ensemble``, an objective without an ensemble of two or more members runs as it is.
+
+    Raises:
+        ValueError: ``fuse_ensemble`` is set and the ensemble's members differ in architecture.
+    """
+    if options.fuse_ensemble:
+        objective, _ = fuse_ensembles(objective)
     if options.channels_last:
         objective.to(memory_format=torch.channels_last)
     if options.autocast is not None:

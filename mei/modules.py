@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.func import functional_call, stack_module_state, vmap
 
 
 class ConstrainedOutputModel(nn.Module):
@@ -54,6 +56,88 @@ class EnsembleModel(nn.Module):
     def forward(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         outputs = [member(x, *args, **kwargs) for member in self.members]
         return torch.stack(outputs).mean(dim=0) if len(outputs) > 1 else outputs[0]
+
+
+def _state_signature(member: nn.Module) -> list[tuple[str, tuple[int, ...], torch.dtype]]:
+    state = list(member.named_parameters()) + list(member.named_buffers())
+    return [(name, tuple(t.shape), t.dtype) for name, t in state]
+
+
+class FusedEnsembleModel(nn.Module):
+    """The members of an :class:`EnsembleModel` of one architecture evaluated as one vmapped model.
+
+    The members' parameters and buffers are stacked (:func:`torch.func.stack_module_state`) and one copy
+    of the first member runs over the stack with :func:`torch.func.vmap`, so a convolution that every member
+    applies to the same input becomes one convolution with all members' filters, and the members' later
+    layers become grouped convolutions: a few large kernels instead of many small ones. The output equals
+    the :class:`EnsembleModel`'s (the mean over members) within float rounding.
+
+    The stacked state is a copy taken at construction (later changes to the members are not seen) and is
+    not trained. Members must be vmappable: no in-place changes of their inputs, no data-dependent Python
+    control flow, no batch statistics (models are evaluated in eval mode).
+
+    Args:
+        *members (nn.Module): at least one model, all of one class with the same parameter and buffer names,
+            shapes and dtypes.
+
+    Raises:
+        ValueError: when the members differ in class or in the names, shapes or dtypes of their state.
+    """
+
+    def __init__(self, *members: nn.Module) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        first, signature = members[0], _state_signature(members[0])
+        for index, member in enumerate(members[1:], start=1):
+            if type(member) is not type(first):
+                raise ValueError(f"cannot fuse ensemble members of different classes: member 0 is "
+                                 f"{type(first).__name__}, member {index} is {type(member).__name__}")
+            other = _state_signature(member)
+            if other != signature:
+                diff = next((a, b) for a, b in zip(signature + [None], other + [None]) if a != b)
+                raise ValueError(f"cannot fuse ensemble members of different architectures: member 0 has "
+                                 f"{diff[0]}, member {index} has {diff[1]} (name, shape, dtype)")
+        params, buffers = stack_module_state(list(members))
+        stacked = {**params, **buffers}
+        self.names = list(stacked)
+        for i, name in enumerate(self.names):
+            self.register_buffer(f"stacked_{i}", stacked[name].detach().clone(), persistent=False)
+        self.n_members = len(members)
+        self.skeleton = copy.deepcopy(first).requires_grad_(False)
+
+    def _stacked(self) -> dict[str, Tensor]:
+        return {name: getattr(self, f"stacked_{i}") for i, name in enumerate(self.names)}
+
+    def forward(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        def member(state: dict[str, Tensor]) -> Tensor:
+            return functional_call(self.skeleton, state, (x, *args), kwargs)
+
+        outputs = vmap(member)(self._stacked())
+        return outputs.mean(dim=0) if self.n_members > 1 else outputs[0]
+
+    def extra_repr(self) -> str:
+        return f"members={self.n_members}"
+
+
+def fuse_ensembles(objective: nn.Module) -> tuple[nn.Module, int]:
+    """``objective`` with the :class:`EnsembleModel` it scores replaced by a :class:`FusedEnsembleModel`.
+
+    Looks at the objective itself and at the ``model`` of a :class:`ConstrainedOutputModel` or
+    :class:`BatchedConstrainedOutputModel`; the objective and the ensemble are not changed (a shallow copy
+    of the objective gets the fused model). Returns ``(objective, number of ensembles fused)``, ``0`` when
+    there was no ensemble of two or more members to fuse.
+    """
+    if isinstance(objective, EnsembleModel):
+        return (FusedEnsembleModel(*objective.members), 1) if len(objective.members) > 1 else (objective, 0)
+    inner = getattr(objective, "model", None)
+    if isinstance(objective, (ConstrainedOutputModel, BatchedConstrainedOutputModel)) and isinstance(
+            inner, EnsembleModel) and len(inner.members) > 1:
+        fused = copy.copy(objective)  # its own module, buffer and parameter dicts: moving it leaves the original
+        fused._modules = {**objective._modules, "model": FusedEnsembleModel(*inner.members)}
+        fused._buffers, fused._parameters = dict(objective._buffers), dict(objective._parameters)
+        return fused, 1
+    return objective, 0
 
 
 class BatchedConstrainedOutputModel(nn.Module):

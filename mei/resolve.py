@@ -274,7 +274,7 @@ OPTIONAL_KEYS: dict[str, str] = {
     "shape": "input shape (list of positive ints) when there are no dataloaders",
     "minimize": "true finds least-exciting inputs (default false)",
     "progress": "true shows a progress bar over the steps (default false)",
-    "batch": "options of batched runs: chunk_size, autocast, compile (see mei.batched; single runs ignore it)",
+    "batch": "options of batched runs: chunk_size, autocast, compile, … (see mei.batched; single runs ignore it)",
 }
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
