@@ -213,6 +213,8 @@ ACCELERATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "fast": ("bfloat16 + channels-last + cuDNN autotuning",
              {"autocast": "bfloat16", "channels_last": True, "cudnn_benchmark": True}),
     "fuse": ("fused ensemble", {"fuse_ensemble": True}),
+    "fast_autotune": ("bfloat16 + channels-last + torch.compile max-autotune",
+                      {"autocast": "bfloat16", "channels_last": True, "compile": "max-autotune-no-cudagraphs"}),
     "fast_fuse": ("bfloat16 + channels-last + cuDNN autotuning + fused ensemble",
                   {"autocast": "bfloat16", "channels_last": True, "cudnn_benchmark": True, "fuse_ensemble": True}),
 }

@@ -2,7 +2,8 @@
 # One prepared GPU session, about 8 minutes on an H100/H200: the CUDA tests (no database needed), then the
 # batched benchmark (throughput, lab scale with every acceleration incl. the fused ensemble, and a kernel profile
 # of the fastest options). Needs only python3 with torch, pytest, tqdm and matplotlib; this package runs from the
-# checkout. Usage: [PYTHON=python3] bash benchmarks/gpu_check.sh [output folder]   (default: gpu_check_output)
+# checkout. Usage: [PYTHON=python3] [AUTOTUNE=1] bash benchmarks/gpu_check.sh [output folder]
+# (default folder: gpu_check_output; AUTOTUNE=1 adds torch.compile max-autotune, several minutes more).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-gpu_check_output}
@@ -18,6 +19,10 @@ PY
 tests=${PIPESTATUS[0]}
 "$py" benchmarks/batched.py --device cuda --profile fast_fuse 2>&1 | tee "$out/batched_cuda.log"
 bench=${PIPESTATUS[0]}
+if [ "${AUTOTUNE:-0}" = 1 ]; then  # Inductor's max-autotune: minutes of compilation, so only when asked
+    "$py" benchmarks/batched.py --device cuda --ks 64 --sequential 2 --fusion-k 0 --lab-ks 1024 \
+        --options fast_autotune --no-write 2>&1 | tee "$out/batched_autotune.log"
+fi
 cp docs/benchmarks.md "$out/benchmarks.md"
 echo "tests exit $tests, benchmark exit $bench"
 [ "$tests" -eq 0 ] && [ "$bench" -eq 0 ]

@@ -35,6 +35,7 @@ from .tracking import Tracker
 
 Result = tuple[Tensor, float, dict[str, Any]]
 _AUTOCAST_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
+_COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +46,9 @@ class BatchOptions:
         chunk_size (int, optional): most keys optimized together. Default: 64.
         autocast (str | None, optional): ``"bfloat16"`` (or ``"float16"``) runs the forward pass under
             ``torch.autocast``; results then differ from float32 runs. Default: ``None`` (float32).
-        compile (bool, optional): ``torch.compile`` the batched objective. Default: False.
+        compile (bool | str, optional): ``torch.compile`` the batched objective; a string is the compile
+            mode (``"default"``, ``"reduce-overhead"``, ``"max-autotune"``, ``"max-autotune-no-cudagraphs"``).
+            Default: False.
         channels_last (bool, optional): convert the model's 4-d weights to the channels-last memory format
             (in place; values unchanged), which lets cuDNN skip layout conversions. Default: False.
         cudnn_benchmark (bool, optional): let cuDNN time its convolution algorithms during the run
@@ -58,7 +61,7 @@ class BatchOptions:
 
     chunk_size: int = 64
     autocast: str | None = None
-    compile: bool = False
+    compile: bool | str = False
     channels_last: bool = False
     cudnn_benchmark: bool = False
     fuse_ensemble: bool = False
@@ -79,12 +82,15 @@ class BatchOptions:
         autocast = spec.get("autocast")
         if autocast is not None and autocast not in _AUTOCAST_DTYPES:
             raise ConfigError("batch.autocast", f"must be null, 'bfloat16' or 'float16', got {autocast!r}")
-        flags = {name: spec.get(name, False)
-                 for name in ("compile", "channels_last", "cudnn_benchmark", "fuse_ensemble")}
+        flags = {name: spec.get(name, False) for name in ("channels_last", "cudnn_benchmark", "fuse_ensemble")}
         for name, value in flags.items():
             if not isinstance(value, bool):
                 raise ConfigError(f"batch.{name}", f"must be true or false, got {value!r}")
-        return cls(chunk, autocast, **flags)
+        compile_ = spec.get("compile", False)
+        if not isinstance(compile_, bool) and compile_ not in _COMPILE_MODES:
+            raise ConfigError("batch.compile", f"must be true, false or a mode ({', '.join(_COMPILE_MODES)}), "
+                                               f"got {compile_!r}")
+        return cls(chunk, autocast, compile_, **flags)
 
 
 class AutocastModel(nn.Module):
@@ -149,7 +155,7 @@ def wrap_objective(objective: nn.Module, options: BatchOptions) -> nn.Module:
     if options.autocast is not None:
         objective = AutocastModel(objective, _AUTOCAST_DTYPES[options.autocast])
     if options.compile:
-        objective = torch.compile(objective)
+        objective = torch.compile(objective, mode=options.compile if isinstance(options.compile, str) else None)
     return objective
 
 

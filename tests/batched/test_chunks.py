@@ -57,7 +57,9 @@ def test_out_of_memory_with_one_image_is_raised():
     ({"chunk_size": 0}, "batch.chunk_size", "must be an int from 1 to 100000, got 0"),
     ({"chunk_size": True}, "batch.chunk_size", "must be an int"),
     ({"autocast": "int8"}, "batch.autocast", "must be null, 'bfloat16' or 'float16'"),
-    ({"compile": "yes"}, "batch.compile", "must be true or false"),
+    ({"compile": "yes"}, "batch.compile", "must be true, false or a mode (default, reduce-overhead, max-autotune, "
+                                          "max-autotune-no-cudagraphs), got 'yes'"),
+    ({"compile": 1}, "batch.compile", "must be true, false or a mode"),
     ({"chunks": 4}, "batch", "unknown batch option(s) ['chunks']; known: chunk_size, autocast, compile, channels_last"),
     ({"channels_last": 1}, "batch.channels_last", "must be true or false, got 1"),
     ({"cudnn_benchmark": None}, "batch.cudnn_benchmark", "must be true or false, got None"),
@@ -128,6 +130,8 @@ def test_bad_batch_options_are_refused_when_a_method_is_validated():
         validate_config(config(batch={"chunk_size": 0}))
     assert error.value.key == "batch.chunk_size"
     validate_config(config(batch={"chunk_size": 8, "autocast": "bfloat16"}))
+    validate_config(config(batch={"compile": "max-autotune", "fuse_ensemble": True}))
+    assert BatchOptions.from_config({"batch": {"compile": "reduce-overhead"}}).compile == "reduce-overhead"
 
 
 class NaNForImage(torch.nn.Module):
