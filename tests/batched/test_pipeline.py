@@ -111,3 +111,29 @@ def test_a_key_that_cannot_be_prepared_is_reported_by_the_plain_populate(pipelin
         allow_modules("tests")
     assert result["success_count"] == 0 and len(result["error_list"]) == 3
     assert all("outside the allowed modules" in error for _, error in result["error_list"])
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+def test_fused_ensemble_populate_writes_the_plain_rows(pipeline, monkeypatch):
+    from mei.modules import FusedEnsembleModel
+
+    calls = []
+    fused_forward = FusedEnsembleModel.forward
+    monkeypatch.setattr(FusedEnsembleModel, "forward", lambda self, x: calls.append(x.shape[0]) or fused_forward(self, x))
+    lab = declare_lab(pipeline.schema("lab"))
+    fill_upstream(lab, n_models=2)  # an ensemble of two members of one architecture
+    lab.Objective().populate()
+    MEIMethod().add_method("mei.methods.gradient_ascent", {**CONFIG, "batch": {"fuse_ensemble": True}})
+    MEISeed().insert1({"mei_seed": 5})
+    assert lab.MEI().populate()["success_count"] == 3  # plain populate ignores the batch options
+    assert calls == []
+    plain = rows(lab.MEI())
+    lab.MEI().delete(prompt=False)
+    assert lab.MEI().populate(batch_size=3) == {"success_count": 3, "error_list": []}
+    fused = rows(lab.MEI())
+    assert calls and set(calls) == {3}  # every step ran the fused ensemble on the three keys' images
+    assert fused.keys() == plain.keys() and len(fused) == 3
+    for key, row in fused.items():
+        np.testing.assert_allclose(np.asarray(row["mei"]), np.asarray(plain[key]["mei"]), rtol=1e-5, atol=1e-6)
+        assert row["score"] == pytest.approx(plain[key]["score"], rel=1e-5, abs=1e-6)
+        assert row["config_hash"] == plain[key]["config_hash"]
