@@ -319,7 +319,8 @@ def main(argv: list[str] | None = None) -> None:
         f"\n\n" + throughput_table(model, args.device, size, steps, ks, args.sequential, repeats)
     ]
     if args.fusion_k:
-        parts.append(f"### {args.device}: fused ensemble\n\n" + fusion_table(args.device, args.fusion_k, steps, repeats))
+        table = fusion_table(args.device, args.fusion_k, steps, repeats)
+        parts.append(f"### {args.device}: fused ensemble\n\n{table}")
         print(parts[-1], flush=True)
     if cuda or args.lab:
         lab_ks = [int(k) for k in args.lab_ks.split(",")]

@@ -119,7 +119,8 @@ def test_fused_ensemble_populate_writes_the_plain_rows(pipeline, monkeypatch):
 
     calls = []
     fused_forward = FusedEnsembleModel.forward
-    monkeypatch.setattr(FusedEnsembleModel, "forward", lambda self, x: calls.append(x.shape[0]) or fused_forward(self, x))
+    monkeypatch.setattr(FusedEnsembleModel, "forward",
+                        lambda self, x: calls.append(x.shape[0]) or fused_forward(self, x))
     lab = declare_lab(pipeline.schema("lab"))
     fill_upstream(lab, n_models=2)  # an ensemble of two members of one architecture
     lab.Objective().populate()
