@@ -1,16 +1,12 @@
 """Dataset colour correlation: image_cov of images with a known covariance, dataset averages over a DataLoader,
 the KLT matrix (klt @ klt.T == cov), and a ToRGB / NaturalImage built from it reproducing that covariance."""
 
-import re
-from pathlib import Path
-
 import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from mei.optim import dataset, images
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "feature_visualization.md"
 MIXING = torch.tensor([[0.30, 0.10, 0.00], [0.25, -0.05, 0.04], [0.20, 0.00, -0.08]])
 COV = MIXING @ MIXING.T
 
@@ -138,14 +134,3 @@ def test_natural_image_renders_with_the_dataset_klt():
     pixels = image.parameterization.param.detach()
     expected = torch.sigmoid(torch.einsum("ij,njhw->nihw", klt, pixels))
     assert torch.allclose(image(), expected, atol=1e-6)
-
-
-def test_doc_example_runs():
-    """The 'Your dataset's colour correlation' block of docs/feature_visualization.md (skipped by test_docs.py)."""
-    text = DOC.read_text()
-    blocks = re.findall(r"<!-- run by tests/optim/test_dataset.py -->\n<!-- skip -->\n```python\n(.*?)```", text,
-                        re.DOTALL)
-    assert len(blocks) == 1
-    namespace = {"__name__": "feature_visualization_doc"}
-    exec(compile(blocks[0], str(DOC), "exec"), namespace)  # noqa: S102 - the page's own example
-    assert namespace["dataset_image"]().shape == (1, 3, 64, 64)

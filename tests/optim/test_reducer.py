@@ -1,17 +1,12 @@
 """ChannelReducer: PCA finds a known subspace in order, NMF rebuilds a known non-negative product, shapes,
 posneg, the scikit-learn estimator interface, and clear errors."""
 
-import re
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
 from mei.optim import reducer as rd
 from mei.optim.reducer import NMF, PCA, ChannelReducer, posneg
-
-DOC = Path(__file__).resolve().parents[2] / "docs" / "feature_visualization.md"
 
 
 def _gen(seed):
@@ -271,14 +266,3 @@ def test_reduction_stays_on_the_gpu(algorithm):
         assert _relative_error(maps.cpu(), ChannelReducer(3, algorithm).fit_transform(x)) < 1e-3
     else:
         assert _relative_error(_rebuild(reducer.components, maps).cpu(), x) < 1e-2
-
-
-def test_doc_example_runs():
-    """The 'Reducing channels' block of docs/feature_visualization.md (skipped by test_docs.py)."""
-    text = DOC.read_text()
-    blocks = re.findall(r"<!-- run by tests/optim/test_reducer.py -->\n<!-- skip -->\n```python\n(.*?)```", text,
-                        re.DOTALL)
-    assert len(blocks) == 1
-    namespace = {"__name__": "feature_visualization_doc"}
-    exec(compile(blocks[0], str(DOC), "exec"), namespace)  # noqa: S102 - the page's own example
-    assert namespace["maps"].shape == (2, 3, 24, 24)
