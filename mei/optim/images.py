@@ -262,13 +262,15 @@ class RenderImage(nn.Module):
     Args:
         parameterization (str, optional): ``"fft"`` (x is filtered by :func:`spectral_filter`) or ``"pixel"``.
             Default: ``"fft"``.
-        decorrelate (str or None, optional): a :class:`ToRGB` transform name, or ``None``. Default: ``"klt"``.
+        decorrelate (str, matrix or None, optional): a :class:`ToRGB` transform name, a square colour matrix as
+            nested lists (e.g. ``mei.optim.dataset.dataset_klt_matrix(loader).tolist()``: JSON in a method
+            config), or ``None``. Default: ``"klt"``.
         squash (str, optional): ``"sigmoid"``, ``"clamp"`` or ``"none"``. Default: ``"sigmoid"``.
         decay_power (float, optional): exponent of the 1/f scaling. Default: 1.
     """
 
-    def __init__(self, parameterization: str = "fft", decorrelate: str | None = "klt", squash: str = "sigmoid",
-                 decay_power: float = 1.0) -> None:
+    def __init__(self, parameterization: str = "fft", decorrelate: str | Sequence[Sequence[float]] | None = "klt",
+                 squash: str = "sigmoid", decay_power: float = 1.0) -> None:
         super().__init__()
         if parameterization not in ("fft", "pixel"):
             raise ValueError(f"parameterization must be 'fft' or 'pixel', got {parameterization!r}")

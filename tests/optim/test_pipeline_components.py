@@ -53,3 +53,19 @@ def test_bad_values_are_refused_naming_the_key():
                                            "kwargs": {"translate": -1}}))
     with pytest.raises(ConfigError, match="objective.kwargs"):
         objective_model(Small(), {"path": "mei.optim.loss.ChannelActivation", "kwargs": {"target": "fc"}})
+
+
+def test_render_image_takes_a_dataset_colour_matrix_from_a_config():
+    from mei.optim.images import RenderImage, ToRGB
+    from mei.resolve import build_components
+
+    klt = [[0.5, 0.1, 0.0], [0.4, -0.1, 0.05], [0.3, 0.0, -0.1]]
+    spec = {"path": "mei.optim.images.RenderImage",
+            "kwargs": {"parameterization": "pixel", "decorrelate": klt, "squash": "none"}}
+    config = _config(transform=spec)
+    validate_config(config)
+    render = build_components(config).transform
+    assert isinstance(render, RenderImage)
+    x = torch.randn(2, 3, 5, 5, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(render(x, 0), ToRGB(klt)(x))
+    torch.testing.assert_close(render(x, 0)[:, :, 1, 2], x[:, :, 1, 2] @ torch.tensor(klt).T)
