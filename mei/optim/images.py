@@ -5,7 +5,7 @@ Each parameterization holds one parameter ``param`` (first dimension = images) a
 ``param`` and :class:`~mei.optim.optimization.InputOptimization` writes the result back, so ``image()``
 shows the final picture. The chain follows captum.optim and lucid:
 
-    parameters (pixel or 1/f-scaled spectrum) -> colour recorrelation (:class:`ToRGB`) -> squash -> image
+    parameters (pixel, 1/f-scaled spectrum or Laplacian pyramid) -> colour recorrelation (:class:`ToRGB`) -> squash -> image
 
 Any number of channels and any spatial size work; :class:`ToRGB` takes any square colour matrix.
 :class:`RenderImage` is the same chain as an engine transform ``(x, i_iter) -> image`` for pipeline configs.
@@ -137,6 +137,58 @@ class FFTImage(ImageParameterization):
         return torch.fft.irfft2(spectrum, s=self.size, norm="ortho")
 
 
+class LaplacianImage(ImageParameterization):
+    """Laplacian-pyramid parameterization: the image is a weighted sum of levels at several resolutions.
+
+    Level ``s`` holds ``ceil(H / s) x ceil(W / s)`` values per channel, is upsampled bilinearly to ``H x W`` and
+    weighted by ``s ** power``; the levels are packed into one ``param`` of shape ``(batch, n_values)``. A
+    coarse value moves a whole ``s x s`` patch, so gradient steps favour smooth, large-scale structure (the
+    pyramid counterpart of :class:`FFTImage`'s 1/f scaling).
+
+    Args:
+        size (int or tuple[int, int]): height and width.
+        channels (int, optional): Default: 3.
+        batch (int, optional): number of images. Default: 1.
+        init (Tensor, optional): starting image(s) ``(C, H, W)`` or ``(N, C, H, W)``, put in the full-resolution
+            level (the others start at zero), so it renders back exactly. Default: every level ``0.01 * N(0, 1)``.
+        power (float, optional): level ``s`` is weighted by ``s ** power`` (0: all equal). Default: 0.1.
+        scale_list (list[int], optional): the levels' downsampling factors; must include 1.
+            Default: ``(1, 2, 4, 8, 16, 32)``.
+    """
+
+    def __init__(self, size: SizeLike, channels: int = 3, batch: int = 1, init: Tensor | None = None,
+                 power: float = 0.1, scale_list: Sequence[int] = (1, 2, 4, 8, 16, 32)) -> None:
+        super().__init__()
+        self.size = _size(size)
+        scales = list(scale_list)
+        if any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in scales):
+            raise ValueError(f"scale_list must hold positive ints, got {scales!r}")
+        if 1 not in scales or len(set(scales)) != len(scales):
+            raise ValueError(f"scale_list must include 1 and each factor once, got {list(scale_list)!r}")
+        height, width = self.size
+        self.channels, self.scales, self.power = int(channels), scales, float(power)
+        self.level_shapes = [(self.channels, -(-height // s), -(-width // s)) for s in scales]
+        sizes = [c * h * w for c, h, w in self.level_shapes]
+        start = _init_batch(init, batch, channels, self.size)
+        if start is None:
+            values = 0.01 * torch.randn(batch, sum(sizes))
+        else:
+            levels = [start.reshape(batch, -1) if s == 1 else torch.zeros(batch, n) for s, n in zip(scales, sizes)]
+            values = torch.cat(levels, dim=1)
+        self.sizes = sizes
+        self.param = nn.Parameter(values)
+
+    def render(self, param: Tensor) -> Tensor:
+        image = None
+        for scale, shape, level in zip(self.scales, self.level_shapes, param.split(self.sizes, dim=1)):
+            level = level.reshape(param.shape[0], *shape)
+            if scale != 1:
+                level = nn.functional.interpolate(level, size=self.size, mode="bilinear", align_corners=False)
+                level = level * scale**self.power
+            image = level if image is None else image + level
+        return image
+
+
 def spectral_filter(x: Tensor, decay_power: float = 1.0) -> Tensor:
     """``x`` (..., H, W) filtered by :func:`spectrum_scale`: the FFT parameterization for image-shaped tensors
     (an orthonormal FFT of white ``x`` is white, so this is :class:`FFTImage` up to a rotation)."""
@@ -215,7 +267,8 @@ class NaturalImage(ImageParameterization):
         batch (int, optional): number of images. Default: 1.
         init (Tensor, optional): starting image(s) in [0, 1], ``(C, H, W)`` or ``(N, C, H, W)``; the chain is
             inverted so that the module renders them. Default: a random grey-ish image.
-        parameterization (type, optional): :class:`FFTImage`, :class:`PixelImage` or a compatible class.
+        parameterization (type, optional): :class:`FFTImage`, :class:`PixelImage`, :class:`LaplacianImage` or
+            a compatible class.
             Default: :class:`FFTImage`.
         squash_func (str or Callable, optional): ``"sigmoid"``, ``"clamp"``, ``"none"`` or a function.
             Default: ``"sigmoid"``.
@@ -291,6 +344,7 @@ class RenderImage(nn.Module):
 
 
 __all__ = [
-    "ImageTensor", "ImageParameterization", "PixelImage", "FFTImage", "ToRGB", "NaturalImage", "RenderImage",
+    "ImageTensor", "ImageParameterization", "PixelImage", "FFTImage", "LaplacianImage", "ToRGB", "NaturalImage",
+    "RenderImage",
     "spectrum_scale", "spectral_filter", "KLT_MATRIX", "I1I2I3_MATRIX",
 ]

@@ -71,7 +71,7 @@ def test_any_channel_count_with_own_matrix():
         images.ToRGB([[1.0, 2.0]])
 
 
-@pytest.mark.parametrize("parameterization", [images.FFTImage, images.PixelImage])
+@pytest.mark.parametrize("parameterization", [images.FFTImage, images.PixelImage, images.LaplacianImage])
 @pytest.mark.parametrize("squash", ["sigmoid", "clamp"])
 def test_natural_image_init_round_trips(parameterization, squash):
     start = _img(1, 3, 12, 10) * 0.9 + 0.05
@@ -116,3 +116,37 @@ def test_render_image_transform_for_pipelines():
 def test_bad_init_shape():
     with pytest.raises(ValueError, match=r"init must be \(images, 3, 8, 8\)"):
         images.PixelImage(8, init=torch.zeros(3, 4, 4))
+
+
+def test_laplacian_levels_and_weights():
+    lap = images.LaplacianImage((6, 5), channels=2, batch=3, scale_list=[1, 2, 4], power=0.5)
+    assert lap.param.shape == (3, 2 * (6 * 5 + 3 * 3 + 2 * 2))  # ceil(6/s) x ceil(5/s) per level
+    with torch.no_grad():
+        lap.param.zero_()
+        lap.param[:, 2 * 30:2 * 30 + 9] = 1.0  # the scale-2 level of channel 0, all ones
+    image = lap()
+    assert image.shape == (3, 2, 6, 5)
+    assert torch.allclose(image[:, 0], torch.full((3, 6, 5), 2**0.5))  # constant level, weight 2 ** power
+    assert torch.equal(image[:, 1], torch.zeros(3, 6, 5))
+
+
+def test_laplacian_gradient_favours_low_frequencies_more_than_pixels():
+    target = torch.randn(1, 1, 32, 32, generator=torch.Generator().manual_seed(3))
+
+    def low_frequency_share(parameterization):
+        grad = torch.autograd.grad(parameterization().mul(target).sum(), parameterization.param)[0]
+        step = (parameterization.render(parameterization.param - grad) - parameterization()).detach()
+        power = torch.fft.rfft2(step[0, 0]).abs() ** 2
+        return float(power[:4, :4].sum() / power.sum())
+
+    pixel_share = low_frequency_share(images.PixelImage(32, channels=1))
+    laplacian_share = low_frequency_share(images.LaplacianImage(32, channels=1))
+    assert laplacian_share > 10 * pixel_share
+
+
+@pytest.mark.parametrize("scale_list,message", [
+    ([2, 4], "must include 1"), ([1, 2, 2], "each factor once"), ([1, 0], "positive ints"), ([1, 2.0], "positive ints"),
+])
+def test_laplacian_bad_scales(scale_list, message):
+    with pytest.raises(ValueError, match=message):
+        images.LaplacianImage(8, scale_list=scale_list)
