@@ -103,9 +103,21 @@ class BatchRun:
         self.error_list: list[tuple[dict[str, Any], Any]] = []
 
     def run(self, batch: Sequence[Prepared]) -> None:
-        """Reserve (with jobs), compute the batch in one call, insert one row per key."""
-        batch = [p for p in batch if self.jobs is None or self.jobs.reserve(p.key)]
-        batch = [p for p in batch if not self._already_done(p.key)]
+        """Reserve (with jobs), compute the batch in one call, insert one row per key.
+
+        A stop (SIGTERM, Ctrl-C) or any error that ends the populate marks every key of the batch that has
+        no row yet as an error with that message, so none is left reserved: a stopped worker's keys are
+        interrupted ones that :func:`mei.reliability.release_interrupted` puts back in the queue.
+        """
+        reserved: list[Prepared] = []
+        try:
+            for prepared in batch:
+                if self.jobs is None or self.jobs.reserve(prepared.key):
+                    reserved.append(prepared)
+        except BaseException as error:
+            self._fail(reserved, error)
+            return
+        batch = [p for p in reserved if not self._already_done(p.key)]
         if not batch:
             return
         first = batch[0]
@@ -121,10 +133,16 @@ class BatchRun:
             return
         share = (time.perf_counter() - start) / len(batch)
         steps = info.get("steps") or [None] * len(batch)
-        for prepared, (mei, score, output), n_steps in zip(batch, results, steps):
-            result = {"mei": mei, "score": float(score), "output": output, "steps": n_steps,
-                      "device": info.get("device") or first.config.get("device", "cpu"), "wall_time": share}
-            self._insert(prepared, result, share)
+        done = 0
+        try:
+            for prepared, (mei, score, output), n_steps in zip(batch, results, steps):
+                result = {"mei": mei, "score": float(score), "output": output, "steps": n_steps,
+                          "device": info.get("device") or first.config.get("device", "cpu"), "wall_time": share}
+                self._insert(prepared, result, share)
+                done += 1
+        except BaseException as error:  # the key being inserted is marked already; the rest are not
+            self._record(batch[done + 1:], error)
+            raise
 
     def _already_done(self, key: dict[str, Any]) -> bool:
         if key in self.table:
@@ -148,14 +166,18 @@ class BatchRun:
 
     def _fail(self, batch: Sequence[Prepared], error: BaseException) -> None:
         """Mark every key of a failed batch as an error (job table) and raise or collect, as populate does."""
+        self._record(batch, error)
+        if not self.suppress_errors or not isinstance(error, Exception):
+            raise error
+
+    def _record(self, batch: Sequence[Prepared], error: BaseException) -> None:
+        """Mark each key of ``batch`` as an error with ``error``'s message (job table and ``error_list``)."""
         message = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
         stack = traceback.format_exc()
         for prepared in batch:
             if self.jobs is not None:
                 self.jobs.error(prepared.key, error_message=message, error_stack=stack)
             self.error_list.append((prepared.key, error if self.return_exception_objects else message))
-        if not self.suppress_errors or not isinstance(error, Exception):
-            raise error
 
 
 def _split(table: Any, keys: list[dict[str, Any]]) -> tuple[list[Prepared], list[dict[str, Any]]]:

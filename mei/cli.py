@@ -161,12 +161,19 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Make pending keys of a table with reserved jobs until none is left."""
-    from .reliability import DatabaseConnectionLost, run_worker
+    from .reliability import DatabaseConnectionLost, check_batch_size, run_worker
 
     _allow(args.allow)
     table = _table(args.table or os.environ.get(ENV_WORKER_TABLE))
+    if args.batch_size is not None:
+        try:
+            check_batch_size(table, args.batch_size)
+        except (TypeError, ValueError) as error:
+            print(f"mei worker: {error}", file=sys.stderr)
+            return 2
     try:
-        report = run_worker(table, *_restrictions(args.where), max_passes=args.max_passes)
+        report = run_worker(table, *_restrictions(args.where), max_passes=args.max_passes,
+                            batch_size=args.batch_size)
     except DatabaseConnectionLost as error:
         print(f"mei worker: {error}", file=sys.stderr)
         return 1
@@ -228,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
                             description=cmd_worker.__doc__ + f" The table defaults to ${ENV_WORKER_TABLE}.")
     _add_table_arguments(worker, required=False)
     worker.add_argument("--max-passes", type=int, default=100, help="passes over the queue at most (default 100)")
+    worker.add_argument("--batch-size", type=int, default=None, metavar="K",
+                        help="fill up to K keys sharing a model and method in one batched run (MEI tables)")
     worker.set_defaults(func=cmd_worker)
 
     jobs = sub.add_parser("jobs", help="job counts of a table (pending, reserved, error, ...)",

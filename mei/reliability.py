@@ -236,9 +236,11 @@ def _describe_connection(table: Any) -> str:
     return f"{info.get('host', '?')}:{info.get('port', '?')}"
 
 
-def _populate_pass(table: Any, restrictions: tuple, report: dict[str, Any], say: Callable[[str], None]) -> int:
+def _populate_pass(table: Any, restrictions: tuple, report: dict[str, Any], say: Callable[[str], None],
+                   batch_size: int | None = None) -> int:
     """One reserved-jobs populate over the pending keys; returns how many keys it made or saw fail."""
-    result = table.populate(*restrictions, reserve_jobs=True, suppress_errors=True, display_progress=False)
+    batch = {} if batch_size is None else {"batch_size": batch_size}
+    result = table.populate(*restrictions, reserve_jobs=True, suppress_errors=True, display_progress=False, **batch)
     made = int(result["success_count"])
     report["made"] += made
     cut_off = False
@@ -254,8 +256,21 @@ def _populate_pass(table: Any, restrictions: tuple, report: dict[str, Any], say:
     return made + len(result["error_list"])
 
 
+def check_batch_size(table: Any, batch_size: Any) -> None:
+    """Raise ``ValueError`` unless ``batch_size`` is a positive int, ``TypeError`` unless ``table`` (an instance or
+    a class) has the batched populate of :class:`~mei.main.MEITemplate`."""
+    from .batched_populate import BatchedPopulateMixin  # noqa: PLC0415 - only for batched workers
+
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    cls = table if isinstance(table, type) else type(table)
+    if not issubclass(cls, BatchedPopulateMixin):
+        raise TypeError(f"{cls.__name__} has no batched populate (batch_size is for tables made from "
+                        "mei.main.MEITemplate)")
+
+
 def run_worker(table: Any, *restrictions: Any, say: Callable[[str], None] = print,
-               max_passes: int = 100) -> dict[str, Any]:
+               max_passes: int = 100, batch_size: int | None = None) -> dict[str, Any]:
     """Make every pending key of ``table`` that no other worker holds, until none is left or a signal stops it.
 
     Start as many workers as you like, on any machines, against one database: keys are reserved one at a
@@ -270,6 +285,9 @@ def run_worker(table: Any, *restrictions: Any, say: Callable[[str], None] = prin
         *restrictions: restrict the keys, as in ``populate``.
         say (Callable[[str], None], optional): where progress lines go. Default: ``print``.
         max_passes (int, optional): stop after this many passes over the queue. Default: 100.
+        batch_size (int, optional): fill up to this many keys that share a model and method in one batched run
+            (``populate(batch_size=...)`` of :class:`~mei.main.MEITemplate` tables); each key is still reserved
+            before work, and a stopped batch puts all its keys back. Default: ``None`` (key by key).
 
     Returns:
         dict: ``made`` (keys made by this worker), ``errors`` (``[(key, message)]``), ``stopped`` (the
@@ -281,12 +299,14 @@ def run_worker(table: Any, *restrictions: Any, say: Callable[[str], None] = prin
             server is back: the rerun re-queues the key and makes the remaining ones.
     """
     table = table() if isinstance(table, type) else table
+    if batch_size is not None:
+        check_batch_size(table, batch_size)
     report: dict[str, Any] = {"made": 0, "errors": [], "stopped": None, "released": [], "requeued": []}
     try:
         report["requeued"] = [job["key"] for job in clear_stale(table)] + release_interrupted(table)
         with stop_on_signals():
             for _ in range(max_passes):
-                if not _populate_pass(table, restrictions, report, say):
+                if not _populate_pass(table, restrictions, report, say, batch_size):
                     break
     except SystemExit as stop:
         report["stopped"] = str(stop) or "stopped"
@@ -311,5 +331,5 @@ def job_counts(table: Any) -> dict[str, int]:
 
 __all__ = [
     "clear_stale", "stale_reservations", "release_interrupted", "stop_on_signals", "live_connection_ids",
-    "job_counts", "run_worker", "DatabaseConnectionLost", "is_interrupted", "INTERRUPTED_PREFIXES",
+    "job_counts", "run_worker", "check_batch_size", "DatabaseConnectionLost", "is_interrupted", "INTERRUPTED_PREFIXES",
 ]

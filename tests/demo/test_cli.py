@@ -69,6 +69,18 @@ def test_worker_without_a_table_says_how_to_name_one(monkeypatch, capsys):
     assert "name the table: --table mymodule.MEI" in capsys.readouterr().err
 
 
+def test_worker_batch_size_needs_a_table_with_batched_populate(monkeypatch, capsys):
+    class Plain:  # a table-like object without MEITemplate's batched populate
+        def populate(self, *args, **kwargs):
+            raise AssertionError("must not run")
+
+    monkeypatch.setattr(cli, "_table", lambda path: Plain())
+    assert cli.main(["worker", "--table", "lab.Plain", "--batch-size", "8"]) == 2
+    assert "mei worker: Plain has no batched populate" in capsys.readouterr().err
+    assert cli.main(["worker", "--table", "lab.Plain", "--batch-size", "0"]) == 2
+    assert "mei worker: batch_size must be a positive int, got 0" in capsys.readouterr().err
+
+
 def test_tables_resolve_through_the_allowlist(capsys):
     assert cli.main(["report", "--table", "os.path.join"]) == 2
     err = capsys.readouterr().err

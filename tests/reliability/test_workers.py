@@ -116,6 +116,58 @@ def test_load_every_key_exactly_once(lab):
           f"duplicates 0, reserved left 0, rows lost {n_keys - len(lab.MEI())}")
 
 
+def test_batched_workers_make_every_key_exactly_once(lab):
+    n_workers, n_keys, batch = 2, 32, 8
+    lab_module.fill(lab, n_units=8, seeds=[1, 2, 3, 4])
+    assert len(lab.MEI().key_source) == n_keys
+    go = lab.backend.store.parent / f"go-batched-{lab.names[1]}"
+    env = {"MEI_TEST_SCHEMAS": ",".join(lab.names), lab_module.GO_ENV: str(go)}
+    workers = [spawn(WORKER, lab.backend, *WORKER_ARGS, "--batch-size", str(batch), env=env) for _ in range(n_workers)]
+    poll(lambda: len(list(go.parent.glob(f"{go.name}.ready-*"))) == n_workers or any(
+        w.poll() is not None for w in workers), timeout=WAIT_S)
+    go.touch()
+    reports = []
+    for worker in workers:
+        code, output = finish(worker)
+        assert code == 0, output
+        reports.append(report_of(output))
+    made = [r["made"] for r in reports]
+    assert sum(made) == n_keys and all(r["failed"] == 0 for r in reports), reports
+    assert_complete(lab, n_keys)  # each MEI is its unit's known optimum, no job reserved or failed
+    print(f"\n[{lab.backend.name}] batched load: {n_keys} keys, {n_workers} workers x --batch-size {batch}, "
+          f"made per worker {made}, duplicates 0, reserved left 0")
+
+
+def test_a_stopped_batched_worker_puts_its_whole_batch_back(lab):
+    n_keys, batch = 6, 4
+    lab_module.fill(lab, n_units=6, seeds=[1])
+    env, stalled, _ = stall_env(lab, "batched-term")
+    env = {"MEI_TEST_SCHEMAS": ",".join(lab.names), **env}
+    worker = spawn(WORKER, lab.backend, *WORKER_ARGS, "--batch-size", str(batch), env=env)
+    wait_for(stalled, worker)  # the batch is computed; its first row is inserted, in an open transaction
+    assert len((lab.MEI.jobs & "status = 'reserved'").to_dicts()) == batch
+    worker.send_signal(signal.SIGTERM)
+    code, output = finish(worker, timeout=60)
+    assert code == 0, output
+    assert report_of(output) == {"made": 0, "failed": 0, "stopped": "SIGTERM received"}, output
+    assert f"SIGTERM received: stopped; released {batch} key(s) back to the queue" in output
+    counts = reliability.job_counts(lab.MEI)
+    assert len(lab.MEI()) == 0 and counts["reserved"] == 0 and counts["error"] == 0, counts
+    report = reliability.run_worker(lab.MEI, say=lambda line: None, batch_size=batch)  # the next worker
+    assert report["made"] == n_keys and report["errors"] == [], report
+    assert_complete(lab, n_keys)
+    print(f"\n[{lab.backend.name}] batched SIGTERM: {batch} keys of the stopped batch released, 0 left reserved, "
+          f"rerun made all {n_keys}")
+
+
+def test_batch_size_is_refused_for_a_table_without_batched_populate(lab):
+    with pytest.raises(TypeError, match="Unit has no batched populate"):
+        reliability.run_worker(lab.Unit, batch_size=4)
+    with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
+        reliability.run_worker(lab.MEI, batch_size=0)
+    assert len(lab.MEI()) == 0
+
+
 def test_numerical_failure_records_the_step_and_writes_no_row(lab):
     lab_module.fill(lab, n_units=3, seeds=[1, 2], nan_unit=1)
     report = reliability.run_worker(lab.MEI, say=lambda line: None)
