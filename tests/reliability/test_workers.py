@@ -38,10 +38,11 @@ def lab(backend):
     instance.connection.close()
 
 
-def start_workers(lab, n: int, env: dict[str, str] | None = None) -> list[subprocess.Popen]:
-    """``n`` processes running ``mei worker`` on the lab's MEI table."""
+def start_workers(lab, n: int, env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> list[
+        subprocess.Popen]:
+    """``n`` processes running ``mei worker [args]`` on the lab's MEI table."""
     env = {"MEI_TEST_SCHEMAS": ",".join(lab.names), **(env or {})}
-    return [spawn(WORKER, lab.backend, *WORKER_ARGS, env=env) for _ in range(n)]
+    return [spawn(WORKER, lab.backend, *WORKER_ARGS, *args, env=env) for _ in range(n)]
 
 
 def finish(process: subprocess.Popen, timeout: float = WAIT_S) -> tuple[int, str]:
@@ -94,12 +95,10 @@ def stored_paths(lab) -> dict[str, set]:
             "stored": set(collector.list_schema_paths(lab.schema.database))}
 
 
-def test_load_every_key_exactly_once(lab):
-    n_workers, n_keys = 4, 64
-    lab_module.fill(lab, n_units=16, seeds=[1, 2, 3, 4])
-    assert len(lab.MEI().key_source) == n_keys
-    go = lab.backend.store.parent / f"go-{lab.names[1]}"
-    workers = start_workers(lab, n_workers, env={lab_module.GO_ENV: str(go)})
+def run_together(lab, n_workers: int, name: str, args: tuple[str, ...] = ()) -> list[dict]:
+    """Start ``n_workers`` ``mei worker [args]`` that begin populating together; their reports (each exit 0)."""
+    go = lab.backend.store.parent / f"go-{name}-{lab.names[1]}"
+    workers = start_workers(lab, n_workers, env={lab_module.GO_ENV: str(go)}, args=args)
     poll(lambda: len(list(go.parent.glob(f"{go.name}.ready-*"))) == n_workers or any(
         w.poll() is not None for w in workers), timeout=WAIT_S)
     go.touch()  # all workers start populating together
@@ -108,6 +107,14 @@ def test_load_every_key_exactly_once(lab):
         code, output = finish(worker)
         assert code == 0, output
         reports.append(report_of(output))
+    return reports
+
+
+def test_load_every_key_exactly_once(lab):
+    n_workers, n_keys = 4, 64
+    lab_module.fill(lab, n_units=16, seeds=[1, 2, 3, 4])
+    assert len(lab.MEI().key_source) == n_keys
+    reports = run_together(lab, n_workers, "load")
     made = [r["made"] for r in reports]
     assert sum(made) == n_keys and max(made) < n_keys, made
     assert all(r["failed"] == 0 and r["stopped"] is None for r in reports)
@@ -120,17 +127,7 @@ def test_batched_workers_make_every_key_exactly_once(lab):
     n_workers, n_keys, batch = 2, 32, 8
     lab_module.fill(lab, n_units=8, seeds=[1, 2, 3, 4])
     assert len(lab.MEI().key_source) == n_keys
-    go = lab.backend.store.parent / f"go-batched-{lab.names[1]}"
-    env = {"MEI_TEST_SCHEMAS": ",".join(lab.names), lab_module.GO_ENV: str(go)}
-    workers = [spawn(WORKER, lab.backend, *WORKER_ARGS, "--batch-size", str(batch), env=env) for _ in range(n_workers)]
-    poll(lambda: len(list(go.parent.glob(f"{go.name}.ready-*"))) == n_workers or any(
-        w.poll() is not None for w in workers), timeout=WAIT_S)
-    go.touch()
-    reports = []
-    for worker in workers:
-        code, output = finish(worker)
-        assert code == 0, output
-        reports.append(report_of(output))
+    reports = run_together(lab, n_workers, "batched", args=("--batch-size", str(batch)))
     made = [r["made"] for r in reports]
     assert sum(made) == n_keys and all(r["failed"] == 0 for r in reports), reports
     assert_complete(lab, n_keys)  # each MEI is its unit's known optimum, no job reserved or failed
@@ -142,8 +139,7 @@ def test_a_stopped_batched_worker_puts_its_whole_batch_back(lab):
     n_keys, batch = 6, 4
     lab_module.fill(lab, n_units=6, seeds=[1])
     env, stalled, _ = stall_env(lab, "batched-term")
-    env = {"MEI_TEST_SCHEMAS": ",".join(lab.names), **env}
-    worker = spawn(WORKER, lab.backend, *WORKER_ARGS, "--batch-size", str(batch), env=env)
+    worker = start_workers(lab, 1, env=env, args=("--batch-size", str(batch)))[0]
     wait_for(stalled, worker)  # the batch is computed; its first row is inserted, in an open transaction
     assert len((lab.MEI.jobs & "status = 'reserved'").to_dicts()) == batch
     worker.send_signal(signal.SIGTERM)
