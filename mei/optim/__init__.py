@@ -6,8 +6,8 @@ Modules: :mod:`~mei.optim.loss` (composable objectives by layer object or name),
 :class:`n_steps`), :mod:`~mei.optim.relu` (``RedirectedReLU``), :mod:`~mei.optim.circuits`,
 :mod:`~mei.optim.postprocessing` (Yosinski regularizers), :mod:`~mei.optim.models` (a small random-weight zoo),
 :mod:`~mei.optim.reducer` (``ChannelReducer``: NMF, PCA or any scikit-learn-style estimator over the channels of
-activations), :mod:`~mei.optim.dataset` (a dataset's colour covariance and KLT matrix for ``ToRGB``) and
-:mod:`~mei.optim.visualize`. Usage mirrors captum.optim::
+activations), :mod:`~mei.optim.dataset` (a dataset's colour covariance and KLT matrix for ``ToRGB``), :mod:`~mei.optim.atlas`
+(activation atlases) and :mod:`~mei.optim.visualize`. Usage mirrors captum.optim::
 
     import mei.optim as opt
     model = opt.models.googlenet()
@@ -17,16 +17,16 @@ activations), :mod:`~mei.optim.dataset` (a dataset's colour covariance and KLT m
         opt.optimization.n_steps(64, False))
 """
 
-from . import (circuits, dataset, hooks, images, loss, models, optimization, postprocessing, reducer, relu, transforms,
-               visualize)
+from . import (atlas, circuits, dataset, hooks, images, loss, models, optimization, postprocessing, reducer, relu,
+               transforms, visualize)
 from .hooks import ModuleOutputs, ObjectiveModel, collect_activations, objective_model
 from .optimization import InputOptimization
 from .relu import RedirectedReLU, replace_layers, swapped_layers
 from .visualize import save_image, show, weights_to_heatmap_2d
 
 __all__ = [
-    "circuits", "dataset", "hooks", "images", "loss", "models", "optimization", "postprocessing", "reducer", "relu",
-    "transforms", "visualize", "InputOptimization", "ModuleOutputs", "ObjectiveModel", "collect_activations",
+    "atlas", "circuits", "dataset", "hooks", "images", "loss", "models", "optimization", "postprocessing", "reducer",
+    "relu", "transforms", "visualize", "InputOptimization", "ModuleOutputs", "ObjectiveModel", "collect_activations",
     "objective_model", "RedirectedReLU", "replace_layers", "swapped_layers", "show", "save_image",
     "weights_to_heatmap_2d",
 ]

@@ -226,6 +226,20 @@ class ChannelActivation(_LayerLoss):
         return f"{super()._describe()}, {self.channel_index}"
 
 
+def _at_position(activation: Tensor, x: int | None, y: int | None, owner: Loss) -> Tensor:
+    """``activation[..., y, x]``, ``x`` and ``y`` defaulting to the centre (``width // 2``, ``height // 2``)."""
+    height, width = activation.shape[-2:]
+    y = height // 2 if y is None else y
+    x = width // 2 if x is None else x
+    if not (-height <= y < height and -width <= x < width):
+        raise IndexError(f"{owner!r}: position (y={y}, x={x}) is outside the {height} x {width} layer")
+    return activation[..., y, x]
+
+
+def _where(x: int | None, y: int | None) -> str:
+    return "" if x is None and y is None else f", x={x}, y={y}"
+
+
 class NeuronActivation(ChannelActivation):
     """Activation of one unit: channel ``channel_index`` at spatial position ``(y, x)``.
 
@@ -249,14 +263,10 @@ class NeuronActivation(ChannelActivation):
             if self.x is not None or self.y is not None:
                 raise ValueError(f"{self!r}: the layer has no spatial dimensions, so x and y must be None")
             return channel
-        height, width = channel.shape[-2:]
-        y = height // 2 if self.y is None else self.y
-        x = width // 2 if self.x is None else self.x
-        return reduce_per_image(channel[..., y, x])
+        return reduce_per_image(_at_position(channel, self.x, self.y, self))
 
     def _describe(self) -> str:
-        where = "" if self.x is None and self.y is None else f", x={self.x}, y={self.y}"
-        return f"{super()._describe()}{where}"
+        return f"{super()._describe()}{_where(self.x, self.y)}"
 
 
 class DeepDream(_LayerLoss):
@@ -307,6 +317,23 @@ class TotalVariation(_LayerLoss):
         return reduce_per_image(dy, "sum") + reduce_per_image(dx, "sum")
 
 
+def direction_value(activation: Tensor, vec: Tensor, cossim_pow: float) -> Tensor:
+    """Per position, ``dot(a, vec) * max(cos(a, vec), 0.1) ** cossim_pow`` over dimension 1 (channels).
+
+    With ``cossim_pow=0`` this is the plain dot product; a positive power favours activation vectors that point
+    along ``vec`` over ones that are merely large (the cosine is floored at 0.1, as in lucid, so the factor stays
+    positive and differentiable).
+    """
+    if activation.shape[1] != vec.numel():
+        raise ValueError(f"vec has {vec.numel()} entries, the layer {activation.shape[1]} channels")
+    vec = vec.to(activation).view(1, -1, *([1] * (activation.dim() - 2)))
+    dot = (activation * vec).sum(dim=1)
+    if cossim_pow == 0:
+        return dot
+    cossim = dot / (activation.norm(dim=1) * vec.norm() + 1e-8)
+    return dot * cossim.clamp(min=0.1) ** cossim_pow
+
+
 class Direction(_LayerLoss):
     """Mean over positions of the activation vector's dot product with ``vec`` (a direction in channels).
 
@@ -314,18 +341,49 @@ class Direction(_LayerLoss):
         target (nn.Module or str): the layer, output ``(images, channels, ...)``.
         vec (list[float] or Tensor): one weight per channel.
         batch_index (int or list[int], optional): images it applies to. Default: all.
+        cossim_pow (float, optional): weight each position's dot product by its cosine similarity with ``vec``
+            (floored at 0.1) to this power (:func:`direction_value`). Default: 0, the plain dot product.
     """
 
-    def __init__(self, target: Target, vec: Sequence[float] | Tensor, batch_index: BatchIndex = None) -> None:
+    def __init__(self, target: Target, vec: Sequence[float] | Tensor, batch_index: BatchIndex = None,
+                 cossim_pow: float = 0.0) -> None:
         super().__init__(target, batch_index)
         self.vec = torch.as_tensor(vec, dtype=torch.float32).flatten()
+        self.cossim_pow = float(cossim_pow)
 
     def compute(self, activations: ModuleOutputs) -> Tensor:
-        activation = self.activation(activations)
-        if activation.shape[1] != self.vec.numel():
-            raise ValueError(f"{self!r}: vec has {self.vec.numel()} entries, the layer {activation.shape[1]} channels")
-        vec = self.vec.to(activation).view(1, -1, *([1] * (activation.dim() - 2)))
-        return reduce_per_image((activation * vec).sum(dim=1, keepdim=True))
+        try:
+            return reduce_per_image(direction_value(self.activation(activations), self.vec, self.cossim_pow))
+        except ValueError as error:
+            raise ValueError(f"{self!r}: {error}") from None
+
+
+class NeuronDirection(Direction):
+    """The activation vector at one position, dotted with ``vec`` (what an activation atlas renders per cell).
+
+    Args:
+        target (nn.Module or str): the layer, output ``(images, channels, height, width)``.
+        vec (list[float] or Tensor): one weight per channel.
+        x (int, optional): column. Default: the centre, ``width // 2``.
+        y (int, optional): row. Default: the centre, ``height // 2``.
+        cossim_pow (float, optional): as for :class:`Direction`. Default: 0.
+        batch_index (int or list[int], optional): images it applies to. Default: all.
+    """
+
+    def __init__(self, target: Target, vec: Sequence[float] | Tensor, x: int | None = None, y: int | None = None,
+                 cossim_pow: float = 0.0, batch_index: BatchIndex = None) -> None:
+        super().__init__(target, vec, batch_index, cossim_pow)
+        self.x, self.y = x, y
+
+    def activation(self, activations: ModuleOutputs) -> Tensor:
+        activation = super().activation(activations)
+        if activation.dim() != 4:
+            raise ValueError(f"{self!r}: needs a (images, channels, height, width) layer, got shape "
+                             f"{tuple(activation.shape)}")
+        return _at_position(activation, self.x, self.y, self)
+
+    def _describe(self) -> str:
+        return f"{super()._describe()}{_where(self.x, self.y)}"
 
 
 class Diversity(_LayerLoss):
@@ -352,5 +410,6 @@ class Diversity(_LayerLoss):
 
 __all__ = [
     "Loss", "CompositeLoss", "combine", "sum_loss_list", "reduce_per_image", "batch_mask", "LayerActivation",
-    "ChannelActivation", "NeuronActivation", "DeepDream", "L2", "TotalVariation", "Direction", "Diversity",
+    "ChannelActivation", "NeuronActivation", "DeepDream", "L2", "TotalVariation", "Direction", "NeuronDirection",
+    "Diversity", "direction_value",
 ]

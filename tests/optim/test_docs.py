@@ -46,14 +46,15 @@ def test_doc_examples_run_and_write_the_pictures_they_show(doc_run):
     from PIL import Image
 
     tmp_path, ns = doc_run
-    assert len(python_blocks()) == 11
+    assert len(python_blocks()) == 12
     assert ns["history"].shape == (128, 8) and (ns["history"][-1] > 20 * ns["history"][0]).all()
     assert ns["picture"].shape == (1, 3, 64, 64)
     assert ns["dataset_image"]().shape == (1, 3, 64, 64)  # "Your dataset's colour correlation"
     assert ns["maps"].shape == (2, 3, 24, 24)  # "Reducing channels"
+    assert len(ns["cells"]) == 23 and ns["atlas"].shape == (1, 3, 120, 120)  # "Activation atlases"
     assert ns["history"].shape == (128, 8)
     shown = re.findall(r"\]\((images/[\w.]+\.(?:png|gif))\)", DOC.read_text())
-    assert len(shown) == 6
+    assert len(shown) == 7
     for name in shown:
         with Image.open(tmp_path / "docs" / name) as written:
             assert min(written.size) >= 64
