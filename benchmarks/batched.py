@@ -14,6 +14,10 @@ effect of bfloat16 autocast, ``torch.compile``, channels-last and the fused ense
 
 Fusion table (every device): ``fuse_ensemble`` vs member-by-member on a 5-member ensemble of small cores.
 ``--profile OPTION`` adds ``torch.profiler``'s most expensive kernels of a few lab-scale steps.
+Layer table (CUDA, or ``--conv-k K``): one 32->32, 5x5 core layer of the five members (the lab model's FLOPs are
+almost all in two such layers), forward + input gradient four ways: member by member, grouped (what the fused
+ensemble runs), one dense block-diagonal convolution (5x the FLOPs, but a shape cuDNN runs far better) and FFT,
+in float32 and bfloat16, NCHW and channels-last, with the useful TFLOP/s each reaches.
 
 Run: ``python benchmarks/batched.py [--device cuda] [--steps N] [--ks 1,8,64] [--lab] [--profile fast]
 [--no-write]``.
@@ -36,6 +40,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._report import write_section  # noqa: E402
+from mei.batched import cudnn_benchmark  # noqa: E402
 from mei.methods import gradient_ascent, gradient_ascent_batched, recording  # noqa: E402
 from mei.modules import ConstrainedOutputModel, EnsembleModel  # noqa: E402
 
@@ -268,6 +273,87 @@ def fusion_table(device: str, k: int, steps: int, repeats: int) -> str:
             f"member by member| over {k} MEIs: {diff:.1e}.")
 
 
+def _fft_conv(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """'Same'-padded cross-correlation of ``x`` with ``weight`` (odd square kernels) through the FFT; float32."""
+    kernel, (height, width) = weight.shape[-1], x.shape[-2:]
+    size = (height + kernel - 1, width + kernel - 1)
+    spectrum = torch.fft.rfft2(x.float(), s=size)  # (N, C, S, T)
+    kernels = torch.fft.rfft2(weight.float().flip(-1, -2), s=size)  # (O, C, S, T)
+    mixed = torch.einsum("ncst,ocst->nost", spectrum, kernels)
+    offset = kernel // 2
+    return torch.fft.irfft2(mixed, s=size)[..., kernel - 1 - offset:kernel - 1 - offset + height,
+                                           kernel - 1 - offset:kernel - 1 - offset + width]
+
+
+def conv_variants(members: int, channels: int, kernel: int, generator: torch.Generator) -> dict[str, Callable]:
+    """One lab core layer (``channels -> channels``, ``kernel``) of every member, computed four ways.
+
+    Each variant maps the members' inputs stacked along channels, ``(K, members * channels, H, W)``, to their
+    outputs stacked the same way; all four give the same values (up to float rounding).
+    """
+    weights = [torch.randn(channels, channels, kernel, kernel, generator=generator) / (channels * kernel**2) ** 0.5
+               for _ in range(members)]
+    grouped = torch.cat(weights)  # (members * channels, channels, k, k)
+    dense = torch.zeros(members * channels, members * channels, kernel, kernel)
+    for m, weight in enumerate(weights):
+        dense[m * channels:(m + 1) * channels, m * channels:(m + 1) * channels] = weight
+    pad = kernel // 2
+
+    def member_by_member(x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([F.conv2d(part, w.to(part), padding=pad) for part, w in zip(x.chunk(members, 1), weights)], 1)
+
+    def fft(x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([_fft_conv(part, w.to(part.device)) for part, w in zip(x.chunk(members, 1), weights)], 1)
+
+    return {
+        "member by member (5 convs)": member_by_member,
+        "grouped (what fuse_ensemble runs)": lambda x: F.conv2d(x, grouped.to(x), padding=pad, groups=members),
+        "dense block-diagonal (5x the FLOPs)": lambda x: F.conv2d(x, dense.to(x), padding=pad),
+        "FFT, float32": fft,
+    }
+
+
+def conv_table(device: str, k: int, repeats: int, size: int = 64, members: int = 5, channels: int = 32,
+               kernel: int = 5) -> str:
+    """Forward + input gradient of one lab core layer for K images, four ways, float32 (and bf16 on CUDA); markdown.
+
+    Useful work is the members' own convolutions (2 x K x H x W x C x C x k^2 multiply-adds per member and
+    pass); TFLOP/s counts only that, so the dense variant's zero blocks earn nothing.
+    """
+    dev = torch.device(device)
+    variants = conv_variants(members, channels, kernel, torch.Generator().manual_seed(0))
+    x0 = torch.randn(k, members * channels, size, size, generator=torch.Generator().manual_seed(1)).to(dev)
+    flops = 2 * 2 * members * k * size * size * channels * channels * kernel**2
+    reference = variants["member by member (5 convs)"](x0)
+    rows = []
+    for dtype in (torch.float32, torch.bfloat16) if dev.type == "cuda" else (torch.float32,):  # CPU bf16 convs crawl
+        for layout in (torch.contiguous_format, torch.channels_last):
+            for name, conv in variants.items():
+                if dtype is torch.bfloat16 and name.startswith("FFT"):
+                    continue
+                x = x0.to(dtype).contiguous(memory_format=layout).requires_grad_(True)
+
+                def step() -> torch.Tensor:
+                    out = conv(x)
+                    torch.autograd.grad(out, x, torch.ones_like(out))
+                    return out
+
+                try:
+                    with cudnn_benchmark(dev.type == "cuda"):
+                        step()  # warm-up (and the cuDNN algorithm search)
+                        seconds, _, out = measure(step, dev, repeats)
+                    error = float((out.float() - reference).abs().max() / reference.abs().max())
+                    rows.append(f"| {str(dtype)[6:]} | {'channels-last' if layout is torch.channels_last else 'NCHW'}"
+                                f" | {name} | {seconds * 1e3:.2f} | {flops / seconds / 1e12:.3g} | {error:.0e} |")
+                except RuntimeError as failure:  # e.g. out of memory: report it
+                    rows.append(f"| {str(dtype)[6:]} | | {name} | failed: {str(failure)[:60]} | | |")
+                print(rows[-1], flush=True)
+    header = ["| dtype | layout | variant | ms (fwd + input grad) | useful TFLOP/s | max rel. error |",
+              "|---|---|---|---|---|---|"]
+    return (f"One {channels}->{channels} channel, {kernel}x{kernel} layer of each of {members} members, K={k} images of "
+            f"{size}x{size}, cuDNN autotuning on; fastest of {repeats}:\n\n" + "\n".join(header + rows))
+
+
 def profile_table(device: str, k: int, steps: int, **batch: Any) -> str:
     """The most expensive kernels of ``steps`` lab-scale steps at ``k`` (``torch.profiler``); a text block."""
     from torch.profiler import ProfilerActivity, profile  # noqa: PLC0415 - only for --profile
@@ -301,6 +387,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--options", default="autocast,compile,channels_last,fast,fuse,fast_fuse",
                         help="accelerations to measure in part 2 (see ACCELERATIONS)")
     parser.add_argument("--fusion-k", type=int, default=64, help="K of the ensemble-fusion table (0: skip it)")
+    parser.add_argument("--conv-k", type=int, default=None,
+                        help="K of the layer-variants table (default: 1024 on CUDA, skipped elsewhere; 0: skip)")
     parser.add_argument("--profile", default=None, metavar="OPTION",
                         help="also profile lab-scale steps: 'float32' or an ACCELERATIONS name")
     parser.add_argument("--no-write", action="store_true", help="print, do not write docs/benchmarks.md")
@@ -322,6 +410,9 @@ def main(argv: list[str] | None = None) -> None:
         table = fusion_table(args.device, args.fusion_k, steps, repeats)
         parts.append(f"### {args.device}: fused ensemble\n\n{table}")
         print(parts[-1], flush=True)
+    conv_k = args.conv_k if args.conv_k is not None else (1024 if cuda else 0)
+    if conv_k:
+        parts.append(f"### {args.device}: one core layer, four ways\n\n" + conv_table(args.device, conv_k, repeats=3))
     if cuda or args.lab:
         lab_ks = [int(k) for k in args.lab_ks.split(",")]
         parts.append(
