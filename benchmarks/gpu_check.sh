@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One prepared GPU session, about 8 minutes on an H100/H200: the CUDA tests (no database needed), then the
 # batched benchmark (throughput, one core layer four ways, lab scale with every acceleration incl. the fused
-# ensemble, and a kernel profile of the fastest options). Needs only python3 with torch, pytest, tqdm and matplotlib; this package runs from the
-# checkout. Usage: [PYTHON=python3] [AUTOTUNE=1] bash benchmarks/gpu_check.sh [output folder]
+# ensemble, and a kernel profile of the fastest options). Needs only python3 with torch, pytest, tqdm and
+# matplotlib; this package runs from the checkout. Usage: [PYTHON=python3] [AUTOTUNE=1] bash benchmarks/gpu_check.sh [output folder]
 # (default folder: gpu_check_output; AUTOTUNE=1 adds torch.compile max-autotune, several minutes more).
 set -uo pipefail
 cd "$(dirname "$0")/.."
