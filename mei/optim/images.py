@@ -13,6 +13,7 @@ Any number of channels and any spatial size work; :class:`ToRGB` takes any squar
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 
 import torch
@@ -45,7 +46,30 @@ def _init_batch(init: Tensor | None, batch: int, channels: int, size: tuple[int,
 
 
 class ImageTensor(torch.Tensor):
-    """A tensor of images ``(N, C, H, W)`` in [0, 1] that can :meth:`show` and :meth:`export` itself."""
+    """A tensor of images ``(N, C, H, W)`` in [0, 1] that can :meth:`open` a file, :meth:`show` and
+    :meth:`export` itself."""
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, scale: float = 255.0, mode: str = "RGB") -> ImageTensor:
+        """Read an image file (PNG, JPEG, … through Pillow) as a ``(1, C, H, W)`` float32 image.
+
+        Args:
+            path (str or PathLike): a local file; nothing is downloaded, so URLs are refused.
+            scale (float, optional): the pixel values are divided by it. Default: 255 (8-bit files -> [0, 1]).
+            mode (str, optional): Pillow mode to convert to first: ``"RGB"``, ``"RGBA"``, ``"L"`` (grey) ….
+                Default: ``"RGB"``.
+        """
+        import numpy as np
+        from PIL import Image
+
+        if "://" in str(path):
+            raise ValueError(f"ImageTensor.open reads local files only (mei downloads nothing), got {str(path)!r}")
+        with Image.open(path) as picture:
+            pixels = np.asarray(picture.convert(mode), dtype=np.float32)
+        if pixels.ndim == 2:
+            pixels = pixels[..., None]
+        tensor = torch.from_numpy(pixels.copy()).permute(2, 0, 1).unsqueeze(0) / float(scale)
+        return tensor.as_subclass(cls)
 
     def show(self, figsize: tuple[float, float] | None = None, images_per_row: int | None = None,
              scale: float = 1.0) -> None:
