@@ -12,7 +12,8 @@ point readout of 1,000 units, SGD + Gaussian-blurred gradient + norm constraint:
 time of ``--lab-steps`` steps (steady state: with ``NumIterations`` every step costs the same), plus the
 effect of bfloat16 autocast, ``torch.compile``, channels-last and the fused ensemble at one K.
 
-Fusion table (every device): ``fuse_ensemble`` vs member-by-member on a 5-member ensemble of small cores.
+Fusion table (every device): ``fuse_ensemble`` (grouped and dense) vs member-by-member on a 5-member ensemble of
+small cores.
 ``--profile OPTION`` adds ``torch.profiler``'s most expensive kernels of a few lab-scale steps.
 Layer table (CUDA, or ``--conv-k K``): one 32->32, 5x5 core layer of the five members (the lab model's FLOPs are
 almost all in two such layers), forward + input gradient four ways: member by member, grouped (what the fused
@@ -222,6 +223,9 @@ ACCELERATIONS: dict[str, tuple[str, dict[str, Any]]] = {
                       {"autocast": "bfloat16", "channels_last": True, "compile": "max-autotune-no-cudagraphs"}),
     "fast_fuse": ("bfloat16 + channels-last + cuDNN autotuning + fused ensemble",
                   {"autocast": "bfloat16", "channels_last": True, "cudnn_benchmark": True, "fuse_ensemble": True}),
+    "fast_dense": ("bfloat16 + channels-last + cuDNN autotuning + dense fused ensemble",
+                   {"autocast": "bfloat16", "channels_last": True, "cudnn_benchmark": True,
+                    "fuse_ensemble": "dense"}),
 }
 
 
@@ -255,22 +259,27 @@ def lab_scale(device: str, steps: int, ks: list[int], cap: int, options: list[st
 
 
 def fusion_table(device: str, k: int, steps: int, repeats: int) -> str:
-    """The ``fuse_ensemble`` option vs the member-by-member ensemble, 5 small cores, interleaved; markdown."""
+    """``fuse_ensemble`` (grouped and dense) vs the member-by-member ensemble, 5 small cores, interleaved."""
     model = EnsembleModel(*[cnn(8, (5, 3, 3), 100, seed=m) for m in range(5)])
-    dev, times = torch.device(device), {False: [], True: []}
-    results: dict[bool, Any] = {}
+    dev = torch.device(device)
+    kinds = {"member by member": False, "fused (`fuse_ensemble: true`)": True,
+             "fused, dense (`fuse_ensemble: \"dense\"`)": "dense"}
+    times: dict[str, list[float]] = {name: [] for name in kinds}
+    results: dict[str, Any] = {}
     for _ in range(repeats):
-        for fuse in (False, True):
-            seconds, _, results[fuse] = measure(batched(model, method_config(device, 32, steps, fuse_ensemble=fuse),
+        for name, fuse in kinds.items():
+            seconds, _, results[name] = measure(batched(model, method_config(device, 32, steps, fuse_ensemble=fuse),
                                                         k), dev)
-            times[fuse].append(seconds)
-    loop, fused = min(times[False]), min(times[True])
-    diff = max(float((a[0] - b[0]).abs().max()) for a, b in zip(results[False], results[True]))
+            times[name].append(seconds)
+    loop = min(times["member by member"])
+    rows = []
+    for name in kinds:
+        best = min(times[name])
+        diff = max(float((a[0] - b[0]).abs().max()) for a, b in zip(results["member by member"], results[name]))
+        rows.append(f"| {name} | {best:.2f} | {k / best:.2f} | {loop / best:.2f}x | {diff:.1e} |")
     return (f"5-member ensemble of small CNN cores (8 channels, kernels 5/3/3, 100 units), 1x32x32, K={k}, {steps} "
-            f"steps, fastest of {repeats} interleaved runs:\n\n| ensemble | s per batch | MEIs/s |\n|---|---|---|\n"
-            f"| member by member | {loop:.2f} | {k / loop:.2f} |\n| fused (`fuse_ensemble`) | {fused:.2f} | "
-            f"{k / fused:.2f} |\n\nFused / member by member: **{loop / fused:.2f}x** the throughput; max |fused - "
-            f"member by member| over {k} MEIs: {diff:.1e}.")
+            f"steps, fastest of {repeats} interleaved runs:\n\n| ensemble | s per batch | MEIs/s | throughput vs "
+            f"member by member | max abs difference of the MEIs |\n|---|---|---|---|---|\n" + "\n".join(rows))
 
 
 def _fft_conv(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -384,7 +393,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lab-steps", type=int, default=30)
     parser.add_argument("--lab-ks", default="256,1024")
     parser.add_argument("--lab-cap", type=int, default=16384)
-    parser.add_argument("--options", default="autocast,compile,channels_last,fast,fuse,fast_fuse",
+    parser.add_argument("--options", default="autocast,compile,channels_last,fast,fuse,fast_fuse,fast_dense",
                         help="accelerations to measure in part 2 (see ACCELERATIONS)")
     parser.add_argument("--fusion-k", type=int, default=64, help="K of the ensemble-fusion table (0: skip it)")
     parser.add_argument("--conv-k", type=int, default=None,

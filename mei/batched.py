@@ -35,6 +35,7 @@ from .tracking import Tracker
 
 Result = tuple[Tensor, float, dict[str, Any]]
 _AUTOCAST_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
+_FUSIONS = ("grouped", "dense")
 _COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
@@ -53,10 +54,11 @@ class BatchOptions:
             (in place; values unchanged), which lets cuDNN skip layout conversions. Default: False.
         cudnn_benchmark (bool, optional): let cuDNN time its convolution algorithms during the run
             (``torch.backends.cudnn.benchmark``, restored afterwards). Default: False.
-        fuse_ensemble (bool, optional): run the members of an :class:`~mei.modules.EnsembleModel` of one
+        fuse_ensemble (bool | str, optional): run the members of an :class:`~mei.modules.EnsembleModel` of one
             architecture as one vmapped model (:class:`~mei.modules.FusedEnsembleModel`): one convolution
-            with every member's filters where they share the input, grouped ones after. Same values within
-            float rounding. Default: False.
+            with every member's filters where they share the input, grouped ones after (``True`` or
+            ``"grouped"``), or dense block-diagonal ones after (``"dense"``: the members' times the arithmetic
+            in a shape GPUs may run faster). Same values within float rounding. Default: False.
     """
 
     chunk_size: int = 64
@@ -64,7 +66,7 @@ class BatchOptions:
     compile: bool | str = False
     channels_last: bool = False
     cudnn_benchmark: bool = False
-    fuse_ensemble: bool = False
+    fuse_ensemble: bool | str = False
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> BatchOptions:
@@ -82,10 +84,14 @@ class BatchOptions:
         autocast = spec.get("autocast")
         if autocast is not None and autocast not in _AUTOCAST_DTYPES:
             raise ConfigError("batch.autocast", f"must be null, 'bfloat16' or 'float16', got {autocast!r}")
-        flags = {name: spec.get(name, False) for name in ("channels_last", "cudnn_benchmark", "fuse_ensemble")}
+        flags = {name: spec.get(name, False) for name in ("channels_last", "cudnn_benchmark")}
         for name, value in flags.items():
             if not isinstance(value, bool):
                 raise ConfigError(f"batch.{name}", f"must be true or false, got {value!r}")
+        fuse = spec.get("fuse_ensemble", False)
+        if not isinstance(fuse, bool) and fuse not in _FUSIONS:
+            raise ConfigError("batch.fuse_ensemble", f"must be true, false, 'grouped' or 'dense', got {fuse!r}")
+        flags["fuse_ensemble"] = fuse
         compile_ = spec.get("compile", False)
         if not isinstance(compile_, bool) and compile_ not in _COMPILE_MODES:
             raise ConfigError("batch.compile", f"must be true, false or a mode ({', '.join(_COMPILE_MODES)}), "
@@ -149,7 +155,7 @@ def wrap_objective(objective: nn.Module, options: BatchOptions) -> nn.Module:
         ValueError: ``fuse_ensemble`` is set and the ensemble's members differ in architecture.
     """
     if options.fuse_ensemble:
-        objective, _ = fuse_ensembles(objective)
+        objective, _ = fuse_ensembles(objective, dense=options.fuse_ensemble == "dense")
     if options.channels_last:
         objective.to(memory_format=torch.channels_last)
     if options.autocast is not None:

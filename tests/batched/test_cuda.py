@@ -35,13 +35,14 @@ def test_bfloat16_channels_last_and_autotuning_run_on_the_gpu():
         assert score == pytest.approx(p_score, rel=0.1, abs=0.1)  # bfloat16 rounding, not equality
 
 
-def test_fused_ensemble_equals_the_ensemble_on_the_gpu():
+@pytest.mark.parametrize("fuse", [True, "dense"])
+def test_fused_ensemble_equals_the_ensemble_on_the_gpu(fuse):
     from mei.modules import ConstrainedOutputModel, EnsembleModel
 
     model = EnsembleModel(*[tiny_cnn(seed=m) for m in range(3)])
     objectives = [ConstrainedOutputModel(model, unit) for unit in [0, 1, 2, 3]]
     fused = gradient_ascent_batched(None, objectives, config(device="cuda", **JITTER,
-                                                             batch={"fuse_ensemble": True}), [1, 2, 3, 4])
+                                                             batch={"fuse_ensemble": fuse}), [1, 2, 3, 4])
     plain = gradient_ascent_batched(None, objectives, config(device="cuda", **JITTER), [1, 2, 3, 4])
     for (mei, score, _), (p_mei, p_score, _) in zip(fused, plain):
         torch.testing.assert_close(mei, p_mei, atol=1e-4, rtol=1e-4)  # TF32 convolutions: looser than CPU

@@ -1,5 +1,7 @@
 """FusedEnsembleModel and the ``fuse_ensemble`` batch option: the ensemble's values, not the ensemble's cost."""
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -18,9 +20,11 @@ def ensemble(members: int = 3) -> EnsembleModel:
     return EnsembleModel(*[tiny_cnn(seed=m) for m in range(members)]).eval()
 
 
-def test_fused_output_and_input_gradient_equal_the_ensembles():
+@pytest.mark.parametrize("dense", [False, True], ids=["grouped", "dense"])
+def test_fused_output_and_input_gradient_equal_the_ensembles(dense):
     model = ensemble()
-    fused = FusedEnsembleModel(*model.members)
+    fused = FusedEnsembleModel(*model.members, dense=dense)
+    assert fused.n_dense == (2 if dense else 0)  # both convolutions of tiny_cnn
     x = torch.randn(6, 1, 8, 8, generator=torch.Generator().manual_seed(0), requires_grad=True)
     expected = model(x)
     (expected_grad,) = torch.autograd.grad(expected[:, 2].sum(), x)
@@ -81,10 +85,11 @@ def test_fuse_ensembles_replaces_only_a_copy():
      "precondition": {"path": "mei.preconditioners.GaussianBlur", "kwargs": {"sigma": 1.0}},
      "postprocessing": {"path": "mei.postprocessing.ChangeNorm", "kwargs": {"norm": 3.0}}},
 ], ids=["plain", "jitter-blur-norm"])
-def test_fused_batch_gives_the_single_runs_meis(extra):
+@pytest.mark.parametrize("fuse", [True, "dense"])
+def test_fused_batch_gives_the_single_runs_meis(extra, fuse):
     model = ensemble()
     objectives = [ConstrainedOutputModel(model, unit) for unit in UNITS]
-    cfg = config(batch={"fuse_ensemble": True}, **extra)
+    cfg = config(batch={"fuse_ensemble": fuse}, **extra)
     batched = gradient_ascent_batched(None, objectives, cfg, SEEDS)
     for (mei, score, _), objective, seed in zip(batched, objectives, SEEDS):
         single_mei, single_score, _ = gradient_ascent(None, objective, cfg, seed)
@@ -101,6 +106,59 @@ def test_fuse_ensemble_without_an_ensemble_runs_as_it_is():
         assert torch.equal(a, b) and score_a == score_b
 
 
-def test_fuse_ensemble_must_be_a_bool():
-    with pytest.raises(ConfigError, match="batch.fuse_ensemble: must be true or false, got 'yes'"):
+def test_fuse_ensemble_must_be_a_bool_or_a_kind():
+    with pytest.raises(ConfigError, match="batch.fuse_ensemble: must be true, false, 'grouped' or 'dense', got 'yes'"):
         validate_config(config(batch={"fuse_ensemble": "yes"}))
+    for value in (True, False, "grouped", "dense"):
+        validate_config(config(batch={"fuse_ensemble": value}))
+
+
+class Strided(nn.Module):
+    """Shared-input conv, a strided + dilated conv, a grouped conv (left to vmap's own rule) and a bias-free one."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        generator = torch.Generator().manual_seed(seed)
+        self.layers = nn.Sequential(
+            nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 6, 3, stride=2, padding=2, dilation=2), nn.ELU(),
+            nn.Conv2d(6, 6, 1, groups=3), nn.Conv2d(6, 2, (3, 1), padding="same", bias=False),
+        )
+        with torch.no_grad():
+            for parameter in self.parameters():
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.5)
+
+    def forward(self, x):
+        return self.layers(x).flatten(1)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_dense_fusion_handles_stride_dilation_padding_modes_and_leaves_grouped_convolutions(channels_last):
+    members = [Strided(seed) for seed in range(4)]
+    fused = FusedEnsembleModel(*members, dense=True)
+    assert fused.n_dense == 3 and "dense convolutions=3" in repr(fused)
+    x = torch.randn(3, 2, 9, 9, generator=torch.Generator().manual_seed(1))
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
+    expected = EnsembleModel(*members)(x)
+    (expected_grad,) = torch.autograd.grad(expected.square().sum(), x)
+    actual = fused(x)
+    (actual_grad,) = torch.autograd.grad(actual.square().sum(), x)
+    torch.testing.assert_close(actual, expected, **TOLERANCE)
+    torch.testing.assert_close(actual_grad, expected_grad, **TOLERANCE)
+
+
+def test_a_dense_member_convolution_outside_vmap_is_an_ordinary_convolution():
+    from mei.modules import _dense_convolutions
+
+    plain = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+    dense = copy.deepcopy(plain)
+    assert _dense_convolutions(dense) == 1 and type(dense).__name__ == "_DenseMemberConv2d"
+    x = torch.randn(2, 3, 7, 7, generator=torch.Generator().manual_seed(2), requires_grad=True)
+    grads = []
+    for conv in (plain, dense):
+        out = conv(x)
+        grads.append(torch.autograd.grad(out.square().sum(), [x, conv.weight, conv.bias]))
+        torch.testing.assert_close(out, plain(x))
+    for expected, actual in zip(*grads):
+        torch.testing.assert_close(actual, expected)
