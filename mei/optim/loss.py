@@ -386,6 +386,120 @@ class NeuronDirection(Direction):
         return f"{super()._describe()}{_where(self.x, self.y)}"
 
 
+class TensorDirection(_LayerLoss):
+    """A patch of the activation, centred at ``(y, x)``, dotted with a ``(channels, h, w)`` direction ``vec``.
+
+    Args:
+        target (nn.Module or str): the layer, output ``(images, channels, height, width)``.
+        vec (Tensor): ``(channels, h, w)`` (or ``(1, channels, h, w)``), at most the layer's size.
+        x (int, optional): column of the patch centre. Default: the centre, ``width // 2``.
+        y (int, optional): row of the patch centre. Default: the centre, ``height // 2``.
+        cossim_pow (float, optional): weight the dot product by its cosine similarity with ``vec`` (floored
+            at 0.1) to this power. Default: 0.
+        batch_index (int or list[int], optional): images it applies to. Default: all.
+    """
+
+    def __init__(self, target: Target, vec: Tensor, x: int | None = None, y: int | None = None,
+                 cossim_pow: float = 0.0, batch_index: BatchIndex = None) -> None:
+        super().__init__(target, batch_index)
+        vec = torch.as_tensor(vec, dtype=torch.float32)
+        self.vec = vec[0] if vec.dim() == 4 and vec.shape[0] == 1 else vec
+        if self.vec.dim() != 3:
+            raise ValueError(f"vec must be (channels, h, w), got shape {tuple(vec.shape)}")
+        self.x, self.y, self.cossim_pow = x, y, float(cossim_pow)
+
+    def compute(self, activations: ModuleOutputs) -> Tensor:
+        activation = self.activation(activations)
+        channels, h, w = self.vec.shape
+        if activation.dim() != 4 or activation.shape[1] != channels or h > activation.shape[2] or \
+                w > activation.shape[3]:
+            raise ValueError(f"{self!r}: vec of shape {tuple(self.vec.shape)} does not fit the layer's "
+                             f"{tuple(activation.shape[1:])}")
+        height, width = activation.shape[-2:]
+        top = (height // 2 if self.y is None else self.y) - h // 2
+        left = (width // 2 if self.x is None else self.x) - w // 2
+        if not (0 <= top <= height - h and 0 <= left <= width - w):
+            raise IndexError(f"{self!r}: a {h} x {w} patch at (y={self.y}, x={self.x}) leaves the "
+                             f"{height} x {width} layer")
+        patch = activation[:, :, top:top + h, left:left + w].reshape(activation.shape[0], -1)
+        return direction_value(patch[:, :, None], self.vec.reshape(-1), self.cossim_pow)[:, 0]
+
+    def _describe(self) -> str:
+        return f"{super()._describe()}{_where(self.x, self.y)}"
+
+
+class L1(_LayerLoss):
+    """Sum of ``|activation - constant|`` per image; subtract it to keep a layer sparse.
+
+    Args:
+        target (nn.Module or str): the layer (or the input module).
+        constant (float, optional): Default: 0.
+        batch_index (int or list[int], optional): images it applies to. Default: all.
+    """
+
+    def __init__(self, target: Target, constant: float = 0.0, batch_index: BatchIndex = None) -> None:
+        super().__init__(target, batch_index)
+        self.constant = float(constant)
+
+    def compute(self, activations: ModuleOutputs) -> Tensor:
+        return reduce_per_image((self.activation(activations) - self.constant).abs(), "sum")
+
+
+class ActivationInterpolation(Loss):
+    """Interpolate between two channels across the batch: image ``i`` of ``N`` maximizes
+    ``(1 - t) * mean(channel 1) + t * mean(channel 2)`` with ``t = i / (N - 1)``.
+
+    Usually combined with :class:`Alignment`, so that neighbouring images stay alike and the batch reads as a
+    smooth transition.
+
+    Args:
+        target1 (nn.Module or str): the first layer, output ``(images, channels, ...)``.
+        channel_index1 (int): its channel.
+        target2 (nn.Module or str): the second layer (may be the first).
+        channel_index2 (int): its channel.
+    """
+
+    def __init__(self, target1: Target, channel_index1: int, target2: Target, channel_index2: int) -> None:
+        super().__init__([target1, target2])
+        self.channels = (int(channel_index1), int(channel_index2))
+
+    def compute(self, activations: ModuleOutputs) -> Tensor:
+        first = reduce_per_image(activations[self.targets[0]][:, self.channels[0]])
+        second = reduce_per_image(activations[self.targets[1]][:, self.channels[1]])
+        n_images = first.shape[0]
+        t = torch.linspace(0, 1, n_images, dtype=first.dtype, device=first.device) if n_images > 1 else \
+            torch.zeros(1, dtype=first.dtype, device=first.device)
+        return (1 - t) * first + t * second
+
+    def _describe(self) -> str:
+        return f"{super()._describe()}, {self.channels[0]}, {self.channels[1]}"
+
+
+class Alignment(_LayerLoss):
+    """Keep neighbouring images of a batch alike: minus the mean squared difference of the layer's activations
+    between images ``i`` and ``i + d`` for ``d = 1 .. 4``, weighted by ``decay_ratio ** -d``; each pair's term is
+    split equally between its two images.
+
+    Args:
+        target (nn.Module or str): the layer.
+        decay_ratio (float, optional): how fast the weight falls with the distance ``d``. Default: 2.
+        batch_index (int or list[int], optional): images it applies to. Default: all.
+    """
+
+    def __init__(self, target: Target, decay_ratio: float = 2.0, batch_index: BatchIndex = None) -> None:
+        super().__init__(target, batch_index)
+        self.decay_ratio = float(decay_ratio)
+
+    def compute(self, activations: ModuleOutputs) -> Tensor:
+        flat = self.activation(activations).flatten(1)
+        values = flat.new_zeros(flat.shape[0])
+        for distance in range(1, min(4, flat.shape[0] - 1) + 1):
+            term = (flat[:-distance] - flat[distance:]).pow(2).mean(dim=1) / self.decay_ratio**distance
+            values = values - 0.5 * torch.nn.functional.pad(term, (0, distance))
+            values = values - 0.5 * torch.nn.functional.pad(term, (distance, 0))
+        return values
+
+
 class Diversity(_LayerLoss):
     """Reward images of a batch for differing in style: minus the mean cosine similarity of each image's
     channel Gram matrix with the other images' (as in Olah et al. 2017). Needs two or more images.
@@ -411,5 +525,5 @@ class Diversity(_LayerLoss):
 __all__ = [
     "Loss", "CompositeLoss", "combine", "sum_loss_list", "reduce_per_image", "batch_mask", "LayerActivation",
     "ChannelActivation", "NeuronActivation", "DeepDream", "L2", "TotalVariation", "Direction", "NeuronDirection",
-    "Diversity", "direction_value",
+    "TensorDirection", "L1", "ActivationInterpolation", "Alignment", "Diversity", "direction_value",
 ]

@@ -163,3 +163,82 @@ def test_reductions_over_positions(acts):
     assert torch.allclose(L.DeepDream("features.3", reduction="max")(acts), (a3**2).amax(dim=(1, 2, 3)))
     with pytest.raises(ValueError, match="reduction must be one of"):
         L.ChannelActivation("features.3", 4, reduction="median")
+
+
+# ----------------------------------------------- L1, TensorDirection, ActivationInterpolation, Alignment
+def test_l1_is_the_sum_of_absolute_differences(acts):
+    a = acts["features.3"]
+    torch.testing.assert_close(L.L1("features.3")(acts), a.abs().flatten(1).sum(1))
+    torch.testing.assert_close(L.L1("features.3", constant=0.5)(acts), (a - 0.5).abs().flatten(1).sum(1))
+
+
+def test_tensor_direction_dots_a_patch_with_the_direction(acts):
+    a = acts["features.3"]  # (3, 6, 8, 8)
+    vec = torch.randn(6, 3, 2, generator=torch.Generator().manual_seed(3))
+    centre = a[:, :, 4 - 1:4 + 2, 4 - 1:4 + 1]  # rows 3..5, columns 3..4 around (y=4, x=4)
+    torch.testing.assert_close(L.TensorDirection("features.3", vec)(acts), (centre * vec).flatten(1).sum(1))
+    corner = a[:, :, 0:3, 5:7]
+    torch.testing.assert_close(L.TensorDirection("features.3", vec[None], x=6, y=1)(acts),
+                               (corner * vec).flatten(1).sum(1))
+    dot = (centre * vec).flatten(1).sum(1)
+    cos = dot / (centre.flatten(1).norm(dim=1) * vec.norm())
+    torch.testing.assert_close(L.TensorDirection("features.3", vec, cossim_pow=3)(acts), dot * cos.clamp(min=0.1) ** 3)
+
+
+def test_tensor_direction_checks_shapes(acts):
+    with pytest.raises(ValueError, match=r"vec must be \(channels, h, w\), got shape \(6, 3\)"):
+        L.TensorDirection("features.3", torch.ones(6, 3))
+    with pytest.raises(ValueError, match=r"vec of shape \(5, 2, 2\) does not fit the layer's \(6, 8, 8\)"):
+        L.TensorDirection("features.3", torch.ones(5, 2, 2))(acts)
+    with pytest.raises(IndexError, match=r"a 3 x 3 patch at \(y=0, x=None\) leaves the 8 x 8 layer"):
+        L.TensorDirection("features.3", torch.ones(6, 3, 3), y=0)(acts)
+
+
+def test_activation_interpolation_weights_the_two_channels_across_the_batch(acts):
+    first = acts["features.1"][:, 2].flatten(1).mean(1)
+    second = acts["features.3"][:, 5].flatten(1).mean(1)
+    t = torch.tensor([0.0, 0.5, 1.0])
+    objective = L.ActivationInterpolation("features.1", 2, "features.3", 5)
+    torch.testing.assert_close(objective(acts), (1 - t) * first + t * second)
+    assert repr(objective) == "ActivationInterpolation(features.1, features.3, 2, 5)"
+    x = torch.randn(1, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    single = collect_activations(Small(), ["features.1", "features.3"], x)
+    torch.testing.assert_close(objective(single), single["features.1"][:, 2].flatten(1).mean(1))  # one image: t = 0
+
+
+def test_alignment_sums_to_the_decayed_neighbour_differences():
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(6, 3, 8, 8, generator=gen)
+    acts = collect_activations(Small(), "features.3", x)
+    flat = acts["features.3"].flatten(1)
+    expected = 0.0
+    for d in range(1, 5):
+        for i in range(6 - d):
+            expected = expected - ((flat[i] - flat[i + d]) ** 2).mean() / 3.0**d
+    values = L.Alignment("features.3", decay_ratio=3.0)(acts)
+    assert values.shape == (6,)
+    torch.testing.assert_close(values.sum(), expected)
+    # image 0 takes half of its pairs with 1..4; the middle images share more pairs than the ends
+    own = -0.5 * sum(((flat[0] - flat[d]) ** 2).mean() / 3.0**d for d in range(1, 5))
+    torch.testing.assert_close(values[0], own)
+    identical = collect_activations(Small(), "features.3", x[:1].expand(4, -1, -1, -1))
+    assert L.Alignment("features.3")(identical).abs().max() == 0
+
+
+def test_interpolation_with_alignment_renders_a_transition():
+    """Five images from channel 0 (red) to channel 3 (minus red) of a 1x1 convolution: red falls along the batch."""
+    from mei.optim import InputOptimization, images
+    from mei.optim.optimization import n_steps
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1, bias=False))
+    weight = torch.zeros(4, 3)
+    weight[0, 0], weight[1, 1], weight[2, 2], weight[3, 0] = 1.0, 1.0, 1.0, -1.0
+    with torch.no_grad():
+        model[0].weight.copy_(weight.view(4, 3, 1, 1))
+    image = images.NaturalImage((4, 4), batch=5, parameterization=images.PixelImage, decorrelation_module=None)
+    objective = L.ActivationInterpolation("0", 0, "0", 3) + 0.1 * L.Alignment("0")
+    InputOptimization(model, objective, image).optimize(n_steps(200, False), lr=0.05, seed=0)
+    red = image().detach()[:, 0].mean(dim=(1, 2))
+    assert red[0] > 0.95 and red[-1] < 0.05  # the ends: pure channel 0, pure channel 3
+    assert red[2] == pytest.approx(0.5, abs=0.01)  # t = 1/2: the two channels cancel, the image stays grey
+    assert bool((red[1:] < red[:-1] + 1e-6).all())  # red falls along the batch
