@@ -359,8 +359,9 @@ def conv_table(device: str, k: int, repeats: int, size: int = 64, members: int =
                 print(rows[-1], flush=True)
     header = ["| dtype | layout | variant | ms (fwd + input grad) | useful TFLOP/s | max rel. error |",
               "|---|---|---|---|---|---|"]
-    return (f"One {channels}->{channels} channel, {kernel}x{kernel} layer of each of {members} members, K={k} images of "
-            f"{size}x{size}{', cuDNN autotuning on' if dev.type == 'cuda' else ''}; fastest of {repeats}:\n\n" + "\n".join(header + rows))
+    autotune = ", cuDNN autotuning on" if dev.type == "cuda" else ""
+    return (f"One {channels}->{channels} channel, {kernel}x{kernel} layer of each of {members} members, K={k} "
+            f"images of {size}x{size}{autotune}; fastest of {repeats}:\n\n" + "\n".join(header + rows))
 
 
 def profile_table(device: str, k: int, steps: int, **batch: Any) -> str:

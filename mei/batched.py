@@ -58,7 +58,7 @@ class BatchOptions:
             architecture as one vmapped model (:class:`~mei.modules.FusedEnsembleModel`): one convolution
             with every member's filters where they share the input, grouped ones after (``True`` or
             ``"grouped"``), or dense block-diagonal ones after (``"dense"``: the members' times the arithmetic
-            in a shape GPUs may run faster). Same values within float rounding. Default: False.
+            in a shape GPUs may run faster; not with ``compile``). Same values within float rounding. Default: False.
     """
 
     chunk_size: int = 64
@@ -96,6 +96,9 @@ class BatchOptions:
         if not isinstance(compile_, bool) and compile_ not in _COMPILE_MODES:
             raise ConfigError("batch.compile", f"must be true, false or a mode ({', '.join(_COMPILE_MODES)}), "
                                                f"got {compile_!r}")
+        if fuse == "dense" and compile_:
+            raise ConfigError("batch.fuse_ensemble", "'dense' cannot be combined with batch.compile (torch.compile "
+                                                     "cannot trace its vmap rule): use one or the other")
         return cls(chunk, autocast, compile_, **flags)
 
 

@@ -88,13 +88,11 @@ class _MemberConvolution(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple:
         x, weight, bias = ctx.saved_tensors
-        leaves = [t.detach().requires_grad_(need) if t is not None else None
-                  for t, need in zip((x, weight, bias), ctx.needs_input_grad[:3])]
-        with torch.enable_grad():
-            out = torch.nn.functional.conv2d(*leaves, ctx.stride, ctx.padding, ctx.dilation)
-            wanted = [t for t in leaves if t is not None and t.requires_grad]
-            grads = iter(torch.autograd.grad(out, wanted, grad) if wanted else ())
-        return (*[next(grads) if t is not None and t.requires_grad else None for t in leaves], None, None, None)
+        need = ctx.needs_input_grad
+        grads = torch.ops.aten.convolution_backward(
+            grad, x, weight, None if bias is None else [bias.shape[0]], list(ctx.stride), list(ctx.padding),
+            list(ctx.dilation), False, [0, 0], 1, [need[0], need[1], bias is not None and need[2]])
+        return (*grads, None, None, None)
 
     @staticmethod
     def vmap(info: Any, in_dims: tuple, x: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, padding: Any,
@@ -129,11 +127,26 @@ class _DenseMemberConv2d(nn.Conv2d):
         return _MemberConvolution.apply(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
 
 
+def _explicit_padding(conv: nn.Conv2d) -> tuple[int, int] | None:
+    """``conv``'s padding as two ints (``"valid"`` is 0, ``"same"`` when symmetric); ``None`` if it has none."""
+    if not isinstance(conv.padding, str):
+        return tuple(conv.padding)  # type: ignore[return-value]
+    if conv.padding == "valid":
+        return (0, 0)
+    totals = [d * (k - 1) for d, k in zip(conv.dilation, conv.kernel_size)]
+    return None if any(t % 2 for t in totals) else (totals[0] // 2, totals[1] // 2)
+
+
 def _dense_convolutions(module: nn.Module) -> int:
-    """Switch ``module``'s plain convolutions (groups 1, zero padding) to the dense member rule; how many."""
+    """Switch ``module``'s plain convolutions (groups 1, zero padding, symmetric) to the dense member rule.
+
+    Returns how many were switched; the others keep vmap's grouped rule.
+    """
     count = 0
     for child in module.modules():
-        if type(child) is nn.Conv2d and child.groups == 1 and child.padding_mode == "zeros":
+        padding = _explicit_padding(child) if type(child) is nn.Conv2d else None
+        if padding is not None and child.groups == 1 and child.padding_mode == "zeros":
+            child.padding = padding
             child.__class__ = _DenseMemberConv2d
             count += 1
     return count

@@ -111,10 +111,14 @@ def test_fuse_ensemble_must_be_a_bool_or_a_kind():
         validate_config(config(batch={"fuse_ensemble": "yes"}))
     for value in (True, False, "grouped", "dense"):
         validate_config(config(batch={"fuse_ensemble": value}))
+    validate_config(config(batch={"fuse_ensemble": "grouped", "compile": True}))
+    with pytest.raises(ConfigError, match="batch.fuse_ensemble: 'dense' cannot be combined with batch.compile"):
+        validate_config(config(batch={"fuse_ensemble": "dense", "compile": "max-autotune"}))
 
 
 class Strided(nn.Module):
-    """Shared-input conv, a strided + dilated conv, a grouped conv (left to vmap's own rule) and a bias-free one."""
+    """Shared-input conv, a strided + dilated conv, a grouped conv (left to vmap's own rule), a bias-free one with
+    "same" padding and one whose "same" padding is asymmetric (left to vmap too)."""
 
     def __init__(self, seed: int) -> None:
         super().__init__()
@@ -122,6 +126,7 @@ class Strided(nn.Module):
         self.layers = nn.Sequential(
             nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 6, 3, stride=2, padding=2, dilation=2), nn.ELU(),
             nn.Conv2d(6, 6, 1, groups=3), nn.Conv2d(6, 2, (3, 1), padding="same", bias=False),
+            nn.Conv2d(2, 2, 2, padding="same"),  # asymmetric "same" padding: left to vmap's rule
         )
         with torch.no_grad():
             for parameter in self.parameters():
@@ -131,8 +136,9 @@ class Strided(nn.Module):
         return self.layers(x).flatten(1)
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths")
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_dense_fusion_handles_stride_dilation_padding_modes_and_leaves_grouped_convolutions(channels_last):
+def test_dense_fusion_handles_stride_dilation_padding_and_leaves_grouped_or_asymmetric_convolutions(channels_last):
     members = [Strided(seed) for seed in range(4)]
     fused = FusedEnsembleModel(*members, dense=True)
     assert fused.n_dense == 3 and "dense convolutions=3" in repr(fused)
