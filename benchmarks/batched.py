@@ -351,7 +351,7 @@ def conv_table(device: str, k: int, repeats: int, size: int = 64, members: int =
                     with cudnn_benchmark(dev.type == "cuda"):
                         step()  # warm-up (and the cuDNN algorithm search)
                         seconds, _, out = measure(step, dev, repeats)
-                    error = float((out.float() - reference).abs().max() / reference.abs().max())
+                    error = float((out.detach().float() - reference).abs().max() / reference.abs().max())
                     rows.append(f"| {str(dtype)[6:]} | {'channels-last' if layout is torch.channels_last else 'NCHW'}"
                                 f" | {name} | {seconds * 1e3:.2f} | {flops / seconds / 1e12:.3g} | {error:.0e} |")
                 except RuntimeError as failure:  # e.g. out of memory: report it
