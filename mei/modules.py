@@ -113,7 +113,8 @@ class _MemberConvolution(torch.autograd.Function):
             dense[index, :, index] = weight
             dense = dense.reshape(members * out_channels, members * in_channels, *kernel)
             x = x.reshape(x.shape[0], members * in_channels, *x.shape[3:])
-            if x.is_contiguous(memory_format=torch.channels_last):
+            if x.is_contiguous(memory_format=torch.channels_last) or weight[0].is_contiguous(
+                    memory_format=torch.channels_last):
                 dense = dense.contiguous(memory_format=torch.channels_last)
             out = conv(x, dense, bias, stride, padding, dilation)
         # members first: some batching rules (grid_sample + einsum) mishandle a member dimension at 1
@@ -195,15 +196,24 @@ class FusedEnsembleModel(nn.Module):
         params, buffers = stack_module_state(list(members))
         stacked = {**params, **buffers}
         self.names = list(stacked)
+        # stored with the members merged into the first dimension, so every tensor keeps its member's rank and
+        # ``.to(memory_format=torch.channels_last)`` converts (and lays out) the 4-d weights as it does the members'
+        self._merged = [stacked[name].dim() > 1 for name in self.names]
         for i, name in enumerate(self.names):
-            self.register_buffer(f"stacked_{i}", stacked[name].detach().clone(), persistent=False)
+            tensor = stacked[name].detach().clone()
+            self.register_buffer(f"stacked_{i}", tensor.flatten(0, 1) if self._merged[i] else tensor, persistent=False)
         self.n_members = len(members)
         self.skeleton = copy.deepcopy(first).requires_grad_(False)
         self.dense = bool(dense)
         self.n_dense = _dense_convolutions(self.skeleton) if self.dense else 0
 
     def _stacked(self) -> dict[str, Tensor]:
-        return {name: getattr(self, f"stacked_{i}") for i, name in enumerate(self.names)}
+        """The members' state, members first (views of the stored tensors)."""
+        state = {}
+        for i, name in enumerate(self.names):
+            tensor = getattr(self, f"stacked_{i}")
+            state[name] = tensor.unflatten(0, (self.n_members, -1)) if self._merged[i] else tensor
+        return state
 
     def forward(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         def member(state: dict[str, Tensor]) -> Tensor:

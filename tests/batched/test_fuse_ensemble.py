@@ -168,3 +168,19 @@ def test_a_dense_member_convolution_outside_vmap_is_an_ordinary_convolution():
         torch.testing.assert_close(out, plain(x))
     for expected, actual in zip(*grads):
         torch.testing.assert_close(actual, expected)
+
+
+@pytest.mark.parametrize("fuse", [True, "dense"])
+def test_fusion_with_channels_last_gives_the_plain_ensembles_meis(fuse):
+    """channels-last converts the fused state as it does the members' (the stacked weights keep rank 4)."""
+    model = ensemble()
+    fused = FusedEnsembleModel(*model.members, dense=fuse == "dense").to(memory_format=torch.channels_last)
+    weight = fused._stacked()["0.weight"]
+    assert weight.shape == (3, 3, 1, 3, 3) and weight[1].is_contiguous(memory_format=torch.channels_last)
+    objectives = [ConstrainedOutputModel(model, unit) for unit in UNITS]
+    plain = gradient_ascent_batched(None, objectives, config(), SEEDS)
+    fast = gradient_ascent_batched(None, objectives, config(batch={"fuse_ensemble": fuse, "channels_last": True}),
+                                   SEEDS)
+    for (mei, score, _), (plain_mei, plain_score, _) in zip(fast, plain):
+        torch.testing.assert_close(mei, plain_mei, **TOLERANCE)
+        assert score == pytest.approx(plain_score, rel=1e-5, abs=1e-5)
