@@ -17,7 +17,9 @@ PY
 "$py" -m pytest -q -p no:cacheprovider -rs tests/test_gpu.py tests/batched/test_cuda.py tests/video/test_gpu.py \
     tests/meitorch/test_gpu.py 2>&1 | tee "$out/gpu_tests.log"
 tests=${PIPESTATUS[0]}
-"$py" benchmarks/batched.py --device cuda --profile fast_fuse 2>&1 | tee "$out/batched_cuda.log"
+# the options not measured yet first, torch.compile (a minute of compilation) last: a run cut short keeps the news
+"$py" benchmarks/batched.py --device cuda --profile fast_fuse \
+    --options fast_dense,fast_fuse,fuse,fast,autocast,channels_last,compile 2>&1 | tee "$out/batched_cuda.log"
 bench=${PIPESTATUS[0]}
 if [ "${AUTOTUNE:-0}" = 1 ]; then  # Inductor's max-autotune: minutes of compilation, so only when asked
     "$py" benchmarks/batched.py --device cuda --ks 64 --sequential 2 --fusion-k 0 --lab-ks 1024 \
