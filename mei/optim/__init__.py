@@ -19,14 +19,15 @@ activations), :mod:`~mei.optim.dataset` (a dataset's colour covariance and KLT m
 
 from . import (atlas, circuits, dataset, hooks, images, loss, models, optimization, postprocessing, reducer, relu,
                transforms, visualize)
-from .hooks import ModuleOutputs, ObjectiveModel, collect_activations, objective_model
+from .hooks import ModuleOutputs, ObjectiveModel, collect_activations, get_model_layers, objective_model
 from .optimization import InputOptimization
-from .relu import RedirectedReLU, replace_layers, swapped_layers
+from .relu import RedirectedReLU, SkipLayer, replace_layers, skip_layers, swapped_layers
 from .visualize import save_image, show, weights_to_heatmap_2d
 
 __all__ = [
     "atlas", "circuits", "dataset", "hooks", "images", "loss", "models", "optimization", "postprocessing", "reducer",
     "relu", "transforms", "visualize", "InputOptimization", "ModuleOutputs", "ObjectiveModel", "collect_activations",
-    "objective_model", "RedirectedReLU", "replace_layers", "swapped_layers", "show", "save_image",
+    "get_model_layers", "objective_model", "RedirectedReLU", "SkipLayer", "replace_layers", "skip_layers",
+    "swapped_layers", "show", "save_image",
     "weights_to_heatmap_2d",
 ]

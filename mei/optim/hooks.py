@@ -59,6 +59,22 @@ def get_module(model: nn.Module, target: Target) -> nn.Module:
         raise KeyError(f"{type(model).__name__} has no module named {target!r}; modules include {names}") from None
 
 
+def get_model_layers(model: nn.Module, types: type[nn.Module] | tuple[type[nn.Module], ...] | None = None
+                     ) -> list[str]:
+    """The names objectives can target: every submodule's dotted name, in definition order.
+
+    Args:
+        model (nn.Module): the network.
+        types (type or tuple of types, optional): only modules of these classes (e.g. ``nn.Conv2d``).
+            Default: all.
+
+    Example:
+        >>> get_model_layers(nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU()))
+        ['0', '1']
+    """
+    return [name for name, module in model.named_modules() if name and (types is None or isinstance(module, types))]
+
+
 def module_name(model: nn.Module, module: nn.Module) -> str:
     """The dotted name of ``module`` inside ``model`` (``"<unnamed>"`` if it is not part of it)."""
     for name, candidate in model.named_modules():

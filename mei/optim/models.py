@@ -12,7 +12,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .relu import RedirectedReLU, replace_layers
+from .hooks import collect_activations, get_model_layers
+from .relu import RedirectedReLU, SkipLayer, replace_layers, skip_layers
 
 
 class PretrainedWeightsUnavailable(RuntimeError):
@@ -146,4 +147,5 @@ def alexnet(pretrained: bool = False, seed: int = 0) -> nn.Module:
 
 
 __all__ = ["googlenet", "alexnet", "TinyInceptionV1", "TinyAlexNet", "InceptionModule",
-           "PretrainedWeightsUnavailable"]
+           "PretrainedWeightsUnavailable", "collect_activations", "get_model_layers", "RedirectedReLU", "SkipLayer",
+           "replace_layers", "skip_layers"]

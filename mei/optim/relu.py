@@ -55,14 +55,14 @@ class RedirectedReLU(nn.Module):
         return redirected_relu(x)
 
 
-def replace_layers(model: nn.Module, layer1: type[nn.Module] = nn.ReLU,
+def replace_layers(model: nn.Module, layer1: type[nn.Module] | tuple[type[nn.Module], ...] = nn.ReLU,
                    layer2: type[nn.Module] | Callable[..., nn.Module] = RedirectedReLU,
                    transfer_vars: bool = False, **kwargs: Any) -> dict[str, nn.Module]:
     """Replace every submodule of type ``layer1`` in ``model`` by a new ``layer2(**kwargs)``, in place.
 
     Args:
         model (nn.Module): the network (modified in place).
-        layer1 (type, optional): the class to replace. Default: ``nn.ReLU``.
+        layer1 (type or tuple of types, optional): the class(es) to replace. Default: ``nn.ReLU``.
         layer2 (type or Callable, optional): what to build instead. Default: :class:`RedirectedReLU`.
         transfer_vars (bool, optional): pass the old layer's constructor-style attributes (those ``layer2``
             accepts, e.g. ``inplace``) on to the new one. Default: False.
@@ -95,6 +95,30 @@ def _set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
     setattr(parent, child, module)
 
 
+class SkipLayer(nn.Module):
+    """Passes its (first) input through unchanged, whatever else it is called with: a stand-in for a layer taken
+    out of a network, e.g. ``replace_layers(model, nn.Dropout, SkipLayer)`` or :func:`skip_layers`.
+
+    Args:
+        *args, **kwargs: accepted and ignored, so it can take the place of any layer's constructor.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+
+    def forward(self, x: Any, *args: Any, **kwargs: Any) -> Any:
+        return x
+
+
+def skip_layers(model: nn.Module, layer_types: type[nn.Module] | tuple[type[nn.Module], ...]) -> dict[str, nn.Module]:
+    """Replace every submodule of the given type(s) by a :class:`SkipLayer`, in place.
+
+    Returns:
+        dict[str, nn.Module]: the removed modules by name, for :func:`restore_layers`.
+    """
+    return replace_layers(model, layer_types, SkipLayer)
+
+
 @contextlib.contextmanager
 def swapped_layers(model: nn.Module, layer1: type[nn.Module] = nn.ReLU,
                    layer2: type[nn.Module] | Callable[..., nn.Module] = RedirectedReLU,
@@ -112,4 +136,4 @@ def swapped_layers(model: nn.Module, layer1: type[nn.Module] = nn.ReLU,
 
 
 __all__ = ["RedirectedReLU", "RedirectedReLUFunction", "redirected_relu", "replace_layers", "restore_layers",
-           "swapped_layers"]
+           "swapped_layers", "SkipLayer", "skip_layers"]

@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+import mei.optim as opt
 from mei.optim import circuits, models, relu
 
 
@@ -77,3 +78,24 @@ def test_zoo_refuses_pretrained_and_builds_identical_models():
     assert isinstance(b.mixed4a_relu, nn.Identity) and isinstance(b.pool3, nn.AvgPool2d)
     x = torch.rand(1, 3, 64, 64)
     assert a(x).shape == (1, 1008) and models.alexnet()(torch.rand(1, 3, 227, 227)).shape == (1, 1000)
+
+
+def test_get_model_layers_names_every_target_in_order():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Sequential(nn.Conv2d(4, 4, 1), nn.Dropout()))
+    assert opt.get_model_layers(model) == ["0", "1", "2", "2.0", "2.1"]
+    assert opt.models.get_model_layers(model, nn.Conv2d) == ["0", "2.0"]
+    assert opt.get_model_layers(model, (nn.ReLU, nn.Dropout)) == ["1", "2.1"]
+    zoo = opt.models.googlenet()
+    assert "mixed4a" in opt.get_model_layers(zoo) and "mixed4b_relu" in opt.get_model_layers(zoo)
+
+
+def test_skip_layers_takes_layers_out_and_restores_them():
+    model = nn.Sequential(nn.Conv2d(1, 2, 1), nn.Dropout(p=1.0), nn.BatchNorm2d(2)).train()
+    x = torch.randn(2, 1, 3, 3, generator=torch.Generator().manual_seed(0))
+    conv = model[0](x)
+    removed = opt.skip_layers(model, (nn.Dropout, nn.BatchNorm2d))
+    assert sorted(removed) == ["1", "2"] and isinstance(model[1], opt.SkipLayer)
+    assert torch.equal(model(x), conv)  # dropout with p=1 and training batch norm would both change it
+    assert opt.SkipLayer(8, affine=True)(x, "ignored", key=1) is x
+    opt.relu.restore_layers(model, removed)
+    assert isinstance(model[1], nn.Dropout) and isinstance(model[2], nn.BatchNorm2d)
