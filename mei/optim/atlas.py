@@ -46,6 +46,16 @@ def _layout(xy_grid: Tensor, n_samples: int | None = None) -> Tensor:
     return xy_grid
 
 
+def _quantile(values: Tensor, q: float) -> Tensor:
+    """Per column, the ``q`` quantile with linear interpolation (``torch.quantile``'s default), by sorting, so
+    that layouts of any size work (``torch.quantile`` refuses inputs of more than 2**24 values)."""
+    ordered = values.sort(dim=0).values
+    position = q * (values.shape[0] - 1)
+    below = int(position)
+    above = min(below + 1, values.shape[0] - 1)
+    return ordered[below] + (position - below) * (ordered[above] - ordered[below])
+
+
 def normalize_grid(xy_grid: Tensor, min_percentile: float = 0.01, max_percentile: float = 0.99,
                    relative_margin: float = 0.1) -> Tensor:
     """Clip a layout's outliers and rescale each axis to ``[0, 1]``.
@@ -70,9 +80,7 @@ def normalize_grid(xy_grid: Tensor, min_percentile: float = 0.01, max_percentile
         raise ValueError(f"need 0 <= min_percentile < max_percentile <= 1, got {min_percentile}, {max_percentile}")
     if relative_margin < 0:
         raise ValueError(f"relative_margin must be >= 0, got {relative_margin}")
-    quantiles = torch.quantile(xy, torch.tensor([min_percentile, max_percentile], dtype=xy.dtype,
-                                                device=xy.device), dim=0)
-    low, high = quantiles[0], quantiles[1]
+    low, high = _quantile(xy, min_percentile), _quantile(xy, max_percentile)
     margin = relative_margin * (high - low)
     clipped = torch.minimum(torch.maximum(xy, low - margin), high + margin)
     shifted = clipped - clipped.amin(dim=0)

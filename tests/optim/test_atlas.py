@@ -238,3 +238,14 @@ def test_an_atlas_of_a_linear_layer_renders_each_cell_along_its_vector():
     assert picture.shape == (1, 3, 9, 9)
     row, col = cells[5]
     torch.testing.assert_close(picture[0, :, 3 * row:3 * row + 3, 3 * col:3 * col + 3], rendered[5])
+
+
+def test_quantiles_match_torch_and_large_layouts_work():
+    from mei.optim.atlas import _quantile
+
+    xy = torch.randn(101, 2, generator=torch.Generator().manual_seed(5))
+    for q in (0.0, 0.01, 0.37, 0.99, 1.0):
+        torch.testing.assert_close(_quantile(xy, q), torch.quantile(xy, q, dim=0))
+    big = torch.rand(9_000_000, 2, generator=torch.Generator().manual_seed(6))  # 18M values: over quantile's limit
+    out = atlas.normalize_grid(big)
+    assert out.min() == 0 and out.max() == 1
