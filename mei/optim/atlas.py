@@ -115,7 +115,11 @@ def calc_grid_indices(xy_grid: Tensor, grid_size: Sequence[int], x_extent: Exten
 
     col_of, row_of = cells(xy[:, 0], x_extent, cols), cells(xy[:, 1], y_extent, rows)
     flat = torch.where((col_of >= 0) & (row_of >= 0), row_of * cols + col_of, torch.full_like(col_of, -1))
-    return [[torch.nonzero(flat == row * cols + col).flatten() for col in range(cols)] for row in range(rows)]
+    # one stable sort instead of a scan per cell: each cell's indices come out contiguous and ascending
+    order = torch.argsort(flat, stable=True)
+    counts = torch.bincount(flat + 1, minlength=rows * cols + 1).tolist()  # bin 0: outside the extents
+    per_cell = list(torch.split(order, counts))[1:]
+    return [per_cell[row * cols:(row + 1) * cols] for row in range(rows)]
 
 
 def compute_avg_cell_samples(grid_indices: Sequence[Sequence[Tensor]], raw_samples: Tensor, grid_size: Sequence[int],

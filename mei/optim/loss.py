@@ -226,11 +226,16 @@ class ChannelActivation(_LayerLoss):
         return f"{super()._describe()}, {self.channel_index}"
 
 
-def _at_position(activation: Tensor, x: int | None, y: int | None, owner: Loss) -> Tensor:
-    """``activation[..., y, x]``, ``x`` and ``y`` defaulting to the centre (``width // 2``, ``height // 2``)."""
+def _centre(activation: Tensor, x: int | None, y: int | None) -> tuple[int, int]:
+    """``(y, x)``, each defaulting to the centre of the last two dimensions (``height // 2``, ``width // 2``)."""
     height, width = activation.shape[-2:]
-    y = height // 2 if y is None else y
-    x = width // 2 if x is None else x
+    return (height // 2 if y is None else y), (width // 2 if x is None else x)
+
+
+def _at_position(activation: Tensor, x: int | None, y: int | None, owner: Loss) -> Tensor:
+    """``activation[..., y, x]``, ``x`` and ``y`` defaulting to the centre (:func:`_centre`)."""
+    height, width = activation.shape[-2:]
+    y, x = _centre(activation, x, y)
     if not (-height <= y < height and -width <= x < width):
         raise IndexError(f"{owner!r}: position (y={y}, x={x}) is outside the {height} x {width} layer")
     return activation[..., y, x]
@@ -416,8 +421,8 @@ class TensorDirection(_LayerLoss):
             raise ValueError(f"{self!r}: vec of shape {tuple(self.vec.shape)} does not fit the layer's "
                              f"{tuple(activation.shape[1:])}")
         height, width = activation.shape[-2:]
-        top = (height // 2 if self.y is None else self.y) - h // 2
-        left = (width // 2 if self.x is None else self.x) - w // 2
+        y, x = _centre(activation, self.x, self.y)
+        top, left = y - h // 2, x - w // 2
         if not (0 <= top <= height - h and 0 <= left <= width - w):
             raise IndexError(f"{self!r}: a {h} x {w} patch at (y={self.y}, x={self.x}) leaves the "
                              f"{height} x {width} layer")
@@ -466,9 +471,7 @@ class ActivationInterpolation(Loss):
     def compute(self, activations: ModuleOutputs) -> Tensor:
         first = reduce_per_image(activations[self.targets[0]][:, self.channels[0]])
         second = reduce_per_image(activations[self.targets[1]][:, self.channels[1]])
-        n_images = first.shape[0]
-        t = torch.linspace(0, 1, n_images, dtype=first.dtype, device=first.device) if n_images > 1 else \
-            torch.zeros(1, dtype=first.dtype, device=first.device)
+        t = torch.linspace(0, 1, first.shape[0], dtype=first.dtype, device=first.device)  # one image: t = 0
         return (1 - t) * first + t * second
 
     def _describe(self) -> str:
