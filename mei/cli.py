@@ -32,16 +32,29 @@ def _allow(prefixes: Sequence[str] | None) -> None:
 
 
 def _table(path: str | None) -> Any:
-    """An instance of the table class named by dotted path (through :mod:`mei.resolve`'s allowlist)."""
-    from .resolve import ComponentNotAllowedError, ConfigError, resolve
+    """An instance of the table class named by dotted path, e.g. ``lab.MEI``.
+
+    The path comes from the operator (the command line or ``$MEI_WORKER_TABLE``), not from a database row, so
+    it is imported like ``python -m`` would (the current folder first on ``sys.path``) and does not go through
+    the component allowlist of :mod:`mei.resolve`, which never hands out tables. It must name a DataJoint table.
+    """
+    import importlib
 
     if not path:
         raise UsageError(f"name the table: --table mymodule.MEI (or set ${ENV_WORKER_TABLE})")
+    module_name, _, name = path.rpartition(".")
+    if not module_name or not all(part.isidentifier() for part in path.split(".")):
+        raise UsageError(f"cannot use table {path!r}: expected a dotted path like mymodule.MEI")
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
-        table = resolve(path, "table")
-    except ConfigError as error:
-        hint = f"; or pass --allow {path.split('.')[0]}" if isinstance(error, ComponentNotAllowedError) else ""
-        raise UsageError(f"cannot use table {path!r}: {error.message}{hint}") from error
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        raise UsageError(f"cannot use table {path!r}: no module named {error.name!r} in the current folder "
+                         f"({os.getcwd()}) or on PYTHONPATH") from error
+    table = getattr(module, name, None)
+    if table is None:
+        raise UsageError(f"cannot use table {path!r}: module {module_name!r} has no {name!r}")
     table = table() if isinstance(table, type) else table
     if not hasattr(table, "populate") and not hasattr(table, "fetch"):
         raise UsageError(f"{path!r} is not a DataJoint table")

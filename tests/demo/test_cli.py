@@ -1,6 +1,8 @@
 """The `mei` command: exit codes and messages, without a database."""
 
 import json
+import sys
+import uuid
 
 import pytest
 
@@ -81,13 +83,29 @@ def test_worker_batch_size_needs_a_table_with_batched_populate(monkeypatch, caps
     assert "mei worker: batch_size must be a positive int, got 0" in capsys.readouterr().err
 
 
-def test_tables_resolve_through_the_allowlist(capsys):
+def test_tables_must_be_datajoint_tables(capsys):
+    """A table path is the operator's, imported like ``python -m`` would; it never goes through the component
+    allowlist (which hands out no tables), and anything that is not a table is refused."""
     assert cli.main(["report", "--table", "os.path.join"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("mei report: cannot use table 'os.path.join': ") and "is outside the allowed modules" in err
-    assert err.rstrip().endswith("; or pass --allow os")
+    assert capsys.readouterr().err.rstrip() == "mei report: 'os.path.join' is not a DataJoint table"
     assert cli.main(["worker", "--table", "mei.initial.Constant"]) == 2
     assert "is not a DataJoint table" in capsys.readouterr().err
+    assert cli.main(["worker", "--table", "no_such_lab_module.MEI"]) == 2
+    assert "no module named 'no_such_lab_module' in the current folder" in capsys.readouterr().err
+    assert cli.main(["worker", "--table", "MEI"]) == 2
+    assert "expected a dotted path like mymodule.MEI" in capsys.readouterr().err
+
+
+def test_table_module_is_found_in_the_current_folder(tmp_path, monkeypatch):
+    """``mei worker --table lab.MEI`` run in the lab's folder finds ``lab.py`` without PYTHONPATH."""
+    name = f"lab_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text("class MEI:\n    def populate(self):\n        return 'populated'\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    try:
+        assert cli._table(f"{name}.MEI").populate() == "populated"
+    finally:
+        sys.modules.pop(name, None)
 
 
 def test_where_parses_json_objects_and_keeps_sql():
