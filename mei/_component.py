@@ -1,9 +1,61 @@
-"""The shared base of components: keyword hyperparameters, checked values, a readable repr."""
+"""The shared base of components: keyword hyperparameters, checked values, a readable repr, and the
+declaration that makes a class or function a component.
+
+Only declared objects can be named by a dotted path inside the package (see :mod:`mei.resolve`): a class or
+function becomes one with :func:`component`, which records the *kinds* of config slot it may fill. Nothing
+else of the package — tables, the database, the command line, the demo runner, report writers, plotting,
+file helpers — is ever handed out by the resolver, whatever its name.
+"""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+COMPONENT_KINDS: tuple[str, ...] = (
+    "initial", "optimizer", "stopper", "transform", "regularization", "precondition", "postprocessing", "objective",
+    "reducer", "loss",
+)
+"""Kinds of the parts of a method config (and of the specs nested in them, such as an objective table's loss)."""
+METHOD_KINDS: tuple[str, ...] = ("method",)
+"""Method functions ``(dataloaders, model, config, seed) -> (mei, score, output)``, named by ``method_fn``."""
+BUILDER_KINDS: tuple[str, ...] = ("dataset", "model", "trainer")
+"""nnfabrik-protocol builders, named by ``dataset_fn`` / ``model_fn`` / ``trainer_fn``."""
+KINDS: tuple[str, ...] = COMPONENT_KINDS + METHOD_KINDS + BUILDER_KINDS
+
+_T = TypeVar("_T")
+_declared: dict[int, tuple[Any, frozenset[str]]] = {}
+
+
+def component(*kinds: str) -> Callable[[_T], _T]:
+    """Declare the decorated class or function a component of ``kinds`` (see :data:`KINDS`).
+
+    Example:
+        >>> @component("stopper")
+        ... class EveryOther: ...
+    """
+    unknown = [kind for kind in kinds if kind not in KINDS]
+    if not kinds or unknown:
+        raise ValueError(f"component kinds must be some of {list(KINDS)}, got {list(kinds)}")
+
+    def declare(obj: _T) -> _T:
+        previous = _declared.get(id(obj), (obj, frozenset()))[1]
+        _declared[id(obj)] = (obj, previous | frozenset(kinds))
+        return obj
+
+    return declare
+
+
+def declared_kinds(obj: Any) -> frozenset[str]:
+    """The kinds ``obj`` was declared a component of with :func:`component` (empty if it was not)."""
+    entry = _declared.get(id(obj))
+    return entry[1] if entry is not None and entry[0] is obj else frozenset()
+
+
+def declared_components() -> list[tuple[Any, frozenset[str]]]:
+    """Every object declared so far (in the modules imported so far) with its kinds."""
+    return list(_declared.values())
 
 
 class Component:

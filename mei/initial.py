@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from . import rng
-from ._component import Component, check_number
+from ._component import Component, check_number, component
 
 
 def _check_shape(shape: Sequence[int]) -> tuple[int, ...]:
@@ -22,6 +22,7 @@ def _check_shape(shape: Sequence[int]) -> tuple[int, ...]:
     return shape
 
 
+@component("initial")
 class RandomNormal(Component):
     """Gaussian noise, ``mean + std * N(0, 1)``.
 
@@ -40,6 +41,7 @@ class RandomNormal(Component):
         return rng.randn(_check_shape(shape)) * self.std + self.mean
 
 
+@component("initial")
 class RandomNormalSelectedChannels(RandomNormal):
     """Gaussian noise in the ``selected_channels`` (dimension 1); the others hold ``fill_value``.
 
@@ -68,6 +70,7 @@ class RandomNormalSelectedChannels(RandomNormal):
         return out
 
 
+@component("initial")
 class RandomNormalNullChannel(RandomNormal):
     """Gaussian noise with one channel set to ``null_value`` (the sinzlab/mei component of that name).
 
@@ -89,6 +92,7 @@ class RandomNormalNullChannel(RandomNormal):
         return out
 
 
+@component("initial")
 class Constant(Component):
     """Every entry equal to ``value`` (e.g. a grey image).
 

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from . import rng
+from ._component import component
 from .optimization import MEI, optimize
 from .resolve import Components, build_components
 from .tracking import Tracker
@@ -118,6 +119,7 @@ def run_engine(model: nn.Module, components: Components, shape: tuple[int, ...],
     return final.cpu(), score, tracker.log, mei.i_iter
 
 
+@component("method")
 def gradient_ascent(dataloaders: Any, model: nn.Module, config: Mapping[str, Any], seed: int) -> tuple[
         Tensor, float, dict[str, Any]]:
     """Generate one MEI by gradient ascent on ``model`` (a module returning one value per input).

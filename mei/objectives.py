@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 from typing import Any
 
-from ._component import Component, check_number
+from ._component import Component, check_number, component
 
 
 class Objective(Component, abc.ABC):
@@ -32,6 +32,7 @@ class Objective(Component, abc.ABC):
         return self.compute(current_state) if self.wants(current_state.i_iter) else None
 
 
+@component("objective")
 class RegularIntervalObjective(Objective):
     """Records every ``interval``-th step (steps 0, interval, 2*interval, ...).
 
@@ -48,6 +49,7 @@ class RegularIntervalObjective(Objective):
         return i_iter % self.interval == 0
 
 
+@component("objective")
 class EvaluationObjective(RegularIntervalObjective):
     """Records the model's evaluation (a float)."""
 
@@ -57,6 +59,7 @@ class EvaluationObjective(RegularIntervalObjective):
         return current_state.evaluation
 
 
+@component("objective")
 class RegularizationObjective(RegularIntervalObjective):
     """Records the regularization term (a float)."""
 
@@ -66,6 +69,7 @@ class RegularizationObjective(RegularIntervalObjective):
         return current_state.reg_term
 
 
+@component("objective")
 class PostProcessedInputObjective(RegularIntervalObjective):
     """Records a CPU copy of the post-processed input."""
 
@@ -75,6 +79,7 @@ class PostProcessedInputObjective(RegularIntervalObjective):
         return current_state.post_processed_input.detach().cpu().clone()
 
 
+@component("objective")
 class TransformedInputObjective(RegularIntervalObjective):
     """Records a CPU copy of the transformed input (what the model saw)."""
 
@@ -82,6 +87,7 @@ class TransformedInputObjective(RegularIntervalObjective):
         return current_state.transformed_input.detach().cpu().clone()
 
 
+@component("objective")
 class GradientNormObjective(RegularIntervalObjective):
     """Records the L2 norm of the (un-preconditioned) gradient (a float)."""
 

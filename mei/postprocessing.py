@@ -10,13 +10,14 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from ._component import Component, check_number
+from ._component import Component, check_number, component
 
 
 def _per_image_stat(x: Tensor, stat: Tensor) -> Tensor:
     return stat.view(x.shape[0], *([1] * (x.dim() - 1)))
 
 
+@component("postprocessing")
 class ChangeNorm(Component):
     """Rescale each image to L2 norm ``norm``.
 
@@ -34,6 +35,7 @@ class ChangeNorm(Component):
         return x * (self.norm / _per_image_stat(x, norms))
 
 
+@component("postprocessing")
 class ClipRange(Component):
     """Clip every value into ``[x_min, x_max]``.
 
@@ -52,6 +54,7 @@ class ClipRange(Component):
         return x.clamp(self.x_min, self.x_max)
 
 
+@component("postprocessing")
 class ChangeStd(Component):
     """Rescale each image to standard deviation ``std`` (the mean is kept).
 
@@ -71,6 +74,7 @@ class ChangeStd(Component):
         return (x - mean) * (self.std / std) + mean
 
 
+@component("postprocessing")
 class ChangeNormAndClip(Component):
     """Rescale each image to L2 norm ``norm``, then clip into ``[x_min, x_max]``.
 
@@ -106,6 +110,7 @@ def channel_bounds(x_min: float | Sequence[float], x_max: float | Sequence[float
     return lows, [check_number("x_max", high, minimum=low) for high, low in zip(highs, lows)]
 
 
+@component("postprocessing")
 class ClipRangePerChannel(Component):
     """Clip channel ``c`` (dimension 1) of every image into ``[x_min[c], x_max[c]]``.
 
@@ -140,6 +145,7 @@ class ClipRangePerChannel(Component):
         return torch.maximum(torch.minimum(x, high), low)
 
 
+@component("postprocessing")
 class ChangeNormAndClipPerChannel(Component):
     """Rescale each image (all channels and frames jointly) to L2 norm ``norm``, then clip per channel.
 

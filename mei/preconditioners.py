@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._component import Component, check_number
+from ._component import Component, check_number, component
 
 
 def gaussian_kernel1d(sigma: float, truncate: float = 4.0, dtype: torch.dtype = torch.float32,
@@ -41,6 +41,7 @@ def blur2d(x: Tensor, sigma: float, truncate: float = 4.0, padding: str = "refle
     return flat.reshape(x.shape)
 
 
+@component("precondition")
 class GaussianBlur(Component):
     """Blur the gradient with a Gaussian of ``sigma`` pixels.
 
@@ -72,6 +73,7 @@ def fourier_filter(height: int, width: int, factor: float, device: torch.device 
     return (filt / filt.mean()).to(device)
 
 
+@component("precondition")
 class FourierSmoothing(Component):
     """Scale each spatial frequency ``r`` of the gradient by ``1 / max(1, r^(2*factor))`` (mean gain 1).
 
@@ -145,6 +147,7 @@ class _BlurMatrices:
         return torch.matmul(x.movedim(dim, -1), self._cache[key]).movedim(-1, dim)
 
 
+@component("precondition")
 class TemporalGaussianBlur(Component):
     """Low-pass the gradient along time with a Gaussian of ``sigma`` frames.
 
@@ -168,6 +171,7 @@ class TemporalGaussianBlur(Component):
         return self._blur(grad, self.dim, self.sigma, self.truncate, self.padding)
 
 
+@component("precondition")
 class SpatioTemporalGaussianBlur(Component):
     """Low-pass the gradient in space (last two dims, ``sigma`` pixels) and in time (``sigma_time`` frames).
 

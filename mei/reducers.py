@@ -19,11 +19,12 @@ from typing import Any
 
 from torch import Tensor
 
-from ._component import Component, check_number
+from ._component import Component, check_number, component
 
 Reducer = Callable[[Tensor], Tensor]
 
 
+@component("reducer")
 class MeanOverTime(Component):
     """The mean of the response over the time dimension.
 
@@ -40,6 +41,7 @@ class MeanOverTime(Component):
         return response.mean(dim=self.dim)
 
 
+@component("reducer")
 class MeanOverWindow(Component):
     """The mean of the response over the time bins ``start:stop`` (Python slice semantics, negatives count
     from the end), e.g. ``start=-10`` for the last ten bins.
@@ -73,6 +75,7 @@ class MeanOverWindow(Component):
         return response.narrow(self.dim, bins.start, len(bins)).mean(dim=self.dim)
 
 
+@component("reducer")
 class Identity(Component):
     """Returns the response unchanged (for models that already answer with one value per image)."""
 

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._component import Component, check_number
+from ._component import Component, check_number, component
 
 
 def per_image(x: Tensor) -> Tensor:
@@ -20,6 +20,7 @@ def per_image(x: Tensor) -> Tensor:
     return x.reshape(x.shape[0], -1)
 
 
+@component("regularization")
 class LpNorm(Component):
     """``weight * ||x||_p`` per image (or ``weight * sum |x|^p`` with ``power=True``).
 
@@ -43,6 +44,7 @@ class LpNorm(Component):
         return self.weight * torch.linalg.vector_norm(flat, ord=self.p, dim=1).sum()
 
 
+@component("regularization")
 class L1Norm(LpNorm):
     """``weight * ||x||_1`` per image."""
 
@@ -52,6 +54,7 @@ class L1Norm(LpNorm):
         super().__init__(p=1, weight=weight)
 
 
+@component("regularization")
 class L2Norm(LpNorm):
     """``weight * ||x||_2`` per image (``weight * ||x||^2`` with ``power=True``)."""
 
@@ -61,6 +64,7 @@ class L2Norm(LpNorm):
         super().__init__(p=2, weight=weight, power=power)
 
 
+@component("regularization")
 class TotalVariation(Component):
     """``weight * sum |x[i+1] - x[i]|`` along each of ``dims`` (anisotropic TV), summed over images.
 
@@ -92,6 +96,7 @@ class TotalVariation(Component):
 
 # ------------------------------------------------------------------------------------ any rank: videos as well
 
+@component("regularization")
 class RangePenalty(Component):
     """``weight * sum(relu(x - x_max)^p + relu(x_min - x)^p)``: only values outside ``[x_min, x_max]`` cost.
 
@@ -115,6 +120,7 @@ class RangePenalty(Component):
         return self.weight * excess.pow(self.p).sum()
 
 
+@component("regularization")
 class TemporalSmoothness(Component):
     """``weight * sum(d^2)`` of the ``order``-th difference ``d`` along the time dimension.
 
@@ -139,6 +145,7 @@ class TemporalSmoothness(Component):
         return self.weight * torch.diff(x, n=self.order, dim=self.dim).pow(2).sum()
 
 
+@component("regularization")
 class Sum(Component):
     """The sum of several regularizers, each given as a component spec (e.g. total variation + smoothness).
 

@@ -1,17 +1,22 @@
-"""The one resolver for dotted paths, its module allowlist, and method-config validation.
+"""The one resolver for dotted paths, its positive allowlist, and method-config validation.
 
-A dotted path in a method config is code execution: ``"os.system"`` would be a disaster. Every path the
-package ever turns into an object goes through :func:`resolve`, which only imports modules under an
-allowed prefix and only hands out objects that were *defined* in an allowed module (so
-``"mei.resolve.importlib.import_module"`` is refused even though it starts with ``mei.``).
+A dotted path in a method config is code execution: ``"os.system"`` would be a disaster, and so would a path
+to anything of the package that is not a component (``"mei.demo.tables.drop"`` would drop a schema the
+moment validation called it). Every path the package ever turns into an object goes through
+:func:`resolve`, which hands out only three things:
 
-Allowed prefixes are, in order of precedence:
+* **declared components of the package**: classes and functions declared with
+  :func:`mei._component.component` and named as ``<component module>.<Name>``, where the module is one of
+  :data:`COMPONENT_MODULES`. Each has *kinds* (``stopper``, ``transform``, ``method``, ``model`` …) and is
+  handed out only for a slot of a matching kind;
+* **torch optimizers**: subclasses of ``torch.optim.Optimizer`` named under ``torch.optim``;
+* **objects defined in the user's own allowed modules**: prefixes from the environment variable
+  ``MEI_ALLOWED_MODULES`` (comma-separated) and from :func:`allow_modules`. A prefix matches whole module
+  names: ``lab`` allows ``lab`` and ``lab.x``, never ``laboratory``. The standard library, ``torch``,
+  ``datajoint`` and the package itself can never be allowed this way.
 
-* the defaults ``mei`` and ``torch.optim``;
-* the environment variable ``MEI_ALLOWED_MODULES`` (comma-separated, e.g. ``mymodule,lab.models``);
-* prefixes added at run time with :func:`allow_modules`.
-
-A prefix matches whole module names only: ``lab`` allows ``lab`` and ``lab.x``, never ``laboratory``.
+Everything else is refused by name before anything is imported or called, with a
+:class:`ComponentNotAllowedError` that names the config key and the reason.
 """
 
 from __future__ import annotations
@@ -21,19 +26,39 @@ import inspect
 import math
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-DEFAULT_ALLOWED_MODULES: tuple[str, ...] = ("mei", "torch.optim")
+from ._component import BUILDER_KINDS, COMPONENT_KINDS, KINDS, METHOD_KINDS, declared_kinds
+
 ENV_VAR = "MEI_ALLOWED_MODULES"
+PACKAGE = "mei"
+TORCH_OPTIM = "torch.optim"
+
+COMPONENT_MODULES: tuple[str, ...] = (
+    "mei.initial", "mei.stoppers", "mei.transforms", "mei.regularizers", "mei.preconditioners", "mei.postprocessing",
+    "mei.objectives", "mei.reducers", "mei.methods",
+    "mei.optim.loss", "mei.optim.images", "mei.optim.transforms", "mei.optim.postprocessing",
+    "mei.meitorch.methods", "mei.demo.lab",
+)
+"""The package's modules that hold components. A path into any other module of the package is refused before
+it is imported; inside these modules only declared components are handed out."""
+
+NEVER_ALLOWED: frozenset[str] = frozenset({PACKAGE, "torch", "datajoint", *sys.stdlib_module_names})
+"""Top-level packages that :func:`allow_modules` and ``MEI_ALLOWED_MODULES`` refuse: the standard library
+(files, processes, sockets), ``torch`` (``torch.load``, ``torch.hub``), ``datajoint`` and the package itself
+(its components are allowed already, its machinery never is)."""
 
 _IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _extra_prefixes: list[str] = []
 
-INTERNAL_MODULES: tuple[str, ...] = ("mei.cli", "mei.db", "mei.engine_demo", "mei.reliability", "mei.main", "mei.fabrik",
-                                   "mei._tables")
-"""The package's own machinery, never a component whatever the allowlist: its functions run commands, write
-files or open and change databases, and a config must not be able to call them."""
+__all__ = [
+    "ENV_VAR", "COMPONENT_MODULES", "NEVER_ALLOWED", "COMPONENT_KINDS", "METHOD_KINDS", "BUILDER_KINDS", "KINDS",
+    "ConfigError", "ComponentNotAllowedError", "allow_modules", "disallow_modules", "allowed_prefixes",
+    "is_allowed_module", "resolve", "check_json_value", "check_kwargs", "component_spec", "build_component",
+    "iter_component_specs", "Components", "build_components", "validate_config",
+]
 
 
 class ConfigError(ValueError):
@@ -49,57 +74,60 @@ class ConfigError(ValueError):
 
 
 class ComponentNotAllowedError(ConfigError):
-    """A dotted path points outside the allowed module prefixes."""
+    """A dotted path names something that is not an allowed component (for that slot)."""
 
 
 def _check_prefix(prefix: str) -> str:
     if not isinstance(prefix, str) or not all(_IDENTIFIER.match(p) for p in prefix.split(".")):
         raise ValueError(f"invalid module prefix {prefix!r}: expected dotted identifiers like 'lab.models'")
+    top = prefix.split(".")[0]
+    if top in NEVER_ALLOWED:
+        what = ("the package's own components are allowed already and its other modules never are"
+                if top == PACKAGE else f"{top!r} is not a module of yours; allow the module that defines your components")
+        raise ValueError(f"cannot allow module prefix {prefix!r}: {what}")
     return prefix
 
 
 def allow_modules(*prefixes: str) -> None:
-    """Allow components from modules under ``prefixes`` (whole module names, e.g. ``"mymodule"``)."""
+    """Allow components from your modules under ``prefixes`` (whole module names, e.g. ``"lab.models"``).
+
+    Raises:
+        ValueError: a prefix is malformed, or lies in the standard library, ``torch``, ``datajoint`` or ``mei``.
+    """
     for prefix in prefixes:
         if _check_prefix(prefix) not in _extra_prefixes:
             _extra_prefixes.append(prefix)
 
 
 def disallow_modules(*prefixes: str) -> None:
-    """Undo :func:`allow_modules` for ``prefixes`` (defaults and the environment variable stay)."""
+    """Undo :func:`allow_modules` for ``prefixes`` (the environment variable stays)."""
     for prefix in prefixes:
         if prefix in _extra_prefixes:
             _extra_prefixes.remove(prefix)
 
 
 def allowed_prefixes() -> tuple[str, ...]:
-    """The module prefixes components may currently come from."""
+    """The user's module prefixes that components may currently come from (environment, then run time)."""
     env = [p.strip() for p in os.environ.get(ENV_VAR, "").split(",") if p.strip()]
     for prefix in env:
         _check_prefix(prefix)
-    return tuple(dict.fromkeys([*DEFAULT_ALLOWED_MODULES, *env, *_extra_prefixes]))
+    return tuple(dict.fromkeys([*env, *_extra_prefixes]))
 
 
 def is_allowed_module(module_name: str) -> bool:
-    """Whether ``module_name`` lies under an allowed prefix (whole-name match)."""
+    """Whether ``module_name`` lies under one of the user's allowed prefixes (whole-name match)."""
     return any(module_name == p or module_name.startswith(p + ".") for p in allowed_prefixes())
 
 
 def _how_to_allow(module: str) -> str:
-    return (
-        f"allowed module prefixes are {list(allowed_prefixes())}; to allow it, set the environment variable "
-        f"{ENV_VAR}={module} (comma-separated for several) or call mei.resolve.allow_modules({module!r})"
-    )
-
-
-def _refuse_internal(path: str, modules: Iterable[str], key: str) -> None:
-    for module in modules:
-        internal = next((p for p in INTERNAL_MODULES if module == p or module.startswith(p + ".")), None)
-        if internal is not None:
-            raise ComponentNotAllowedError(
-                key, f"{path!r} names {internal!r}, part of the package's machinery (command line, database, jobs, "
-                "demo runner), which a config may never call"
-            )
+    """Advice for a path outside the allowlist: the narrowest module to allow, never one that is refused."""
+    if module.split(".")[0] in NEVER_ALLOWED:
+        return (f"{module!r} can never be allowed (the standard library, torch beyond torch.optim's optimizers, "
+                "datajoint and the package's non-component modules are refused); name a component of the package "
+                "or one defined in a module of yours")
+    return (f"your allowed module prefixes are {list(allowed_prefixes())}; if {module!r} holds your components, "
+            f"set the environment variable {ENV_VAR}={module} (comma-separated for several) or call "
+            f"mei.resolve.allow_modules({module!r})")
 
 
 def _split_path(path: Any, key: str) -> list[str]:
@@ -118,21 +146,58 @@ def _split_path(path: Any, key: str) -> list[str]:
     return parts
 
 
-def resolve(path: str, key: str = "path") -> Any:
-    """Import and return the object named by an absolute dotted ``path``.
+def _import_attribute(module_name: str, name: str, path: str, key: str) -> Any:
+    """``module_name.name``, importing the (already vetted) module."""
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        raise ConfigError(key, f"no module named {module_name!r} (resolving {path!r})") from error
+    if not hasattr(module, name):
+        raise ConfigError(key, f"{module_name!r} has no attribute {name!r} (resolving {path!r})")
+    return getattr(module, name)
 
-    Args:
-        path (str): e.g. ``"mei.stoppers.NumIterations"`` or ``"torch.optim.SGD"``.
-        key (str, optional): where the path sits in a config, used in error messages. Default: ``"path"``.
 
-    Raises:
-        ComponentNotAllowedError: the path (or the module that defines the object) is not allowed.
-        ConfigError: the path is malformed or names nothing.
-    """
-    parts = _split_path(path, key)
-    _refuse_internal(path, (".".join(parts[:n]) for n in range(1, len(parts))), key)
-    if not is_allowed_module(parts[0]) and not is_allowed_module(".".join(parts[:-1])):
-        raise ComponentNotAllowedError(key, f"{path!r} is outside the allowed modules; " + _how_to_allow(parts[0]))
+def _package_component(path: str, parts: list[str], key: str) -> Any:
+    """A declared component of the package, named ``<component module>.<Name>``."""
+    module_name, name = ".".join(parts[:-1]), parts[-1]
+    if module_name not in COMPONENT_MODULES:
+        inside = next((m for m in COMPONENT_MODULES if module_name.startswith(m + ".")), None)
+        reason = (f"it names an attribute of {inside + '.' + parts[len(inside.split('.'))]!r}; name a component "
+                  "itself, as <module>.<Name>" if inside else
+                  f"{module_name!r} holds no components (the package's component modules are "
+                  f"{', '.join(COMPONENT_MODULES)})")
+        raise ComponentNotAllowedError(key, f"{path!r} is not a component: {reason}")
+    obj = _import_attribute(module_name, name, path, key)
+    if not declared_kinds(obj):
+        raise ComponentNotAllowedError(
+            key, f"{path!r} is not a component: only classes and functions declared with "
+            "mei._component.component can be named, and this one is not"
+        )
+    return obj
+
+
+def _is_torch_optimizer(obj: Any) -> bool:
+    from torch.optim import Optimizer  # noqa: PLC0415 - keep `mei.resolve` importable without paying for torch
+
+    return isinstance(obj, type) and issubclass(obj, Optimizer) and obj is not Optimizer
+
+
+def _torch_optimizer(path: str, parts: list[str], key: str) -> Any:
+    """A subclass of ``torch.optim.Optimizer``, named ``torch.optim[.<module>].<Name>``."""
+    module_name, name = ".".join(parts[:-1]), parts[-1]
+    if module_name != TORCH_OPTIM and not module_name.startswith(TORCH_OPTIM + "."):
+        raise ComponentNotAllowedError(key, f"{path!r} is not an optimizer class; name one such as 'torch.optim.SGD'")
+    obj = _import_attribute(module_name, name, path, key)
+    if not _is_torch_optimizer(obj):
+        raise ComponentNotAllowedError(
+            key, f"{path!r} is not an optimizer class: from torch.optim only subclasses of torch.optim.Optimizer "
+            "may be named"
+        )
+    return obj
+
+
+def _user_object(path: str, parts: list[str], key: str) -> Any:
+    """An object defined in one of the user's allowed modules (or a component re-exported there)."""
     module, n_module_parts = None, 0
     for n in range(len(parts) - 1, 0, -1):
         name = ".".join(parts[:n])
@@ -148,25 +213,71 @@ def resolve(path: str, key: str = "path") -> Any:
         break
     if module is None:
         if not is_allowed_module(".".join(parts[:-1])):
-            raise ComponentNotAllowedError(key, f"{path!r} is outside the allowed modules; " + _how_to_allow(parts[0]))
+            raise ComponentNotAllowedError(key, f"{path!r} is outside the allowed modules; "
+                                           + _how_to_allow(".".join(parts[:-1])))
         raise ConfigError(key, f"no module found for {path!r}")
     obj: Any = module
     for i, attr in enumerate(parts[n_module_parts:], start=n_module_parts):
         if not hasattr(obj, attr):
             raise ConfigError(key, f"{'.'.join(parts[:i])!r} has no attribute {attr!r} (resolving {path!r})")
         obj = getattr(obj, attr)
+        last = i == len(parts) - 1
+        if last and (declared_kinds(obj) or _is_torch_optimizer(obj)):
+            return obj  # a component of the package or a torch optimizer, re-exported by the user's module
         origin = obj.__name__ if inspect.ismodule(obj) else getattr(obj, "__module__", None)
-        if not isinstance(origin, str):  # e.g. `dict.update` of a module-level dict: could mutate package state
+        if not isinstance(origin, str):  # e.g. `dict.update` of a module-level dict: could mutate module state
             raise ComponentNotAllowedError(
                 key, f"{path!r}: {'.'.join(parts[:i + 1])!r} is a {type(obj).__name__} whose defining module is "
                 "unknown; only modules, classes, functions and their instances defined in allowed modules may be named"
             )
-        _refuse_internal(path, [origin], key)
         if not is_allowed_module(origin):
+            advice = (" (and it is not a declared component of the package)" if origin.split(".")[0] == PACKAGE
+                      else "; " + _how_to_allow(origin))
             raise ComponentNotAllowedError(
-                key, f"{path!r} resolves to an object from module {origin!r}, which is not allowed; "
-                + _how_to_allow(origin.split(".")[0])
+                key, f"{path!r} resolves to an object from module {origin!r}, which is not allowed{advice}"
             )
+    return obj
+
+
+def _check_kinds(path: str, obj: Any, key: str, kinds: Sequence[str]) -> None:
+    declared = declared_kinds(obj) or (frozenset({"optimizer"}) if _is_torch_optimizer(obj) else frozenset())
+    if declared and not declared & set(kinds):
+        raise ComponentNotAllowedError(
+            key, f"{path!r} is a component of kind {' / '.join(sorted(declared))}; this slot takes "
+            f"{' or '.join(kinds)}"
+        )
+
+
+def resolve(path: str, key: str = "path", kinds: Sequence[str] = KINDS) -> Any:
+    """Import and return the component named by an absolute dotted ``path``.
+
+    Args:
+        path (str): e.g. ``"mei.stoppers.NumIterations"``, ``"torch.optim.SGD"`` or ``"lab.parts.MyStopper"``.
+        key (str, optional): where the path sits in a config, used in error messages. Default: ``"path"``.
+        kinds (Sequence[str], optional): the kinds of component this slot takes (see
+            :data:`mei._component.KINDS`); a declared component of another kind is refused. Objects of the
+            user's own modules are not declared and fit any slot. Default: any kind; the package's own
+            callers always name the kinds of their slot (config parts, ``method_fn``, ``*_fn`` builders).
+
+    Raises:
+        ComponentNotAllowedError: the path names something that is not an allowed component for this slot.
+        ConfigError: the path is malformed or names nothing.
+    """
+    unknown = [kind for kind in kinds if kind not in KINDS]
+    if unknown:
+        raise ValueError(f"unknown component kinds {unknown}; known: {list(KINDS)}")
+    allowed_prefixes()  # a refused or malformed prefix in MEI_ALLOWED_MODULES is an error for every path
+    parts = _split_path(path, key)
+    if parts[0] == PACKAGE:
+        obj = _package_component(path, parts, key)
+    elif parts[:2] == TORCH_OPTIM.split("."):
+        obj = _torch_optimizer(path, parts, key)
+    elif is_allowed_module(parts[0]) or is_allowed_module(".".join(parts[:-1])):
+        obj = _user_object(path, parts, key)
+    else:
+        raise ComponentNotAllowedError(key, f"{path!r} is outside the allowed modules; "
+                                       + _how_to_allow(".".join(parts[:-1])))
+    _check_kinds(path, obj, key, kinds)
     return obj
 
 
@@ -229,14 +340,15 @@ def component_spec(spec: Any, key: str) -> tuple[str, dict[str, Any]]:
     return spec["path"], dict(kwargs)
 
 
-def build_component(spec: Any, key: str, n_positional: int = 0) -> Any:
+def build_component(spec: Any, key: str, n_positional: int = 0, kinds: Sequence[str] = COMPONENT_KINDS) -> Any:
     """Resolve, check and instantiate one component spec; errors name ``key``.
 
     With ``n_positional > 0`` the resolved object is returned (not called), after its kwargs were checked
     against its signature with that many leading positional arguments (the optimizer takes ``params``).
+    ``kinds`` are the component kinds the slot takes (see :func:`resolve`).
     """
     path, kwargs = component_spec(spec, key)
-    factory = resolve(path, f"{key}.path")
+    factory = resolve(path, f"{key}.path", kinds)
     if not callable(factory):
         raise ConfigError(f"{key}.path", f"{path!r} is not callable")
     check_kwargs(factory, kwargs, f"{key}.kwargs", n_positional)
@@ -276,6 +388,12 @@ OPTIONAL_KEYS: dict[str, str] = {
     "progress": "true shows a progress bar over the steps (default false)",
     "batch": "options of batched runs: chunk_size, autocast, compile, … (see mei.batched; single runs ignore it)",
 }
+SLOT_KINDS: dict[str, str] = {
+    "initial": "initial", "optimizer": "optimizer", "stopper": "stopper", "transform": "transform",
+    "regularization": "regularization", "precondition": "precondition", "postprocessing": "postprocessing",
+    "objectives": "objective",
+}
+"""The component kind each top-level slot of a gradient-ascent config takes."""
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
 
@@ -300,7 +418,7 @@ class Components:
 def _optimizer_factory(spec: Any, key: str) -> Callable[[list[Any]], Any]:
     import torch  # noqa: PLC0415 - keep `mei.resolve` importable without paying for torch at import
 
-    factory = build_component(spec, key, n_positional=1)
+    factory = build_component(spec, key, n_positional=1, kinds=("optimizer",))
     kwargs = component_spec(spec, key)[1]
     try:
         probe = factory([torch.zeros(1, requires_grad=True)], **kwargs)
@@ -366,10 +484,10 @@ def build_components(config: Any, extra_keys: Iterable[str] = ()) -> Components:
     fields["optimizer"] = _optimizer_factory(config["optimizer"], "optimizer")
     for key in ("initial", "stopper", *OPTIONAL_COMPONENT_KEYS[:-1]):
         if key in config:
-            fields[key] = build_component(config[key], key)
+            fields[key] = build_component(config[key], key, kinds=(SLOT_KINDS[key],))
     objectives: dict[str, Any] = {}
     for key, spec in iter_component_specs(config, ["objectives"]):
-        objective = build_component(spec, key)
+        objective = build_component(spec, key, kinds=(SLOT_KINDS["objectives"],))
         name = type(objective).__name__
         objectives[name if name not in objectives else f"{name}_{len(objectives)}"] = objective
     fields["objectives"] = objectives

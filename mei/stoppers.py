@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from ._component import Component, check_number, reads_input
+from ._component import Component, check_number, component, reads_input
 
 
 class OptimizationStopper(Component, abc.ABC):
@@ -28,6 +28,7 @@ class OptimizationStopper(Component, abc.ABC):
         """Decide whether to stop after the step described by ``current_state``."""
 
 
+@component("stopper")
 class NumIterations(OptimizationStopper):
     """Stop after exactly ``num_iterations`` optimization steps.
 
@@ -46,6 +47,7 @@ class NumIterations(OptimizationStopper):
         return current_state.i_iter + 1 >= self.num_iterations, None
 
 
+@component("stopper")
 class EvaluationPlateau(OptimizationStopper):
     """Stop when the evaluation has not improved by ``min_delta`` for ``patience`` steps.
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from . import rng
-from ._component import Component, check_number
+from ._component import Component, check_number, component
 
 
 def shift(x: Tensor, shifts: Tensor, dims: Sequence[int]) -> Tensor:
@@ -31,6 +31,7 @@ def shift(x: Tensor, shifts: Tensor, dims: Sequence[int]) -> Tensor:
     return x
 
 
+@component("transform")
 class Identity(Component):
     """Returns the input unchanged."""
 
@@ -38,6 +39,7 @@ class Identity(Component):
         return x
 
 
+@component("transform")
 class Jitter(Component):
     """Random circular shift of each image by up to ``max_shift`` along each of ``dims``.
 
@@ -77,6 +79,7 @@ def _zoom(image: Tensor, top: float, left: float, height: float, width: float) -
     return out.reshape(image.shape)
 
 
+@component("transform")
 class RandomCrop(Component):
     """Crop a random ``height`` x ``width`` window of each image and resize it back to full size.
 
@@ -102,6 +105,7 @@ class RandomCrop(Component):
         ])
 
 
+@component("transform")
 class RandomScale(Component):
     """Zoom each image about its centre by a random factor in ``[min_scale, max_scale]`` (size kept).
 
@@ -128,6 +132,7 @@ class RandomScale(Component):
         return torch.stack(out)
 
 
+@component("transform", "precondition", "postprocessing")
 class Compose(Component):
     """Apply several transforms in order, each given as a component spec.
 
@@ -185,6 +190,7 @@ def shift_padded(x: Tensor, shifts: Tensor, dim: int, padding: str = "replicate"
     return out
 
 
+@component("transform")
 class TemporalJitter(Component):
     """Random shift of each video by up to ``max_shift`` frames along its time dimension.
 
@@ -215,6 +221,7 @@ class TemporalJitter(Component):
         return shift_padded(x, shifts, self.dim, self.padding, self.value)
 
 
+@component("transform")
 class SpatioTemporalJitter(Component):
     """Random shift in time (padded, see :class:`TemporalJitter`) and in space (circular, see :class:`Jitter`).
 

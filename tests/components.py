@@ -83,3 +83,8 @@ class StopperOutputObjective:
 
     def __call__(self, current_state):
         return current_state.stopper_output
+
+
+def make_number() -> int:
+    """A factory that returns something that is not a component (validation must refuse it)."""
+    return 3

@@ -2,7 +2,7 @@
 
 import pytest
 
-from mei.resolve import ComponentNotAllowedError, ConfigError, allow_modules, disallow_modules, resolve, validate_config
+from mei.resolve import COMPONENT_KINDS, ComponentNotAllowedError, ConfigError, allow_modules, disallow_modules, resolve, validate_config
 from mei.stoppers import NumIterations
 
 
@@ -24,19 +24,53 @@ def test_resolves_package_and_torch_optim_paths():
 
 
 @pytest.mark.parametrize("path, expected", [
-    ("os.system", "outside the allowed modules"),
-    ("subprocess.run", "outside the allowed modules"),
-    ("builtins.eval", "outside the allowed modules"),
-    ("torch.load", "outside the allowed modules"),
-    ("torch.optimx.SGD", "outside the allowed modules"),
-    ("meifoo.Thing", "outside the allowed modules"),
-    ("mei.resolve.importlib.import_module", "from module 'importlib'"),
-    ("mei.methods.torch.load", "from module 'torch'"),
+    ("os.system", "'os' can never be allowed"),
+    ("subprocess.run", "'subprocess' can never be allowed"),
+    ("builtins.eval", "'builtins' can never be allowed"),
+    ("torch.load", "'torch' can never be allowed"),
+    ("torch.optimx.SGD", "'torch.optimx' can never be allowed"),
+    ("mei.resolve.importlib.import_module", "'mei.resolve.importlib' holds no components"),
+    ("mei.methods.torch.load", "it names an attribute of 'mei.methods.torch'"),
+    ("mei.methods.torch", "only classes and functions declared with mei._component.component"),
+    ("mei.methods.run_engine", "only classes and functions declared with mei._component.component"),
+    ("torch.optim.Optimizer", "only subclasses of torch.optim.Optimizer"),
+    ("torch.optim.lr_scheduler.LambdaLR", "only subclasses of torch.optim.Optimizer"),
 ])
-def test_paths_outside_the_allowlist_are_refused_with_how_to_allow(path, expected):
+def test_paths_that_are_no_component_are_refused_without_unsafe_advice(path, expected):
     with pytest.raises(ComponentNotAllowedError, match=expected) as info:
         resolve(path)
-    assert "MEI_ALLOWED_MODULES" in str(info.value) and "allow_modules" in str(info.value)
+    assert "MEI_ALLOWED_MODULES=" not in str(info.value) and "allow_modules(" not in str(info.value)
+
+
+def test_a_module_of_yours_outside_the_allowlist_gets_the_narrowest_advice():
+    with pytest.raises(ComponentNotAllowedError, match="outside the allowed modules") as info:
+        resolve("meifoo.parts.Thing")
+    assert "MEI_ALLOWED_MODULES=meifoo.parts " in str(info.value)
+    assert "mei.resolve.allow_modules('meifoo.parts')" in str(info.value)
+
+
+@pytest.mark.parametrize("prefix", ["os", "os.path", "subprocess", "torch", "torch.hub", "mei", "mei.demo",
+                                    "datajoint", "builtins", "importlib"])
+def test_the_standard_library_torch_and_the_package_cannot_be_allowed(prefix, monkeypatch):
+    with pytest.raises(ValueError, match=f"cannot allow module prefix '{prefix}'"):
+        allow_modules(prefix)
+    monkeypatch.setenv("MEI_ALLOWED_MODULES", prefix)
+    with pytest.raises(ValueError, match=f"cannot allow module prefix '{prefix}'"):
+        resolve("mei.stoppers.NumIterations")
+
+
+def test_a_component_is_handed_out_only_for_a_slot_of_its_kind():
+    assert resolve("mei.stoppers.NumIterations", kinds=("stopper",)) is NumIterations
+    with pytest.raises(ComponentNotAllowedError, match="'mei.stoppers.NumIterations' is a component of kind "
+                                                      "stopper; this slot takes transform"):
+        resolve("mei.stoppers.NumIterations", kinds=("transform",))
+    with pytest.raises(ComponentNotAllowedError, match="kind method; this slot takes initial or optimizer"):
+        resolve("mei.methods.gradient_ascent", kinds=COMPONENT_KINDS)
+    with pytest.raises(ComponentNotAllowedError, match="kind trainer; this slot takes method"):
+        resolve("mei.demo.lab.trainer_fn", kinds=("method",))
+    with pytest.raises(ComponentNotAllowedError, match="kind optimizer; this slot takes stopper"):
+        resolve("torch.optim.SGD", kinds=("stopper",))
+    assert resolve("torch.optim.sgd.SGD", kinds=("optimizer",)).__name__ == "SGD"
 
 
 @pytest.mark.parametrize("path", ["mei.__builtins__", ".relative.Thing", "mei._component.Component", "NumIterations",
@@ -47,7 +81,7 @@ def test_malformed_paths_are_refused(path):
 
 
 def test_unknown_attribute_names_the_missing_part():
-    with pytest.raises(ConfigError, match="has no attribute 'Nope'"):
+    with pytest.raises(ConfigError, match="'mei.stoppers' has no attribute 'Nope'"):
         resolve("mei.stoppers.Nope")
 
 
@@ -101,7 +135,8 @@ def test_a_good_config_validates():
     (good_config(optimizer={"path": "torch.optim.SGD", "kwargs": {"lr": -1.0}}), "optimizer.kwargs", "learning rate"),
     (good_config(optimizer={"path": "torch.optim.SGD", "kwargs": {"learning_rate": 1.0}}), "optimizer.kwargs",
      "unexpected keyword"),
-    (good_config(optimizer={"path": "mei.stoppers.NumIterations", "kwargs": {}}), "optimizer", "num_iterations"),
+    (good_config(optimizer={"path": "mei.stoppers.NumIterations", "kwargs": {}}), "optimizer.path",
+     "kind stopper; this slot takes optimizer"),
     (good_config(optimizer={"path": "torch.optim.SGD", "kwargs": {"lr": float("nan")}}), "optimizer.kwargs.lr",
      "not a finite number"),
     (good_config(objectives={"path": "mei.objectives.EvaluationObjective"}), "objectives", "must be a list"),
@@ -124,3 +159,9 @@ def test_each_problem_is_an_error_naming_its_key(config, key, message):
 def test_non_dict_config_is_refused():
     with pytest.raises(ConfigError, match="must be a dict"):
         validate_config(["device", "cpu"])
+
+
+def test_a_factory_of_yours_that_returns_no_component_is_refused(allow_tests_modules):
+    with pytest.raises(ConfigError, match="tests.components.make_number\\(\\*\\*kwargs\\) returned a non-callable int") as info:
+        validate_config(good_config(transform={"path": "tests.components.make_number"}))
+    assert info.value.key == "transform.path"

@@ -21,9 +21,11 @@ from ..methods import _first_batch_inputs
 from ..resolve import ConfigError, resolve
 
 
-def resolve_fn(fn_name: str, key: str = "fn") -> Callable[..., Any]:
-    """Resolve a ``*_fn`` dotted path through the one resolver and check that it is callable."""
-    fn = resolve(fn_name, key)
+def resolve_fn(fn_name: str, key: str) -> Callable[..., Any]:
+    """Resolve a ``dataset_fn`` / ``model_fn`` / ``trainer_fn`` dotted path through the one resolver (as a
+    builder of that kind) and check that it is callable."""
+    kinds = {"dataset_fn": ("dataset",), "model_fn": ("model",), "trainer_fn": ("trainer",)}[key]
+    fn = resolve(fn_name, key, kinds)
     if not callable(fn):
         raise ConfigError(key, f"{fn_name!r} is not callable")
     return fn

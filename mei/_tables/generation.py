@@ -13,7 +13,7 @@ from typing import Any
 
 from .. import __version__
 from ..methods import gradient_ascent, recording
-from ..resolve import ConfigError, check_json_value, resolve, validate_config
+from ..resolve import METHOD_KINDS, ConfigError, check_json_value, resolve, validate_config
 
 
 def method_validator(method: Callable[..., Any]) -> Callable[[Any], None] | None:
@@ -31,7 +31,7 @@ def validate_method(method_fn: Any, method_config: Any) -> Callable[..., Any]:
     Raises:
         ConfigError: naming the offending key (``method_fn``, ``method_config``, or a key inside the config).
     """
-    method = resolve(method_fn, "method_fn")
+    method = resolve(method_fn, "method_fn", METHOD_KINDS)
     if not callable(method):
         raise ConfigError("method_fn", f"{method_fn!r} is not callable")
     if not isinstance(method_config, Mapping):

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
+from .._component import component
 from .models import DemoModel, build_model
 from .population import Population, make_population, natural_images
 from .training import fit
@@ -48,6 +49,7 @@ def _recordings(n_neurons: int, n_train: int, n_val: int, height: int, width: in
     return Recording(images[:n_train], counts[:n_train]), Recording(images[n_train:], counts[n_train:])
 
 
+@component("dataset")
 def dataset_fn(seed: int | None = None, n_neurons: int = 48, n_train: int = 5000, n_val: int = 500,
                height: int = 36, width: int = 64, population_seed: int = 0, data_seed: int = 1,
                batch_size: int = 64) -> dict[str, dict[str, DataLoader]]:
@@ -62,6 +64,7 @@ def dataset_fn(seed: int | None = None, n_neurons: int = 48, n_train: int = 5000
             "validation": {DATA_KEY: DataLoader(validation, batch_size=512)}}
 
 
+@component("model")
 def model_fn(dataloaders: Any, seed: int, data_info: dict | None = None, channels: int = 16,
              kernel_size: int = 13) -> DemoModel:
     """A :class:`~mei.demo.models.DemoModel` sized from the dataloaders, or from the stored data info."""
@@ -75,6 +78,7 @@ def model_fn(dataloaders: Any, seed: int, data_info: dict | None = None, channel
                        kernel_size=kernel_size)
 
 
+@component("trainer")
 def trainer_fn(model: nn.Module, dataloaders: Any, seed: int, uid: Any = None, cb: Any = None, epochs: int = 5,
                lr: float = 5e-3, l1: float = 0.02, batch_size: int = 64) -> tuple[float, dict, dict]:
     """Train with the Poisson loss; returns ``(validation correlation, loss curves, state dict)``."""

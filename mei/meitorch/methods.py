@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .._component import component
 from ..methods import evaluation_mode, get_device, input_shape_from_dataloaders, record
 from ..resolve import ConfigError, build_component, check_json_value
 from .config import parse_config
@@ -126,8 +127,8 @@ def _method(mode: str) -> Method:
     return method
 
 
-pixel_mei = _method("pixel")
-variational_mei = _method("variational")
-transformation_mei = _method("transformation")
+pixel_mei = component("method")(_method("pixel"))
+variational_mei = component("method")(_method("variational"))
+transformation_mei = component("method")(_method("transformation"))
 
 __all__ = ["pixel_mei", "variational_mei", "transformation_mei", "model_operation", "validate", "run_method"]

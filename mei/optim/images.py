@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from .._component import component
+
 SizeLike = int | Sequence[int]
 
 #: Square-root colour correlation of ImageNet (the Karhunen-Loeve basis published with lucid).
@@ -332,6 +334,7 @@ class NaturalImage(ImageParameterization):
         return self.render(self.param).as_subclass(ImageTensor)
 
 
+@component("transform")
 class RenderImage(nn.Module):
     """The :class:`NaturalImage` chain as an engine transform ``(x, i_iter) -> image`` on an image-shaped ``x``,
     for pipeline configs (``{"path": "mei.optim.images.RenderImage", "kwargs": {...}}``).

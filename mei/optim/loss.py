@@ -20,6 +20,7 @@ from typing import Any, Union
 import torch
 from torch import Tensor
 
+from .._component import component
 from ._typing import BatchIndex, Target
 from .hooks import ModuleOutputs
 
@@ -190,6 +191,7 @@ class _LayerLoss(Loss):
         return activations[self.target]
 
 
+@component("loss")
 class LayerActivation(_LayerLoss):
     """Mean activation of a whole layer.
 
@@ -203,6 +205,7 @@ class LayerActivation(_LayerLoss):
         return reduce_per_image(self.activation(activations), self.reduction)
 
 
+@component("loss")
 class ChannelActivation(_LayerLoss):
     """Mean activation of one channel (dimension 1) of a layer.
 
@@ -245,6 +248,7 @@ def _where(x: int | None, y: int | None) -> str:
     return "" if x is None and y is None else f", x={x}, y={y}"
 
 
+@component("loss")
 class NeuronActivation(ChannelActivation):
     """Activation of one unit: channel ``channel_index`` at spatial position ``(y, x)``.
 
@@ -274,6 +278,7 @@ class NeuronActivation(ChannelActivation):
         return f"{super()._describe()}{_where(self.x, self.y)}"
 
 
+@component("loss")
 class DeepDream(_LayerLoss):
     """Mean squared activation of a layer (amplify whatever the layer already sees).
 
@@ -287,6 +292,7 @@ class DeepDream(_LayerLoss):
         return reduce_per_image(self.activation(activations) ** 2, self.reduction)
 
 
+@component("loss")
 class L2(_LayerLoss):
     """``sqrt(sum((activation - constant)^2) + epsilon)`` per image; subtract it to keep a layer small.
 
@@ -307,6 +313,7 @@ class L2(_LayerLoss):
         return torch.sqrt(squared + self.epsilon)
 
 
+@component("loss")
 class TotalVariation(_LayerLoss):
     """Total variation (sum of absolute neighbour differences over the last two dimensions) per image.
 
@@ -339,6 +346,7 @@ def direction_value(activation: Tensor, vec: Tensor, cossim_pow: float) -> Tenso
     return dot * cossim.clamp(min=0.1) ** cossim_pow
 
 
+@component("loss")
 class Direction(_LayerLoss):
     """Mean over positions of the activation vector's dot product with ``vec`` (a direction in channels).
 
@@ -363,6 +371,7 @@ class Direction(_LayerLoss):
             raise ValueError(f"{self!r}: {error}") from None
 
 
+@component("loss")
 class NeuronDirection(Direction):
     """The activation vector at one position, dotted with ``vec`` (what an activation atlas renders per cell).
 
@@ -391,6 +400,7 @@ class NeuronDirection(Direction):
         return f"{super()._describe()}{_where(self.x, self.y)}"
 
 
+@component("loss")
 class TensorDirection(_LayerLoss):
     """A patch of the activation, centred at ``(y, x)``, dotted with a ``(channels, h, w)`` direction ``vec``.
 
@@ -433,6 +443,7 @@ class TensorDirection(_LayerLoss):
         return f"{super()._describe()}{_where(self.x, self.y)}"
 
 
+@component("loss")
 class L1(_LayerLoss):
     """Sum of ``|activation - constant|`` per image; subtract it to keep a layer sparse.
 
@@ -450,6 +461,7 @@ class L1(_LayerLoss):
         return reduce_per_image((self.activation(activations) - self.constant).abs(), "sum")
 
 
+@component("loss")
 class ActivationInterpolation(Loss):
     """Interpolate between two channels across the batch: image ``i`` of ``N`` maximizes
     ``(1 - t) * mean(channel 1) + t * mean(channel 2)`` with ``t = i / (N - 1)``.
@@ -478,6 +490,7 @@ class ActivationInterpolation(Loss):
         return f"{super()._describe()}, {self.channels[0]}, {self.channels[1]}"
 
 
+@component("loss")
 class Alignment(_LayerLoss):
     """Keep neighbouring images of a batch alike: minus the mean squared difference of the layer's activations
     between images ``i`` and ``i + d`` for ``d = 1 .. 4``, weighted by ``decay_ratio ** -d``; each pair's term is
@@ -503,6 +516,7 @@ class Alignment(_LayerLoss):
         return values
 
 
+@component("loss")
 class Diversity(_LayerLoss):
     """Reward images of a batch for differing in style: minus the mean cosine similarity of each image's
     channel Gram matrix with the other images' (as in Olah et al. 2017). Needs two or more images.

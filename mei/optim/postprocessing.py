@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .._component import Component, check_number
+from .._component import Component, check_number, component
 from ..preconditioners import blur2d
 
 
@@ -32,6 +32,7 @@ def _zero_below_percentile(x: Tensor, score: Tensor, percentile: float) -> Tenso
     return x * keep.to(x.dtype)
 
 
+@component("postprocessing")
 class L2Decay(Component):
     """``x * (1 - theta_decay)`` every step.
 
@@ -48,6 +49,7 @@ class L2Decay(Component):
         return x * (1.0 - self.theta_decay)
 
 
+@component("postprocessing")
 class PeriodicBlur(Component):
     """Gaussian blur of ``width`` pixels (standard deviation) after steps ``every - 1``, ``2 every - 1``, ...
 
@@ -66,6 +68,7 @@ class PeriodicBlur(Component):
         return blur2d(x, self.width) if (i_iter + 1) % self.every == 0 else x
 
 
+@component("postprocessing")
 class NormCrop(Component):
     """Zero the pixels whose L2 norm across channels is below the ``percentile``-th percentile of the image.
 
@@ -82,6 +85,7 @@ class NormCrop(Component):
         return _zero_below_percentile(x, torch.linalg.vector_norm(x, dim=1), self.percentile)
 
 
+@component("postprocessing")
 class ContributionCrop(Component):
     """Zero the pixels whose contribution ``|sum_c x_before * (x - x_before)|`` is below the percentile.
 
@@ -118,6 +122,7 @@ class ContributionCrop(Component):
         return last.to(x.device)
 
 
+@component("postprocessing")
 class YosinskiRegularization(Component):
     """L2 decay, periodic blur, norm crop and contribution crop in one postprocessing step; each is off when
     its parameter is ``None``.

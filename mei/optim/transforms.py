@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import rng
+from .._component import component
 
 
 def _as_module(transform: Any, key: str) -> Any:
@@ -36,6 +37,7 @@ def _pick(values: Sequence[float], n_images: int) -> Tensor:
     return table[rng.randint(0, len(values), n_images)]
 
 
+@component("transform")
 class RandomSpatialJitter(nn.Module):
     """Shift each image by a random whole number of pixels in ``[-translate, translate]`` along height and
     width; the uncovered border is filled by reflection, the size is kept.
@@ -81,6 +83,7 @@ def affine(x: Tensor, scale: Tensor, degrees: Tensor, padding_mode: str = "refle
     return F.grid_sample(x, grid, mode="bilinear", padding_mode=padding_mode, align_corners=False)
 
 
+@component("transform")
 class RandomAffine(nn.Module):
     """Zoom each image by a factor picked from ``scale`` and rotate it by an angle picked from ``degrees``
     about its centre, in one resampling (size kept).
@@ -113,6 +116,7 @@ class RandomAffine(nn.Module):
         return f"scale={self.scale}, degrees={self.degrees}"
 
 
+@component("transform")
 class RandomScale(RandomAffine):
     """Zoom each image about its centre by a factor picked from ``scale`` (size kept).
 
@@ -125,6 +129,7 @@ class RandomScale(RandomAffine):
         super().__init__(scale=scale, padding_mode=padding_mode)
 
 
+@component("transform")
 class RandomRotation(RandomAffine):
     """Rotate each image about its centre by an angle picked from ``degrees`` (size kept).
 
@@ -137,6 +142,7 @@ class RandomRotation(RandomAffine):
         super().__init__(degrees=degrees, padding_mode=padding_mode)
 
 
+@component("transform")
 class Pad(nn.Module):
     """Pad height and width by ``padding`` pixels on every side.
 
@@ -162,6 +168,7 @@ class Pad(nn.Module):
         return f"padding={self.padding}, mode={self.mode!r}, value={self.value}"
 
 
+@component("transform")
 class CenterCrop(nn.Module):
     """Cut the central ``size`` window out of each image, or pad symmetrically (with ``value``) where the
     image is smaller than ``size``.
@@ -188,6 +195,7 @@ class CenterCrop(nn.Module):
         return f"size={self.size}"
 
 
+@component("transform")
 class Chain(nn.Module):
     """Apply transforms in order, passing ``i_iter`` on.
 
@@ -205,6 +213,7 @@ class Chain(nn.Module):
         return x
 
 
+@component("transform")
 class RandomChoice(nn.Module):
     """Give each image one transform picked at random from ``transforms``.
 
@@ -238,6 +247,7 @@ def default_degrees() -> list[float]:
     return [float(d) for d in [*range(-10, 11), *range(-5, 6), *([0] * 5)]]
 
 
+@component("transform")
 class TransformationRobustness(Chain):
     """The usual robustness stack: pad, jitter, random scale and rotation (one :class:`RandomAffine`), jitter,
     then (optionally) a centre crop back to the input size.
