@@ -195,17 +195,59 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 1 if report["errors"] else 0
 
 
-def cmd_jobs(args: argparse.Namespace) -> int:
-    """Show a table's job counts; optionally re-queue stale reservations first."""
-    from .reliability import clear_stale, job_counts
+def _gc_lines(report: Any) -> list[str]:
+    """What ``mei jobs --gc`` prints: a summary, one line per orphan, then what was kept or failed."""
+    where = "; ".join(f"store {name!r} at {url}" for name, url in report.stores.items())
+    lines = [f"schemas: {', '.join(report.schemas)}; {where}"]
+    verb = "deleted" if not report.dry_run else "would delete"
+    listed = report.deleted if not report.dry_run else report.orphans
+    lines.append(f"{verb} {len(listed)} orphaned object(s), {sum(item.size for item in listed)} bytes"
+                 + (" (dry run: nothing deleted; --delete removes them)" if report.dry_run and listed else ""))
+    for item in listed:
+        age = "" if item.age is None else f"  {item.age:.0f} s old"
+        lines.append(f"  {item.store}:{item.path}  {item.size} bytes{age}")
+    if report.recent:
+        lines.append(f"kept {len(report.recent)} unreferenced object(s) younger than {report.min_age:g} s, "
+                     f"{sum(item.size for item in report.recent)} bytes (a make may still commit them; "
+                     "--min-age 0 includes them once no worker runs)")
+        lines += [f"  {item.store}:{item.path}  {item.size} bytes  {item.age:.0f} s old" for item in report.recent]
+    if report.failed:
+        lines.append(f"could not delete {len(report.failed)} object(s):")
+        lines += [f"  {item.store}:{item.path}" for item in report.failed]
+    return lines
 
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    """Show a table's job counts; optionally re-queue stale reservations first, and list (or, with --delete,
+    remove) store objects of rolled-back or killed makes that no row references (--gc)."""
+    from .reliability import GarbageCollectionError, clear_stale, collect_orphans, job_counts
+
+    if args.delete and not args.gc:
+        raise UsageError("--delete only goes with --gc")
+    for name, value in (("--min-age", args.min_age), ("--store", args.store)):
+        if value is not None and not args.gc:
+            raise UsageError(f"{name} only goes with --gc")
+    if args.min_age is not None and not args.min_age >= 0:
+        raise UsageError(f"--min-age must be a number of seconds >= 0, got {args.min_age:g}")
     _allow(args.allow)
     table = _table(args.table or os.environ.get(ENV_WORKER_TABLE))
     if args.clear_stale is not None:
         cleared = clear_stale(table, older_than=args.clear_stale)
         print(f"re-queued {len(cleared)} stale reservation(s)")
+    code = 0
+    if args.gc:
+        options = {} if args.min_age is None else {"min_age": args.min_age}
+        try:
+            report = collect_orphans(table, delete=args.delete, stores=args.store, **options)
+        except ValueError as error:
+            raise UsageError(str(error)) from error
+        except GarbageCollectionError as error:
+            print(f"mei jobs: {error}", file=sys.stderr)
+            return 1
+        print("\n".join(_gc_lines(report)))
+        code = 1 if report.failed else 0
     print(json.dumps(job_counts(table)))
-    return 0
+    return code
 
 
 # ------------------------------------------------------------------------------------ parser
@@ -257,6 +299,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_table_arguments(jobs, required=False)
     jobs.add_argument("--clear-stale", type=float, metavar="SECONDS",
                       help="first re-queue reservations of dead workers (or older than SECONDS)")
+    jobs.add_argument("--gc", action="store_true",
+                      help="list store objects that no row references (left by rolled-back or killed makes) in the "
+                           "table's schema and the schemas upstream of it; a dry run unless --delete")
+    jobs.add_argument("--delete", action="store_true", help="with --gc: delete the objects it lists")
+    jobs.add_argument("--min-age", type=float, metavar="SECONDS",
+                      help="with --gc: keep unreferenced objects younger than SECONDS, a make on a running worker "
+                           "may still commit them (default 3600; 0 once no worker runs)")
+    jobs.add_argument("--store", action="append", metavar="NAME",
+                      help="with --gc: the store to collect (default: the MEI store, $MEI_STORE or 'mei'); repeat")
     jobs.set_defaults(func=cmd_jobs)
     return parser
 

@@ -1,7 +1,7 @@
 """Job recovery for many workers on one database: stale reservations, interrupted keys, clean stops.
 
 DataJoint's reserved-jobs populate (``populate(reserve_jobs=True)``) hands every key to exactly one
-worker, but two situations need a hand:
+worker, but three situations need a hand:
 
 * A worker that dies without a word (SIGKILL, power loss, the database server restarting under it)
   leaves its key ``reserved`` forever. :func:`clear_stale` finds such reservations without guessing
@@ -12,6 +12,9 @@ worker, but two situations need a hand:
   key as an *error* ``SystemExit: SIGTERM received``. :func:`release_interrupted` puts such keys (and
   keys cut off by a lost connection) back to ``pending``; :func:`stop_on_signals` makes Ctrl-C behave
   like SIGTERM.
+* Either way, and whenever a ``make`` raises, the rows are rolled back but the files the ``make`` had
+  already uploaded to the store stay there, referenced by nothing. :func:`collect_orphans` (``mei jobs
+  --gc``) finds them with DataJoint's garbage collector and removes them on request.
 
 :func:`run_worker` (the ``mei worker`` command) puts these together: it re-queues on start, makes keys
 until none is left, releases its key when stopped by a signal and reports a lost database clearly.
@@ -24,11 +27,15 @@ never touched.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import platform
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 INTERRUPTED_PREFIXES: tuple[str, ...] = ("SystemExit", "KeyboardInterrupt", "LostConnectionError", "AdminShutdown")
@@ -329,7 +336,221 @@ def job_counts(table: Any) -> dict[str, int]:
     return dict(_jobs(table).progress())
 
 
+# ------------------------------------------------------------------------------------ orphaned store objects
+
+DEFAULT_GC_MIN_AGE_S: float = 3600.0
+"""Unreferenced store objects younger than this (seconds) are kept: a ``make`` on another worker may have uploaded
+them and not committed yet. :func:`collect_orphans` and ``mei jobs --gc --min-age`` take another value."""
+
+_REFERENCE_SCAN_ERRORS: tuple[str, ...] = ("Error scanning", "Error accessing table")
+
+
+class GarbageCollectionError(RuntimeError):
+    """The store or the database could not be read completely, so nothing was (or would be) deleted."""
+
+
+@dataclass(frozen=True)
+class StoreObject:
+    """One object in a store: ``path`` relative to the store's location (the S3 key below its prefix)."""
+
+    store: str
+    path: str
+    size: int
+    age: float | None = None
+    """Seconds since it was written; ``None`` when not looked up (``min_age=0``)."""
+
+
+@dataclass
+class OrphanReport:
+    """What :func:`collect_orphans` found and did.
+
+    ``orphans`` are the objects no committed row references and older than ``min_age``: the ones a delete removes.
+    ``recent`` are unreferenced but younger than ``min_age`` and always kept. ``deleted`` and ``failed`` are empty
+    on a dry run.
+    """
+
+    schemas: list[str]
+    stores: dict[str, str]
+    """Store name -> its location as a URL (``file:///...``, ``s3://bucket/prefix/``)."""
+    min_age: float
+    dry_run: bool
+    orphans: list[StoreObject] = field(default_factory=list)
+    recent: list[StoreObject] = field(default_factory=list)
+    deleted: list[StoreObject] = field(default_factory=list)
+    failed: list[StoreObject] = field(default_factory=list)
+
+    @property
+    def orphan_bytes(self) -> int:
+        return sum(item.size for item in self.orphans)
+
+    @property
+    def deleted_bytes(self) -> int:
+        return sum(item.size for item in self.deleted)
+
+
+def _schema_object(connection: Any, name: str) -> Any:
+    """The schema ``name`` as registered on ``connection`` (registered now if it is not)."""
+    import datajoint as dj
+
+    return connection.schemas.get(name) or dj.Schema(name, connection=connection, create_schema=False,
+                                                     create_tables=False)
+
+
+def gc_schemas(table: Any, upstream: bool = True) -> list[str]:
+    """Names of the schemas :func:`collect_orphans` collects for ``table``: its own first, then (with ``upstream``)
+    those of every table it depends on, however indirectly (e.g. the trained-model schema that keeps weights).
+
+    Schemas DataJoint has not loaded yet are registered on ``table``'s connection as they are found.
+    """
+    table = table() if isinstance(table, type) else table
+    connection = table.connection
+    names = [table.database]
+    if not upstream:
+        return names
+    split = connection.adapter.split_full_table_name
+    while True:
+        connection.dependencies.load()  # every schema registered on the connection
+        found = {split(name)[0] for name in connection.dependencies.ancestors(table.full_table_name)}
+        new = sorted(found - set(connection.schemas))
+        if not new:
+            return names + sorted(found - {table.database})
+        for name in new:  # their own parents become visible on the next load
+            _schema_object(connection, name)
+
+
+@contextlib.contextmanager
+def _reference_scan_problems() -> Iterator[list[str]]:
+    """Collect the warnings DataJoint's garbage collector logs when it cannot read a table's references.
+
+    Workaround: ``dj.gc.GarbageCollector`` (2.3.5) logs such errors (a lost connection, a table the account cannot
+    read) and goes on without that table's references, so the live objects of that table look orphaned and
+    ``collect(dry_run=False)`` would delete them; its own guard covers only errors listing the store.
+    """
+    logger = logging.getLogger("datajoint")
+    problems: list[str] = []
+
+    class Handler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            message = record.getMessage()
+            if message.startswith(_REFERENCE_SCAN_ERRORS):
+                problems.append(message)
+
+    handler, level = Handler(logging.WARNING), logger.level
+    logger.addHandler(handler)
+    if not logger.isEnabledFor(logging.WARNING):
+        logger.setLevel(logging.WARNING)
+    try:
+        yield problems
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+@contextlib.contextmanager
+def _absolute_file_location(config: Any, store: str) -> Iterator[None]:
+    """Workaround: with a relative ``location``, a file store's listing in ``dj.gc`` (2.3.5) yields garbled paths
+    (fsspec walks absolute paths, DataJoint cuts off ``len(location)`` characters), so every live object looks
+    orphaned. The location is made absolute while collecting, then restored."""
+    spec = config.stores.get(store)
+    location = spec.get("location") if isinstance(spec, dict) and spec.get("protocol") == "file" else None
+    if not location or Path(location).is_absolute():
+        yield
+        return
+    spec["location"] = str(Path(location).expanduser().resolve())
+    try:
+        yield
+    finally:
+        spec["location"] = location
+
+
+def _age(backend: Any, path: str, now: datetime) -> float:
+    modified = backend.fs.modified(backend._full_path(path))
+    if modified.tzinfo is None:
+        modified = modified.astimezone()  # a naive time is the local time
+    return (now - modified).total_seconds()
+
+
+def collect_orphans(table: Any, *, delete: bool = False, min_age: float = DEFAULT_GC_MIN_AGE_S,
+                    stores: Sequence[str] | None = None, upstream: bool = True) -> OrphanReport:
+    """Find, and with ``delete=True`` remove, store objects that no committed row references.
+
+    A ``make`` that raises, is stopped or is killed after its files were uploaded rolls its rows back but leaves
+    the files (``<npy@>``, ``<object@>``, ``<blob@>``, ...) in the store. This finds them with DataJoint's own
+    garbage collector (``dj.gc.GarbageCollector``, one per store) over the schemas of :func:`gc_schemas`, and
+    deletes them with DataJoint's deleters. Every object a row of those schemas references is kept, and so is
+    everything outside those schemas' sections of the store.
+
+    Safe beside running workers: objects younger than ``min_age`` are reported as ``recent`` and kept, as a
+    ``make`` elsewhere may not have committed them yet. Make ``min_age`` longer than any ``make`` holds its
+    transaction open after inserting (for MEI tables: seconds); 0 includes everything (no worker running).
+    If any table's references or any part of the store cannot be read, it raises and deletes nothing.
+
+    Args:
+        table (dj.Table | type): a table of the pipeline, e.g. your MEI table.
+        delete (bool, optional): remove the orphans; otherwise only report them (a dry run). Default: False.
+        min_age (float, optional): seconds; keep unreferenced objects younger than this.
+            Default: :data:`DEFAULT_GC_MIN_AGE_S` (1 h).
+        stores (Sequence[str], optional): the stores to collect. Default: the MEI store (:func:`mei.db.store_name`).
+        upstream (bool, optional): also collect the schemas of the tables ``table`` depends on. Default: True.
+
+    Returns:
+        OrphanReport: the schemas and stores collected, the orphans (path, size, age) and what was deleted.
+
+    Raises:
+        ValueError: ``min_age`` is negative or a store is not configured on the table's connection.
+        GarbageCollectionError: a table's references or the store's listing could not be read; nothing deleted.
+    """
+    import datajoint as dj
+    from datajoint.errors import DataJointError
+    from datajoint.hash_registry import delete_path
+
+    from . import db
+
+    if isinstance(min_age, bool) or not isinstance(min_age, (int, float)) or not min_age >= 0:
+        raise ValueError(f"min_age must be a number of seconds >= 0, got {min_age!r}")
+    table = table() if isinstance(table, type) else table
+    connection = table.connection
+    names = gc_schemas(table, upstream=upstream)
+    schemas = [_schema_object(connection, name) for name in names]
+    config = connection._config
+    store_names = list(dict.fromkeys(stores)) if stores else [db.store_name()]
+    report = OrphanReport(schemas=names, stores={}, min_age=float(min_age), dry_run=not delete)
+    for store in store_names:
+        with _absolute_file_location(config, store):
+            try:
+                collector = dj.gc.GarbageCollector(*schemas, store=store, config=config)
+            except DataJointError as error:
+                raise ValueError(f"store {store!r} is not configured on this connection ({error})") from error
+            backend = collector.backend
+            report.stores[store] = backend.get_url("")
+            with _reference_scan_problems() as problems:
+                stats = collector.collect(dry_run=True)
+            if problems or stats["scan_errors"]:
+                raise GarbageCollectionError(
+                    f"could not read everything in store {store!r} for schemas {', '.join(names)}, so nothing was "
+                    f"deleted: {'; '.join(problems + stats['scan_errors'])}")
+            now = datetime.now(timezone.utc)
+            for kind, paths in (("hash", stats["orphaned_hash_paths"]), ("schema", stats["orphaned_schema_paths"])):
+                for path in paths:
+                    item = StoreObject(store, path, int(backend.size(path)),
+                                       _age(backend, path, now) if min_age > 0 else None)
+                    if item.age is not None and item.age < min_age:
+                        report.recent.append(item)
+                        continue
+                    report.orphans.append(item)
+                    if not delete:
+                        continue
+                    try:
+                        done = (delete_path(path, store, config=config) if kind == "hash"
+                                else collector.delete_schema_path(path))  # logs and returns False on an error
+                    except Exception:  # noqa: BLE001 - reported as not deleted, the others go on
+                        done = False
+                    (report.deleted if done else report.failed).append(item)
+    return report
+
+
 __all__ = [
     "clear_stale", "stale_reservations", "release_interrupted", "stop_on_signals", "live_connection_ids",
     "job_counts", "run_worker", "check_batch_size", "DatabaseConnectionLost", "is_interrupted", "INTERRUPTED_PREFIXES",
+    "collect_orphans", "gc_schemas", "OrphanReport", "StoreObject", "GarbageCollectionError", "DEFAULT_GC_MIN_AGE_S",
 ]
