@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -25,29 +27,64 @@ MEI_JOBS = "import sys; from mei.cli import main; sys.exit(main(sys.argv[1:]))" 
 TABLE = "tests.reliability.worker_lab.MEI"
 
 
+def bind_lab(backend, instance) -> SimpleNamespace:
+    names = (backend.schema_name("mei"), backend.schema_name("lab"))
+    tables = lab_module.bind(instance.connection, *names)
+    failing = orphan_lab.declare_failing(tables)
+    return SimpleNamespace(backend=backend, connection=instance.connection, names=names, FailingMEI=failing,
+                           **vars(tables))
+
+
 @pytest.fixture
 def lab(backend):
     """The reliability lab with ``FailingMEI`` on ``backend``, in fresh schemas (dropped at the end)."""
     instance = backend.connect()
-    names = (backend.schema_name("mei"), backend.schema_name("lab"))
-    tables = lab_module.bind(instance.connection, *names)
-    failing = orphan_lab.declare_failing(tables)
-    yield SimpleNamespace(backend=backend, connection=instance.connection, names=names, FailingMEI=failing,
-                          **vars(tables))
+    yield bind_lab(backend, instance)
     main.model_cache.clear()
     instance.connection.close()
 
 
+@pytest.fixture(scope="module")
+def s3_server():
+    """A real S3 server process (moto's server mode, :mod:`tests.s3server`), stopped at the end."""
+    pytest.importorskip("moto.server", reason="the S3 variant needs moto[server] (the dev extra)")
+    pytest.importorskip("s3fs", reason="S3 stores need s3fs (the s3 extra)")
+    from tests.s3server import S3Server
+
+    directory = Path(tempfile.mkdtemp(prefix="mei-orphans-s3-"))
+    server = S3Server(directory)
+    yield server
+    server.stop()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def s3_lab(backend, s3_server):
+    """The lab on ``backend``'s database with its ``mei`` store in a fresh bucket of ``s3_server``."""
+    bucket = s3_server.new_bucket("orphans")
+    instance = backend.connect()
+    instance.config.stores["mei"] = s3_server.store(bucket, location=f"lab-{backend.name}")
+    lab = bind_lab(backend, instance)
+    lab.s3, lab.bucket, lab.prefix = s3_server, bucket, f"lab-{backend.name}/"
+    yield lab
+    main.model_cache.clear()
+    instance.connection.close()
+    s3_server.drop_bucket(bucket)
+
+
 def stored_files(lab) -> dict[str, int]:
-    """Every file in the store under the lab's schemas, by path relative to the store, with its size."""
-    found = {}
-    for root, _dirs, files in os.walk(lab.backend.store):
-        for name in files:
-            path = Path(root, name)
-            relative = path.relative_to(lab.backend.store).as_posix()
-            if any(f"/{schema}/" in f"/{relative}" for schema in lab.names):
-                found[relative] = path.stat().st_size
-    return found
+    """Every object in the store under the lab's schemas, by path relative to the store's location, with its
+    size: listed with ``os.walk`` for the file store, with boto3 for S3 (not through DataJoint)."""
+    if getattr(lab, "s3", None) is not None:
+        listing = {key[len(lab.prefix):]: size for key, size in lab.s3.objects(lab.bucket, lab.prefix).items()}
+    else:
+        listing = {}
+        for root, _dirs, files in os.walk(lab.backend.store):
+            for name in files:
+                path = Path(root, name)
+                listing[path.relative_to(lab.backend.store).as_posix()] = path.stat().st_size
+    return {path: size for path, size in listing.items()
+            if any(f"/{schema}/" in f"/{path}" for schema in lab.names)}
 
 
 def meis(table) -> dict[tuple, torch.Tensor]:
@@ -63,7 +100,7 @@ def assert_optimal(table, n_rows: int) -> None:
         assert mei.shape == (1, 1, 4, 4) and float((mei - key["unit"] / 10).abs().max()) < 1e-6, key
 
 
-def test_a_failed_make_leaves_orphans_that_gc_lists_and_deletes_exactly(lab):
+def failed_makes_leave_orphans_that_gc_lists_and_deletes_exactly(lab, store_url: str) -> None:
     failing = lab.FailingMEI
     lab_module.fill(lab, n_units=4, seeds=[1, 2])
     failing.populate("unit in (0, 2)")
@@ -85,13 +122,13 @@ def test_a_failed_make_leaves_orphans_that_gc_lists_and_deletes_exactly(lab):
     assert {item.path: item.size for item in dry.orphans} == orphaned
     assert dry.orphan_bytes == sum(orphaned.values()) and dry.recent == [] and dry.deleted == []
     assert all(item.store == "mei" for item in dry.orphans)
-    assert dry.stores == {"mei": lab.backend.store.resolve().as_uri()}
+    assert dry.stores == {"mei": store_url}
     assert stored_files(lab) == after  # a dry run deletes nothing
 
     fresh = reliability.collect_orphans(failing, delete=True)  # the default keeps objects younger than 1 h
     assert fresh.orphans == [] and fresh.deleted == []
     assert {item.path for item in fresh.recent} == set(orphaned)
-    assert all(0 <= item.age < 600 for item in fresh.recent)
+    assert all(-60 < item.age < 600 for item in fresh.recent)  # S3 ages are by the server's clock
     assert stored_files(lab) == after
 
     done = reliability.collect_orphans(failing, delete=True, min_age=0)
@@ -106,8 +143,16 @@ def test_a_failed_make_leaves_orphans_that_gc_lists_and_deletes_exactly(lab):
     failing.populate(suppress_errors=True)  # the failed keys, made again
     assert_optimal(failing, 8)
     assert reliability.collect_orphans(failing, min_age=0).orphans == []
-    print(f"\n[{lab.backend.name}] failed makes: {len(orphaned)} orphaned files of 4 rolled-back makes listed, "
-          f"deleted, {len(committed)} committed files kept, 4 + 4 rows fetch equal")
+    print(f"\n[{lab.backend.name}, {store_url.split(':')[0]} store] failed makes: {len(orphaned)} orphaned files of 4 "
+          f"rolled-back makes listed, deleted; {len(committed)} committed files kept, 4 + 4 rows fetch equal")
+
+
+def test_a_failed_make_leaves_orphans_that_gc_lists_and_deletes_exactly(lab):
+    failed_makes_leave_orphans_that_gc_lists_and_deletes_exactly(lab, lab.backend.store.resolve().as_uri())
+
+
+def test_a_failed_make_leaves_orphans_that_gc_lists_and_deletes_exactly_on_s3(s3_lab):
+    failed_makes_leave_orphans_that_gc_lists_and_deletes_exactly(s3_lab, f"s3://{s3_lab.bucket}/{s3_lab.prefix}")
 
 
 def run_mei(lab, *args: str) -> tuple[int, str, str]:
@@ -192,3 +237,84 @@ def test_mei_jobs_gc_refuses_bad_input_in_one_line(capsys):
 def test_an_unconfigured_store_is_a_one_line_error(lab, capsys):
     with pytest.raises(ValueError, match="store 'elsewhere' is not configured on this connection"):
         reliability.collect_orphans(lab.MEI, stores=["elsewhere"])
+
+
+def make_orphans(lab, n_units: int = 3, failing_unit: int = 2) -> tuple[dict[str, int], dict[str, int]]:
+    """``n_units`` keys of ``FailingMEI``, one failing after its upload: (committed files, orphaned files)."""
+    lab_module.fill(lab, n_units=n_units, seeds=[1])
+    lab.FailingMEI.populate(f"unit != {failing_unit}")
+    committed = stored_files(lab)
+    lab.FailingMEI.failing_units = {failing_unit}
+    try:
+        assert len(lab.FailingMEI.populate(suppress_errors=True)["error_list"]) == 1
+    finally:
+        lab.FailingMEI.failing_units = set()
+    orphaned = {path: size for path, size in stored_files(lab).items() if path not in committed}
+    assert len(committed) == 2 * (n_units - 1) and len(orphaned) == 2
+    return committed, orphaned
+
+
+def test_a_relative_file_store_location_lists_only_the_real_orphans(backend, monkeypatch):
+    """DataJoint's collector garbles the paths of a file store with a relative location (every live file looks
+    orphaned); collect_orphans works around it and leaves the configuration as it was."""
+    import datajoint as dj
+
+    monkeypatch.chdir(backend.store)
+    Path("relative").mkdir(exist_ok=True)
+    instance = backend.connect()
+    instance.config.stores["mei"]["location"] = "relative"
+    lab = bind_lab(backend, instance)
+    lab.backend = SimpleNamespace(store=backend.store / "relative")
+    try:
+        committed, orphaned = make_orphans(lab)
+        raw = dj.gc.GarbageCollector(lab.schema, store="mei").collect(dry_run=True)
+        assert raw["schema_paths_orphaned"] == len(committed) + len(orphaned)  # DataJoint's own: every file
+        report = reliability.collect_orphans(lab.FailingMEI, delete=True, min_age=0)
+        assert {item.path: item.size for item in report.deleted} == orphaned
+        assert stored_files(lab) == committed and instance.config.stores["mei"]["location"] == "relative"
+        assert_optimal(lab.FailingMEI, 2)
+    finally:
+        main.model_cache.clear()
+        instance.connection.close()
+
+
+@pytest.fixture
+def unreadable_mei(lab):
+    """A PostgreSQL role that sees the lab's MEI table but may not read it; yields its connection."""
+    if lab.backend.settings["backend"] != "postgresql":
+        pytest.skip("the role and grants of this test are PostgreSQL's; the workaround it proves is backend-neutral")
+    from mei import db
+
+    role = f"mei_gc_{lab.names[1][-8:]}"
+    query = lab.connection.query
+    query(f'CREATE ROLE "{role}" LOGIN')
+    for schema in lab.names:
+        query(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"')
+        query(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"')
+    mei_table = lab.connection.adapter.split_full_table_name(lab.FailingMEI.full_table_name)[1]
+    query(f'REVOKE SELECT ON "{lab.names[1]}"."{mei_table}" FROM "{role}"')
+    query(f'GRANT INSERT ON "{lab.names[1]}"."{mei_table}" TO "{role}"')  # visible, but not readable
+    settings = lab.backend.settings
+    other = db.instance("postgresql", host=str(settings["host"]), port=settings["port"], user=role,
+                        store_location=lab.backend.store, safemode=False)
+    yield other.connection
+    other.connection.close()
+    query(f'DROP OWNED BY "{role}"')
+    query(f'DROP ROLE "{role}"')
+
+
+def test_a_table_whose_references_cannot_be_read_stops_the_collection(lab, unreadable_mei):
+    """DataJoint's collector logs an unreadable table and goes on: its live files look orphaned and
+    ``collect(dry_run=False)`` would delete them. collect_orphans refuses and deletes nothing."""
+    import datajoint as dj
+
+    committed, orphaned = make_orphans(lab)
+    schemas = [dj.Schema(name, connection=unreadable_mei, create_schema=False) for name in lab.names]
+    raw = dj.gc.GarbageCollector(*schemas, store="mei").collect(dry_run=True)
+    assert set(raw["orphaned_schema_paths"]) == set(committed) | set(orphaned)  # live files counted as orphans
+    table = dj.FreeTable(unreadable_mei, lab.FailingMEI.full_table_name)
+    with pytest.raises(reliability.GarbageCollectionError,
+                       match=r"could not read everything in store 'mei' .* so nothing was deleted: Error scanning"):
+        reliability.collect_orphans(table, delete=True, min_age=0)
+    assert stored_files(lab) == {**committed, **orphaned}
+    assert_optimal(lab.FailingMEI, 2)
