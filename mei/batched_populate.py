@@ -26,6 +26,7 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from . import db
 from ._tables.cache import freeze_model
 from ._tables.generation import run_config
 from ._tables.templates import primary_key_of
@@ -156,7 +157,8 @@ class BatchRun:
             with self.table.connection.transaction:
                 if prepared.key not in self.table:
                     row = self.table._row(prepared.key, result, prepared.stored_config)
-                    self.table.insert1(row, allow_direct_insert=True)
+                    with db.store_errors(self.table.connection._config, hint=db.POPULATE_HINT):
+                        self.table.insert1(row, allow_direct_insert=True)
         except BaseException as error:
             self._fail([prepared], error)
             return

@@ -448,7 +448,9 @@ class MEITemplate(BatchedPopulateMixin, dj.Computed):
         needs_data = self.include_dataloader or getattr(method, "needs_dataloaders", "shape" not in config)
         dataloaders = self._dataloaders(key) if needs_data else None
         result = self._compute(key, model, objective, method, config, seed, dataloaders)
-        self.insert1(self._row(key, result, stored_config))
+        row = self._row(key, result, stored_config)
+        with db.store_errors(self.connection._config, hint=db.POPULATE_HINT):  # a clear error if the store fails
+            self.insert1(row)
 
     # ---------------------------------------------------------------- insert
 
@@ -466,12 +468,14 @@ class MEITemplate(BatchedPopulateMixin, dj.Computed):
     def fetch_mei(self, key: Mapping[str, Any] | None = None) -> torch.Tensor:
         """The MEI of one row as a CPU tensor."""
         rows = self if key is None else self & key
-        return torch.from_numpy(np.array(rows.fetch1("mei")))
+        with db.store_errors(self.connection._config):
+            return torch.from_numpy(np.array(rows.fetch1("mei")))
 
     def fetch_output(self, key: Mapping[str, Any] | None = None, trusted: bool = False) -> Any:
         """The method output of one row (tensors, numbers, containers; ``trusted=True`` allows any pickle)."""
         rows = self if key is None else self & key
-        return from_bytes(rows.fetch1("output"), trusted=trusted)
+        with db.store_errors(self.connection._config):
+            return from_bytes(rows.fetch1("output"), trusted=trusted)
 
 
 def clear_model_cache() -> None:

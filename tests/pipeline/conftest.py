@@ -1,15 +1,18 @@
 """Fixtures of the pipeline tests: a ``backend`` per database, unique schemas dropped afterwards.
 
-Backends: ``embedded`` (always; a private PostgreSQL in a temporary directory), ``mariadb``
-(``$MEI_TEST_MYSQL``, default 127.0.0.1:3306, root, no password) and ``postgresql`` (``$MEI_TEST_POSTGRES``,
-default 127.0.0.1:5432, trust). A server that cannot be reached is a visible skip with the reason.
+Backends: ``embedded`` (always; a private PostgreSQL in a temporary directory), ``mariadb`` and
+``postgresql``: the servers :mod:`tests.servers` names (``$MEI_TEST_MYSQL`` / ``$MEI_TEST_POSTGRES`` =
+``host:port`` or ``off``; defaults 127.0.0.1:3306, root, no password, and 127.0.0.1:5432, trust). A server
+switched off or not answering is a visible skip with the reason.
+
+S3: ``s3_server`` is a real S3 server process (moto's server mode, :mod:`tests.s3server`) for the session,
+``s3_bucket`` a fresh bucket of it per test, and ``s3_backend`` the test's ``backend`` with its ``mei`` store
+in that bucket.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import tempfile
 import uuid
 import warnings
@@ -19,9 +22,9 @@ from typing import Any
 
 import pytest
 
+from tests import servers
+
 BACKENDS = ("embedded", "mariadb", "postgresql")
-_SERVERS = {"mariadb": ("MEI_TEST_MYSQL", "mysql", "127.0.0.1:3306"),
-            "postgresql": ("MEI_TEST_POSTGRES", "postgresql", "127.0.0.1:5432")}
 
 
 @dataclass
@@ -32,6 +35,7 @@ class Backend:
     instance: Any
     root: Path
     schemas: list = field(default_factory=list)
+    store_spec: dict | None = None  # the ``mei`` store's spec when it is not the file store (S3)
 
     @property
     def store(self) -> Path:
@@ -76,32 +80,23 @@ class Backend:
         self.schemas.clear()
 
 
-def _reachable(address: str) -> str | None:
-    host, port = address.rsplit(":", 1)
-    try:
-        with socket.create_connection((host, int(port)), timeout=2):
-            return None
-    except OSError as error:
-        return f"{error.__class__.__name__}: {error}"
-
-
-def _make_instance(name: str, store: Path, embedded_dir: Path) -> Any:
+def _make_instance(name: str, store: Path | dict, embedded_dir: Path) -> Any:
+    """A DataJoint instance of backend ``name`` whose ``mei`` store is the directory ``store`` (or the spec)."""
     from mei import db
 
+    store_args = {"store": store} if isinstance(store, dict) else {"store_location": store}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if name == "embedded":
-            return db.instance("embedded", store_location=store, embedded_dir=embedded_dir, safemode=False)
-        env, backend, default = _SERVERS[name]
-        address = os.environ.get(env, default)
-        problem = _reachable(address)
-        if problem:
-            pytest.skip(f"{name} at {address} unreachable ({problem}); set {env}=host:port to point at one")
-        host, port = address.rsplit(":", 1)
+            return db.instance("embedded", embedded_dir=embedded_dir, safemode=False, **store_args)
+        server = servers.server(name)
+        host, port = server.require()
         try:
-            return db.instance(backend, host=host, port=int(port), store_location=store, safemode=False)
+            return db.instance(server.kind, host=host, port=port, user=server.user, safemode=False, **store_args)
+        except db.StoreError:
+            raise
         except Exception as error:  # noqa: BLE001 - any connection failure is reported as the skip reason
-            pytest.skip(f"{name} at {address} unreachable ({error.__class__.__name__}: {error})")
+            pytest.skip(f"{name} at {host}:{port} unreachable ({error.__class__.__name__}: {error})")
 
 
 @pytest.fixture(scope="session")
@@ -147,3 +142,39 @@ def pipeline(backend: Backend, allow_tests_modules: None) -> Backend:
     """``backend`` with the package's tables bound to fresh schemas and ``tests`` modules allowed."""
     backend.activate_package()
     return backend
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Any:
+    """A real S3 server process (moto's server mode) on 127.0.0.1 at a free port, stopped at the end."""
+    pytest.importorskip("moto.server", reason="the S3 tests need moto[server] (the dev extra): "
+                        "pip install -e '.[all,dev]'")
+    pytest.importorskip("s3fs", reason="S3 stores need s3fs (the s3 extra): pip install -e '.[all,dev]'")
+    from tests.s3server import S3Server
+
+    directory = Path(tempfile.mkdtemp(prefix="mei-s3-tests-"))
+    server = S3Server(directory)
+    yield server
+    server.stop()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def s3_bucket(s3_server: Any) -> str:
+    """A fresh bucket on :func:`s3_server`, emptied and removed after the test."""
+    bucket = s3_server.new_bucket()
+    yield bucket
+    s3_server.drop_bucket(bucket)
+
+
+@pytest.fixture
+def s3_backend(backend: Backend, s3_server: Any, s3_bucket: str) -> Backend:
+    """``backend``'s database with the ``mei`` store in ``s3_bucket`` (its own connection, closed after)."""
+    spec = s3_server.store(s3_bucket, location=f"lab-{backend.name}")
+    instance = _make_instance(backend.name, spec, backend.embedded_dir)
+    s3 = Backend(backend.name, instance, backend.root, store_spec=spec)
+    yield s3
+    try:
+        s3.drop_all()
+    finally:
+        instance.connection.close()

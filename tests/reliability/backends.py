@@ -1,43 +1,36 @@
 """Database backends for the reliability tests: a private embedded PostgreSQL and the system servers.
 
 Each backend gives connection settings both as a DataJoint instance for the test process and as
-``DJ_*`` environment variables for worker subprocesses. The system servers are used when reachable
-(``MEI_TEST_POSTGRES`` / ``MEI_TEST_MYSQL`` = ``host:port`` override the defaults); an unreachable one
-is a visible ``pytest.skip`` that names the server and the reason.
+``DJ_*`` environment variables for worker subprocesses. The system servers are the ones :mod:`tests.servers`
+names (``MEI_TEST_POSTGRES`` / ``MEI_TEST_MYSQL`` = ``host:port`` or ``off``); one that is switched off or
+unreachable is a visible ``pytest.skip`` that names the server and the reason.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
-import pytest
+
+from tests import servers
 
 BACKENDS = ("embedded", "postgresql", "mysql")
-DEFAULT_SERVERS = {"postgresql": ("MEI_TEST_POSTGRES", "127.0.0.1:5432"), "mysql": ("MEI_TEST_MYSQL", "127.0.0.1:3306")}
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def server_address(backend: str) -> tuple[str, int]:
-    env, default = DEFAULT_SERVERS[backend]
-    host, port = os.environ.get(env, default).rsplit(":", 1)
-    return host, int(port)
+    """``(host, port)`` of the system server of ``backend`` (``"postgresql"`` or ``"mysql"``)."""
+    return servers.server(backend).address()
 
 
 def unreachable_reason(backend: str) -> str | None:
-    """Why the system server of ``backend`` cannot be used, or None if it answers."""
-    host, port = server_address(backend)
-    try:
-        with socket.create_connection((host, port), timeout=2):
-            return None
-    except OSError as error:
-        return f"{backend} server at {host}:{port} unreachable ({error}); set {DEFAULT_SERVERS[backend][0]}=host:port"
+    """Why the system server of ``backend`` cannot be used (switched off or not answering), or None."""
+    return servers.server(backend).problem()
 
 
 def start_private_postgres(directory: Path) -> Any:
@@ -136,13 +129,7 @@ def make_backend(name: str, tmp: Path, label: str = "") -> Backend:
         data_dir = tmp / f"embedded-data{label}"
         settings = db.start_embedded(data_dir / "postgres")
         return Backend(name, settings, store, data_dir=data_dir)
-    reason = unreachable_reason(name)
-    if reason:
-        pytest.skip(reason)
-    host, port = server_address(name)
-    settings = {"host": host, "port": port, "user": "postgres" if name == "postgresql" else "root",
-                "password": "", "backend": name}
-    return Backend(name, settings, store)
+    return Backend(name, servers.server(name).settings(), store)
 
 
 def spawn(script: str, backend: Backend, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
