@@ -32,7 +32,6 @@ class Objective(Component, abc.ABC):
         return self.compute(current_state) if self.wants(current_state.i_iter) else None
 
 
-@component("objective")
 class RegularIntervalObjective(Objective):
     """Records every ``interval``-th step (steps 0, interval, 2*interval, ...).
 

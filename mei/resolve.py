@@ -57,7 +57,8 @@ __all__ = [
     "ENV_VAR", "COMPONENT_MODULES", "NEVER_ALLOWED", "COMPONENT_KINDS", "METHOD_KINDS", "BUILDER_KINDS", "KINDS",
     "ConfigError", "ComponentNotAllowedError", "allow_modules", "disallow_modules", "allowed_prefixes",
     "is_allowed_module", "resolve", "check_json_value", "check_kwargs", "component_spec", "build_component",
-    "iter_component_specs", "Components", "build_components", "validate_config",
+    "iter_component_specs", "Components", "build_components", "validate_config", "package_components",
+    "component_catalogue",
 ]
 
 
@@ -279,6 +280,35 @@ def resolve(path: str, key: str = "path", kinds: Sequence[str] = KINDS) -> Any:
                                        + _how_to_allow(".".join(parts[:-1])))
     _check_kinds(path, obj, key, kinds)
     return obj
+
+
+def package_components() -> dict[str, frozenset[str]]:
+    """Every dotted path of the package that :func:`resolve` hands out, with the kinds of its component.
+
+    Imports the component modules (:data:`COMPONENT_MODULES`) and nothing else of the package.
+    """
+    paths: dict[str, frozenset[str]] = {}
+    for module_name in COMPONENT_MODULES:
+        module = importlib.import_module(module_name)
+        for name, obj in sorted(vars(module).items()):
+            if _IDENTIFIER.match(name) and declared_kinds(obj):
+                paths[f"{module_name}.{name}"] = declared_kinds(obj)
+    return paths
+
+
+def component_catalogue() -> str:
+    """The package's components as a Markdown table (kind, dotted path, first line of the docstring);
+    ``docs/components.md`` is this table."""
+    rows = ["| kind | dotted path | what it is |", "|---|---|---|"]
+    for kind in KINDS:
+        for path, kinds in package_components().items():
+            if kind == min(kinds, key=KINDS.index):
+                summary = (inspect.getdoc(resolve(path)) or "").strip().split("\n\n")[0]
+                doc = " ".join(summary.split()).replace("|", "\\|")
+                also = sorted(kinds - {kind}, key=KINDS.index)
+                label = kind + (f" (also {', '.join(also)})" if also else "")
+                rows.append(f"| {label} | `{path}` | {doc} |")
+    return "\n".join(rows) + "\n"
 
 
 # ----------------------------------------------------------------------------------------------- config values
