@@ -9,6 +9,7 @@ import json
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -208,6 +209,46 @@ def test_rows_written_by_other_means_are_refused_by_populate(lab, tmp_path, monk
     assert all(m.startswith(("ConfigError", "ComponentNotAllowedError")) for m in messages), messages
     assert not list(tmp_path.iterdir()), "a refused config wrote files"
     print(f"\n[{lab.backend.name}] bad rows: {bad_methods} bad method rows refused by populate, 0 MEI rows from them")
+
+
+def test_a_malicious_row_is_refused_before_anything_is_imported_or_run(lab, tmp_path, monkeypatch):
+    """Rows inserted by hand that name a module outside the allowlist, the demo's ``drop`` or its runner: each
+    key becomes a job error naming the config key, no MEI row is made, the module is never imported and the
+    package's machinery never called."""
+    import uuid
+
+    from mei.demo import pipeline, tables
+
+    tag = uuid.uuid4().hex[:8]
+    evil = f"evilparts{tag}"
+    (tmp_path / f"{evil}.py").write_text("from pathlib import Path\nPath(__file__).with_suffix('.imported').touch()\n"
+                                         "class Stopper:\n    def __call__(self, state):\n        return True, None\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    called = []
+    monkeypatch.setattr(tables, "drop", lambda *a, **k: called.append("drop"))
+    monkeypatch.setattr(pipeline, "run_demo", lambda *a, **k: called.append("run_demo"))
+    lab_module.fill(lab, n_units=1, seeds=[1])
+    rows = [("mei.methods.gradient_ascent", {**lab_module.method_config(), "stopper": {"path": f"{evil}.Stopper"}}),
+            ("mei.methods.gradient_ascent", {**lab_module.method_config(),
+                                             "stopper": {"path": "mei.demo.tables.drop", "kwargs": {"prefix": "x"}}}),
+            ("mei.demo.pipeline.run_demo", lab_module.method_config())]
+    for i, (method_fn, config) in enumerate(rows):  # written directly, bypassing add_method
+        main.MEIMethod.insert1({"method_fn": method_fn, "method_hash": f"{tag}{i:024d}", "method_config": config,
+                                "method_comment": "inserted by hand"})
+    report = reliability.run_worker(lab.MEI, say=lambda line: None)
+    assert report["made"] == 1 and len(lab.MEI()) == 1  # only the good method's key
+    errors = {key["method_hash"]: message for key, message in report["errors"]}
+    assert sorted(errors) == [f"{tag}{i:024d}" for i in range(3)]
+    assert errors[f"{tag}{0:024d}"].startswith(f"ComponentNotAllowedError: stopper.path: '{evil}.Stopper' is "
+                                               "outside the allowed modules")
+    assert errors[f"{tag}{1:024d}"].startswith("ComponentNotAllowedError: stopper.path: 'mei.demo.tables.drop' is "
+                                               "not a component: 'mei.demo.tables' holds no components")
+    assert errors[f"{tag}{2:024d}"].startswith("ComponentNotAllowedError: method_fn: 'mei.demo.pipeline.run_demo' is "
+                                               "not a component")
+    job_errors = (lab.MEI.jobs & "status = 'error'").to_dicts()
+    assert sorted(job["method_hash"] for job in job_errors) == sorted(errors)
+    assert called == [] and evil not in sys.modules and not list(tmp_path.glob("*.imported"))
+    print(f"\n[{lab.backend.name}] malicious rows: 3 refused by populate, 0 MEI rows, nothing imported or called")
 
 
 def test_add_method_refuses_every_bad_config_and_writes_nothing(lab):
