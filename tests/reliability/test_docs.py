@@ -23,21 +23,37 @@ def blocks(text: str, language: str) -> list[str]:
 def test_security_examples_run(capsys):
     (example,) = blocks(SECURITY, "python")
     exec(compile(example, "docs/security.md", "exec"), {"__name__": "security_example"})
-    out = capsys.readouterr().out
-    assert out.count("refused:") == 4 and "<class 'json.decoder.JSONDecoder'>" in out
+    out = capsys.readouterr().out.splitlines()
+    assert out[1:3] == ["<class 'torch.optim.sgd.SGD'>", "<class 'mei.stoppers.NumIterations'>"]
+    assert out[3:7] == [
+        "refused: 'os.system' is outside the allowed modules; 'os' can never be allowed ",
+        "refused: 'mei.demo.tables.drop' is not a component: 'mei.demo.tables' holds no ",
+        "refused: 'mei.initial.torch.load' is not a component: it names an attribute of ",
+        "refused: 'mei.cli.main' is not a component: 'mei.cli' holds no components (the ",
+    ]
+    assert out[7].startswith("cannot allow module prefix 'os': ")
 
 
 def test_security_doc_states_the_catalogue_size():
     from .bad_configs import CASES
 
-    assert f"The catalogue of {len(CASES)} malformed and malicious" in " ".join(SECURITY.split())
+    text = " ".join(SECURITY.split())
+    assert f"The catalogue of {len(CASES)} malformed and malicious" in text
+    assert f"the catalogue of {len(CASES)} malformed and malicious configs is refused" in text
 
 
-def test_security_doc_lists_the_internal_modules():
-    from mei.resolve import INTERNAL_MODULES
+def test_security_doc_lists_the_component_modules():
+    from mei.resolve import COMPONENT_MODULES
 
-    for module in INTERNAL_MODULES:
-        assert f"`{module}`" in SECURITY
+    listed = re.search(r"component modules\s+\(`mei.resolve.COMPONENT_MODULES`: (.*?)\) and is named", SECURITY, re.S)
+    assert listed and re.findall(r"`([\w.]+)`", listed[1]) == list(COMPONENT_MODULES)
+
+
+def test_security_doc_names_tests_that_exist():
+    for path in re.findall(r"`(tests/[\w/]+\.py)", SECURITY):
+        assert (ROOT / path).is_file(), path
+    for module, name in re.findall(r"`(?:tests/reliability/)?(\w+\.py)::(\w+)`", SECURITY):
+        assert f"def {name}(" in (ROOT / "tests" / "reliability" / module).read_text(), name
 
 
 def test_deployment_recovery_example_runs(backend, capsys):
