@@ -43,6 +43,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -270,6 +271,7 @@ def store_error(name: str, spec: Mapping[str, Any], error: BaseException) -> Sto
     code, message = _client_error(error)
     first_line = str(error).splitlines()[0] if str(error) else ""
     detail = f"{code}: {message}" if code else f"{type(error).__name__}: {first_line}".rstrip(": ")
+    detail = re.sub(r"(https?://[^/\"'\s]+)/[^\"'\s]*", r"\1/...", detail)  # the endpoint, not the object's path
     if code in _CREDENTIAL_CODES:
         return StoreError(f"the {where} refused the credentials ({detail}); check its access_key and "
                           "secret_key", store=name, reason="credentials")

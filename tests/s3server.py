@@ -13,6 +13,7 @@ Buckets are made with :meth:`S3Server.new_bucket` and emptied and removed with :
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import signal
@@ -53,6 +54,7 @@ class S3Server:
         self.secret_key = ""
         self.checks_credentials = False
         self._start()
+        atexit.register(self.stop)  # never left running, even when the test session ends without teardown
         self._make_user()
         self._post("/moto-api/reset-auth", b"0")  # from now on every request must be signed with the user's key
         self.checks_credentials = True

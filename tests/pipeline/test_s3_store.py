@@ -103,3 +103,158 @@ def test_meis_outputs_and_weights_round_trip_through_s3(s3_backend, s3_server, a
         assert all(torch.equal(loaded.state_dict()[name], stored[name]) for name in stored)
     main.model_cache.clear()
     print(f"\n[{s3_backend.name}] S3 bucket {spec['bucket']}: 6 MEIs, 6 outputs, 2 weights round-tripped")
+
+
+@pytest.fixture
+def own_s3_server(private_tmp, monkeypatch):
+    """An S3 server of this test alone, which it may stop and restart (the session's server stays up)."""
+    pytest.importorskip("moto.server", reason="the S3 tests need moto[server] (the dev extra)")
+    from tests.s3server import S3Server
+
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")  # botocore retries a refused connection 5 times by default
+    server = S3Server(private_tmp / "s3")
+    yield server
+    server.stop()
+
+
+def test_s3_server_stopped_mid_populate_is_a_clear_error_and_a_rerun_completes(backend, own_s3_server,
+                                                                               allow_tests_modules):
+    server = own_s3_server
+    spec = server.store(server.new_bucket("stop"), location=f"lab-{backend.name}")
+    instance = _make_instance(backend.name, spec, backend.embedded_dir)
+    s3 = Backend(backend.name, instance, backend.root, store_spec=spec)
+    try:
+        lab = _populate_lab(s3, seeds=(42, 43))
+        n_keys = 6
+        computed = []
+
+        class MEI(lab.MEI):  # the lab's own MEI table; its third make stops the S3 server before inserting
+            def _compute(self, key, *args, **kwargs):
+                result = super()._compute(key, *args, **kwargs)
+                computed.append(key)
+                if len(computed) == 3:
+                    server.stop()
+                return result
+
+        result = MEI().populate(suppress_errors=True)
+        assert result["success_count"] == 2 and len(result["error_list"]) == n_keys - 2
+        assert len(MEI()) == 2 and not server.running
+        endpoint = f"http://127.0.0.1:{server.port}"
+        for _, message in result["error_list"]:
+            assert message.startswith(f"StoreError: the S3 store 'mei' (bucket '{spec['bucket']}', location "
+                                      f"'{spec['location']}' at {endpoint}) is unreachable ("), message
+            assert "check that the S3 server is running" in message and "rerun populate" in message, message
+        print(f"\n[{backend.name}] {result['error_list'][0][1][:200]}...")
+
+        server.restart()  # a new process; the recorded requests bring back buckets and objects
+        objects = _objects(server, spec)
+        assert len(objects) == 2 + 2 * 2  # the weights and the 2 rows' objects; nothing of the failed keys
+        assert set(objects) == (_stored_paths(lab.TrainedModel.ModelStorage(), "model_state")
+                                | _stored_paths(MEI(), "mei") | _stored_paths(MEI(), "output"))
+
+        rerun = MEI().populate(suppress_errors=True)
+        assert rerun["success_count"] == n_keys - 2 and not rerun["error_list"]
+        assert len(MEI()) == n_keys
+        _check_round_trips(lab, server, spec, n_meis=n_keys)
+        assert len(_objects(server, spec)) == 2 + 2 * n_keys
+        print(f"[{backend.name}] S3 server restarted: rerun made {n_keys - 2} keys, {n_keys} rows, "
+              f"{2 + 2 * n_keys} objects")
+    finally:
+        main.model_cache.clear()
+        s3.drop_all()
+        instance.connection.close()
+
+
+def _schema_exists(connection: Any, name: str) -> bool:
+    query = "SELECT schema_name FROM information_schema.schemata WHERE schema_name = %s"
+    return bool(connection.query(query, args=(name,)).fetchall())
+
+
+def _where(spec: dict) -> str:
+    return (f"the S3 store 'mei' (bucket '{spec['bucket']}', location '{spec['location']}' at "
+            f"{db.endpoint_url(spec)})")
+
+
+def test_wrong_credentials_fail_at_connect_and_nothing_is_written(backend, s3_server, s3_bucket):
+    good = s3_server.store(s3_bucket, location=f"lab-{backend.name}")
+    wrong_key = "AKIA" + "X" * 16
+    for changes, code in (({"secret_key": "not-the-secret"}, "SignatureDoesNotMatch"),
+                          ({"access_key": wrong_key}, "InvalidAccessKeyId")):
+        with pytest.raises(db.StoreError) as caught:
+            _make_instance(backend.name, {**good, **changes}, backend.embedded_dir)
+        message = str(caught.value)
+        assert caught.value.reason == "credentials" and caught.value.store == "mei"
+        assert message.startswith(f"{_where(good)} refused the credentials ({code}: "), message
+        assert message.endswith("); check its access_key and secret_key"), message
+    print(f"\n[{backend.name}] {message}")
+
+    instance = _make_instance(backend.name, good, backend.embedded_dir)  # the right key: connects
+    try:
+        instance.config.stores["mei"]["secret_key"] = "not-the-secret"  # then the secret goes wrong
+        name = f"meitest_{uuid.uuid4().hex[:10]}_fabrik"
+        from mei import fabrik
+
+        with pytest.raises(db.StoreError, match=r"refused the credentials \(SignatureDoesNotMatch: "):
+            fabrik.activate(name, connection=instance.connection)
+        assert not _schema_exists(instance.connection, name)  # nothing declared
+    finally:
+        instance.connection.close()
+    assert s3_server.objects(s3_bucket) == {}  # nothing in the bucket
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+def test_unreachable_endpoint_and_missing_bucket_fail_at_connect(backend, s3_server, s3_bucket):
+    from tests.s3server import free_port
+
+    unused = free_port()
+    spec = s3_server.store(s3_bucket, endpoint=f"127.0.0.1:{unused}")
+    with pytest.raises(db.StoreError) as caught:
+        _make_instance(backend.name, spec, backend.embedded_dir)
+    assert caught.value.reason == "unreachable"
+    assert str(caught.value).startswith(f"{_where(spec)} is unreachable (EndpointConnectionError: "), caught.value
+    assert f"http://127.0.0.1:{unused}/..." in str(caught.value)  # the endpoint, not a path
+    print(f"\n{caught.value}")
+    missing = s3_server.store(f"{s3_bucket}-missing")
+    with pytest.raises(db.StoreError) as caught:
+        _make_instance(backend.name, missing, backend.embedded_dir)
+    assert caught.value.reason == "bucket"
+    assert str(caught.value) == f"{_where(missing)} has no bucket '{s3_bucket}-missing'; create it first"
+    plain_http = s3_server.store(s3_bucket)
+    del plain_http["secure"]  # DataJoint's default for S3 is secure=True: https to a plain-HTTP server
+    with pytest.raises(db.StoreError, match=r"at https://127\.0\.0\.1:\d+\) is unreachable \(") as caught:
+        _make_instance(backend.name, plain_http, backend.embedded_dir)
+
+
+CONNECT = """
+import sys, mei.db, mei.fabrik
+mei.db.connect()
+mei.fabrik.activate(sys.argv[1])
+print("connected")
+"""
+
+
+def test_a_lab_with_wrong_credentials_in_dj_stores_gets_the_error_from_connect(backend, s3_server, s3_bucket,
+                                                                                private_tmp):
+    """The deployment's way (``DJ_STORES``): ``mei.db.connect()`` stops before any database or store is written."""
+    import json
+
+    from tests import servers
+
+    spec = s3_server.store(s3_bucket, location=f"lab-{backend.name}", secret_key="not-the-secret")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJ_", "MEI_", "AWS_"))}
+    env.update(DJ_STORES=json.dumps({"mei": spec}), MEI_DATA_DIR=str(private_tmp / "data"), PYTHONPATH=str(ROOT))
+    if backend.name == "embedded":
+        env["MEI_DATABASE"] = "embedded"
+    else:
+        env.update(servers.server(backend.name).dj_env(), MEI_DATABASE="server")
+    name = f"meitest_{uuid.uuid4().hex[:10]}_fabrik"
+    result = subprocess.run([sys.executable, "-c", CONNECT, name], cwd=private_tmp, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 1, result.stdout + result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"mei.db.StoreError: {_where(spec)} refused the credentials (SignatureDoesNotMatch: "), last
+    assert "connected" not in result.stdout
+    assert not (private_tmp / "data" / "postgres").exists()  # not even the embedded database was started
+    assert not _schema_exists(backend.connection, name)
+    assert s3_server.objects(s3_bucket) == {}
+    print(f"\n[{backend.name}] {last[:160]}...")
