@@ -234,9 +234,14 @@ def test_mei_jobs_gc_refuses_bad_input_in_one_line(capsys):
         reliability.collect_orphans(object(), min_age=-5)
 
 
-def test_an_unconfigured_store_is_a_one_line_error(lab, capsys):
+def test_an_unconfigured_store_is_a_one_line_error(lab):
     with pytest.raises(ValueError, match="store 'elsewhere' is not configured on this connection"):
         reliability.collect_orphans(lab.MEI, stores=["elsewhere"])
+    code, out, err = run_mei(lab, "jobs", "--table", TABLE, "--gc", "--store", "elsewhere")
+    assert code == 2 and out == "", out
+    ours = [line for line in err.splitlines() if line.startswith("mei jobs:")]  # not Python's warnings
+    assert ours == ["mei jobs: store 'elsewhere' is not configured on this connection (Storage 'elsewhere' is "
+                    "requested but not configured in stores)"] and err.splitlines()[-1] == ours[0], err
 
 
 def make_orphans(lab, n_units: int = 3, failing_unit: int = 2) -> tuple[dict[str, int], dict[str, int]]:
