@@ -258,3 +258,17 @@ def test_a_lab_with_wrong_credentials_in_dj_stores_gets_the_error_from_connect(b
     assert not _schema_exists(backend.connection, name)
     assert s3_server.objects(s3_bucket) == {}
     print(f"\n[{backend.name}] {last[:160]}...")
+
+
+def test_store_errors_names_only_errors_of_the_store(s3_server, s3_bucket):
+    config = {"stores": {"mei": s3_server.store(s3_bucket)}}
+    with pytest.raises(ValueError, match="^not the store$"):  # anything else passes unchanged
+        with db.store_errors(config):
+            raise ValueError("not the store")
+    with pytest.raises(db.StoreError) as caught:
+        with db.store_errors(config, hint="rerun it"):
+            s3_server.client(access_key="AKIA" + "Y" * 16).list_objects_v2(Bucket=s3_bucket)
+    assert str(caught.value) == (f"{_where(config['stores']['mei'])} refused the credentials (InvalidAccessKeyId: "
+                                 "The AWS Access Key Id you provided does not exist in our records.); check its "
+                                 "access_key and secret_key; rerun it")
+    assert type(caught.value.__cause__).__name__ == "ClientError"  # the original error stays attached
