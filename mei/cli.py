@@ -220,7 +220,12 @@ def _gc_lines(report: Any) -> list[str]:
 def cmd_jobs(args: argparse.Namespace) -> int:
     """Show a table's job counts; optionally re-queue stale reservations first, and list (or, with --delete,
     remove) store objects of rolled-back or killed makes that no row references (--gc)."""
-    from .reliability import GarbageCollectionError, clear_stale, collect_orphans, job_counts
+    from .reliability import (
+        GarbageCollectionError,
+        clear_stale,
+        collect_orphans,
+        job_counts,
+    )
 
     if args.delete and not args.gc:
         raise UsageError("--delete only goes with --gc")

@@ -34,7 +34,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -529,7 +529,7 @@ def collect_orphans(table: Any, *, delete: bool = False, min_age: float = DEFAUL
                 raise GarbageCollectionError(
                     f"could not read everything in store {store!r} for schemas {', '.join(names)}, so nothing was "
                     f"deleted: {'; '.join(problems + stats['scan_errors'])}")
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             for kind, paths in (("hash", stats["orphaned_hash_paths"]), ("schema", stats["orphaned_schema_paths"])):
                 for path in paths:
                     item = StoreObject(store, path, int(backend.size(path)),
