@@ -515,21 +515,25 @@ def collect_orphans(table: Any, *, delete: bool = False, min_age: float = DEFAUL
     config = connection._config
     store_names = list(dict.fromkeys(stores)) if stores else [db.store_name()]
     report = OrphanReport(schemas=names, stores={}, min_age=float(min_age), dry_run=not delete)
-    for store in store_names:
-        with _absolute_file_location(config, store):
+    with contextlib.ExitStack() as stack:
+        scanned = []  # every store is read completely before anything is deleted
+        for store in store_names:
+            stack.enter_context(_absolute_file_location(config, store))
             try:
                 collector = dj.gc.GarbageCollector(*schemas, store=store, config=config)
             except DataJointError as error:
                 raise ValueError(f"store {store!r} is not configured on this connection ({error})") from error
-            backend = collector.backend
-            report.stores[store] = backend.get_url("")
+            report.stores[store] = collector.backend.get_url("")
             with _reference_scan_problems() as problems:
                 stats = collector.collect(dry_run=True)
             if problems or stats["scan_errors"]:
                 raise GarbageCollectionError(
                     f"could not read everything in store {store!r} for schemas {', '.join(names)}, so nothing was "
                     f"deleted: {'; '.join(problems + stats['scan_errors'])}")
-            now = datetime.now(UTC)
+            scanned.append((store, collector, stats))
+        now = datetime.now(UTC)
+        for store, collector, stats in scanned:
+            backend = collector.backend
             for kind, paths in (("hash", stats["orphaned_hash_paths"]), ("schema", stats["orphaned_schema_paths"])):
                 for path in paths:
                     item = StoreObject(store, path, int(backend.size(path)),
