@@ -35,8 +35,8 @@ BAD_METHODS = [
     (GA, "not a dict", ConfigError, "method_config: must be a dict"),
     (GA, _config(stopper={"path": "subprocess.Popen", "kwargs": {}}), ComponentNotAllowedError, "stopper.path"),
     (GA, _config(initial={"path": "mei.fabrik.activate", "kwargs": {"schema_name": "x"}}), ComponentNotAllowedError,
-     "names 'mei.fabrik', part of the package's machinery"),
-    ("mei.main.MEIMethod", METHOD_CONFIG, ComponentNotAllowedError, "names 'mei.main'"),
+     "'mei.fabrik.activate' is not a component: 'mei.fabrik' holds no components"),
+    ("mei.main.MEIMethod", METHOD_CONFIG, ComponentNotAllowedError, "method_fn: 'mei.main.MEIMethod' is not a component"),
 ]
 
 
