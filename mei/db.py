@@ -352,8 +352,8 @@ def check_store(config: Any = None, name: str | None = None, *, timeout: float =
     if fingerprint in _checked_stores:
         return
     try:
-        import s3fs  # noqa: F401 - what DataJoint 2 needs for protocol "s3"
         import botocore.session
+        import s3fs  # noqa: F401 - what DataJoint 2 needs for protocol "s3"
         from botocore.config import Config as BotoConfig
     except ImportError as error:
         raise StoreError(f"the {describe_store(name, spec)} needs the package s3fs: pip install "

@@ -117,8 +117,8 @@ def test_connect_uses_the_server_datajoint_is_configured_for(kind, private_tmp):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJ_", "MEI_"))}
     env.update(server.dj_env(), MEI_DATA_DIR=str(private_tmp), PYTHONPATH=str(ROOT))
     probe = f"meitest_{uuid.uuid4().hex[:10]}_connect"
-    result = subprocess.run([sys.executable, "-c", SERVER, probe], cwd=private_tmp, env=env, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run([sys.executable, "-c", SERVER, probe], cwd=private_tmp, env=env, capture_output=True,
+                            text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1].split() == ["AT", host, str(port), kind, "True"]
     assert not (private_tmp / "postgres").exists()  # no embedded server was started

@@ -75,8 +75,7 @@ def _check_round_trips(lab: SimpleNamespace, server: Any, spec: dict, n_meis: in
         raw_output = from_bytes(server.read(spec["bucket"], f"{spec['location']}/{row['output'].path}"))
         assert output["EvaluationObjective"]["times"] == [0, 4, 8]
         assert raw_output["EvaluationObjective"]["times"] == [0, 4, 8]
-        for fetched, stored in zip(output["EvaluationObjective"]["values"], raw_output["EvaluationObjective"]["values"]):
-            assert fetched == stored
+        assert output["EvaluationObjective"]["values"] == raw_output["EvaluationObjective"]["values"]
 
 
 def test_meis_outputs_and_weights_round_trip_through_s3(s3_backend, s3_server, allow_tests_modules):

@@ -16,7 +16,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-
 from tests import servers
 
 BACKENDS = ("embedded", "postgresql", "mysql")
