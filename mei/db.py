@@ -278,10 +278,13 @@ def store_error(name: str, spec: Mapping[str, Any], error: BaseException) -> Sto
     if code in ("AccessDenied", "Forbidden", "403") or (code is None and isinstance(error, PermissionError)):
         return StoreError(f"the {where} denied access ({detail}); check its access_key, secret_key and the "
                           "bucket's policy", store=name, reason="access")
+    names = {type(item).__name__ for item in chain}
+    if names & {"NoCredentialsError", "PartialCredentialsError"}:
+        return StoreError(f"the {where} has no credentials ({detail}); set its access_key and secret_key, or AWS "
+                          "credentials in the environment", store=name, reason="credentials")
     if code == "NoSuchBucket":
         return StoreError(f"the {where} has no bucket {spec.get('bucket')!r}; create it first", store=name,
                           reason="bucket")
-    names = {type(item).__name__ for item in chain}
     unreachable = {"EndpointConnectionError", "ConnectionClosedError", "ConnectTimeoutError", "ReadTimeoutError",
                    "ClientConnectorError", "ClientConnectionError", "ServerDisconnectedError", "FSTimeoutError",
                    "ProxyConnectionError", "SSLError", "HTTPClientError"}

@@ -218,6 +218,19 @@ def test_unreachable_endpoint_and_missing_bucket_fail_at_connect(backend, s3_ser
         _make_instance(backend.name, missing, backend.embedded_dir)
     assert caught.value.reason == "bucket"
     assert str(caught.value) == f"{_where(missing)} has no bucket '{s3_bucket}-missing'; create it first"
+    keyless = {k: v for k, v in s3_server.store(s3_bucket).items() if k not in ("access_key", "secret_key")}
+    with pytest.MonkeyPatch.context() as env:  # no key in the spec and none in the environment
+        for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+            env.delenv(variable, raising=False)
+        env.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+        env.setenv("AWS_CONFIG_FILE", os.devnull)
+        env.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        with pytest.raises(db.StoreError) as caught:
+            _make_instance(backend.name, keyless, backend.embedded_dir)
+    assert caught.value.reason == "credentials"
+    assert str(caught.value) == (f"{_where(keyless)} has no credentials (NoCredentialsError: Unable to locate "
+                                 "credentials); set its access_key and secret_key, or AWS credentials in the "
+                                 "environment")
     plain_http = s3_server.store(s3_bucket)
     del plain_http["secure"]  # DataJoint's default for S3 is secure=True: https to a plain-HTTP server
     with pytest.raises(db.StoreError, match=r"at https://127\.0\.0\.1:\d+\) is unreachable \(") as caught:
