@@ -1,7 +1,7 @@
 """Batched many-unit generation: MEIs/second and peak memory for K MEIs per batch vs one run per MEI.
 
 Part 1 (every device): K = 1, 8, 64 keys (units of one model, one seed each) by
-:func:`mei.methods.gradient_ascent_batched` vs sequential :func:`mei.methods.gradient_ascent` runs, same
+:func:`mei.batched.gradient_ascent_batched` vs sequential :func:`mei.methods.gradient_ascent` runs, same
 config, same process. Sequential throughput is measured over ``--sequential`` runs (it is per MEI, so it
 does not depend on K). Peak memory is CUDA's ``max_memory_allocated`` on the GPU and the growth of the
 process's peak resident set (``VmHWM``, reset between measurements) on the CPU.
@@ -42,7 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._report import write_section  # noqa: E402
 from mei.batched import cudnn_benchmark  # noqa: E402
-from mei.methods import gradient_ascent, gradient_ascent_batched, recording  # noqa: E402
+from mei.batched import gradient_ascent_batched  # noqa: E402
+from mei.methods import gradient_ascent, recording  # noqa: E402
 from mei.modules import ConstrainedOutputModel, EnsembleModel  # noqa: E402
 
 

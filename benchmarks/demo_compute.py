@@ -17,7 +17,7 @@ from mei.demo.settings import DemoSettings
 from mei.demo.training import fit
 from mei.methods import gradient_ascent
 from mei.modules import ConstrainedOutputModel, EnsembleModel
-from mei.report_card import report_card
+from mei.analysis.report_card import report_card
 
 try:
     from benchmarks._report import write_section

@@ -146,7 +146,8 @@ def measure(mei_table: Any, model: nn.Module, n: int, config: dict, repeats: int
 
 def run(n: int, steps: int, backend: str, repeats: int) -> dict[str, Any]:
     """Set up a database with the lab's tables and measure (see :func:`measure`)."""
-    from mei import db, resolve
+    from mei.pipeline import database as db
+    from mei.engine import resolve
     from mei.main import MEIMethod, MEISeed
 
     resolve.allow_modules("benchmarks")

@@ -26,7 +26,7 @@ class UsageError(Exception):
 
 def _allow(prefixes: Sequence[str] | None) -> None:
     if prefixes:
-        from .resolve import allow_modules
+        from .engine.resolve import allow_modules
 
         allow_modules(*prefixes)
 
@@ -36,7 +36,7 @@ def _table(path: str | None) -> Any:
 
     The path comes from the operator (the command line or ``$MEI_WORKER_TABLE``), not from a database row, so
     it is imported like ``python -m`` would (the current folder first on ``sys.path``) and does not go through
-    the component allowlist of :mod:`mei.resolve`, which never hands out tables. It must name a DataJoint table.
+    the component allowlist of :mod:`mei.engine.resolve`, which never hands out tables. It must name a DataJoint table.
     """
     import importlib
 
@@ -98,7 +98,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.engine:
-        from .engine_demo import run
+        from .demo.engine_only import run
 
         grid, losses = run(args.out)
         print(f"MEI grid:   {grid}\nloss curve: {losses}")
@@ -156,8 +156,8 @@ def load_config_file(path: str) -> tuple[str, Any]:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate a method config file without a database."""
-    from ._tables.generation import validate_method
-    from .resolve import ConfigError
+    from .pipeline.generation import validate_method
+    from .engine.resolve import ConfigError
 
     _allow(args.allow)
     method_fn, config = load_config_file(args.file)
@@ -174,7 +174,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Make pending keys of a table with reserved jobs until none is left."""
-    from .reliability import DatabaseConnectionLost, check_batch_size, run_worker
+    from .pipeline.jobs import DatabaseConnectionLost, check_batch_size, run_worker
 
     _allow(args.allow)
     table = _table(args.table or os.environ.get(ENV_WORKER_TABLE))
@@ -220,7 +220,7 @@ def _gc_lines(report: Any) -> list[str]:
 def cmd_jobs(args: argparse.Namespace) -> int:
     """Show a table's job counts; optionally re-queue stale reservations first, and list (or, with --delete,
     remove) store objects of rolled-back or killed makes that no row references (--gc)."""
-    from .reliability import (
+    from .pipeline.jobs import (
         GarbageCollectionError,
         clear_stale,
         collect_orphans,

@@ -28,14 +28,13 @@ from typing import Any, ClassVar
 
 import datajoint as dj
 
-from . import db
-from ._tables.builders import (
+from .pipeline import database as db
+from .pipeline.builders import (
     accepts_keyword, data_info_from_dataloaders, get_data, get_model, get_trainer, resolve_fn,
 )
-from ._tables.common import (
-    LazyActivated, bind_schema, default_schema_name, frozen_copy, from_bytes, make_hash, to_blob_value, to_bytes,
-)
-from ._tables.templates import give_own_parts
+from .pipeline.schemas import LazyActivated, bind_schema, default_schema_name
+from .pipeline.values import frozen_copy, from_bytes, make_hash, to_blob_value, to_bytes
+from .pipeline.part_tables import give_own_parts
 
 __all__ = [
     "make_hash", "activate", "schema", "FabrikantMixin", "SeedMixin", "DatasetMixin", "ModelMixin", "TrainerMixin",
@@ -58,7 +57,7 @@ def activate(schema_name: str | None = None, *, connection: Any = None, create_s
 
     Args:
         schema_name (str, optional): database schema. Default: ``$MEI_FABRIK_SCHEMA`` or ``"mei_fabrik"``.
-        connection (datajoint.Connection, optional): Default: :func:`mei.db.connect` (embedded PostgreSQL
+        connection (datajoint.Connection, optional): Default: :func:`mei.pipeline.database.connect` (embedded PostgreSQL
             unless a server is configured).
         create_schema (bool, optional): create the schema if missing. Default: True.
         create_tables (bool, optional): declare missing tables. Default: True.
@@ -130,7 +129,7 @@ class _FnConfigMixin:
 
     @classmethod
     def resolve_fn(cls, fn_name: str) -> Callable[..., Any]:
-        """Resolve a dotted path through :func:`mei.resolve.resolve`."""
+        """Resolve a dotted path through :func:`mei.engine.resolve.resolve`."""
         return resolve_fn(fn_name, f"{cls._role}_fn")
 
     def add_entry(self, fn: str, config: Mapping[str, Any], fabrikant: str | None = None, comment: str = "",
@@ -138,7 +137,7 @@ class _FnConfigMixin:
         """Add a function and its config; the dotted path is resolved first, a bad one writes no row.
 
         Args:
-            fn (str): dotted path of the function (checked against the allowlist of :mod:`mei.resolve`).
+            fn (str): dotted path of the function (checked against the allowlist of :mod:`mei.engine.resolve`).
             config (dict): its keyword arguments.
             fabrikant (str, optional): a ``fabrikant_name`` in the user table. Default: the one whose
                 ``dj_username`` is the connected database user.

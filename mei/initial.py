@@ -1,6 +1,6 @@
 """Initial guesses: ``initial(shape) -> tensor`` (on the CPU; the engine moves it to the device).
 
-Random initials draw image by image from the engine's seeded streams (:mod:`mei.rng`), so a batch of K
+Random initials draw image by image from the engine's seeded streams (:mod:`mei.engine.rng`), so a batch of K
 images starts exactly where K separate runs with the same seeds would.
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from . import rng
-from ._component import Component, check_number, component
+from .engine import rng
+from .engine.component import Component, check_number, component
 
 
 def _check_shape(shape: Sequence[int]) -> tuple[int, ...]:

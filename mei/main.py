@@ -12,7 +12,7 @@ tables):
   ``populate()`` generates them.
 
 The package's own tables :class:`MEIMethod` and :class:`MEISeed` live in a schema bound by :func:`activate`
-(or, on their first use, in the default schema ``mei`` — ``$MEI_SCHEMA`` — on :func:`mei.db.connect`).
+(or, on their first use, in the default schema ``mei`` — ``$MEI_SCHEMA`` — on :func:`mei.pipeline.database.connect`).
 
 Importing this module opens no database connection.
 """
@@ -26,14 +26,13 @@ import datajoint as dj
 import numpy as np
 import torch
 
-from . import db
-from ._tables.cache import ModelCache, freeze_model
-from ._tables.common import (
-    LazyActivated, bind_schema, default_schema_name, frozen_copy, from_bytes, make_hash, to_bytes,
-)
-from ._tables.generation import run_config, run_method, validate_method, versions
-from ._tables.templates import give_own_parts, primary_key_of
-from .batched_populate import BatchedPopulateMixin
+from .pipeline import database as db
+from .pipeline.model_cache import ModelCache, freeze_model
+from .pipeline.schemas import LazyActivated, bind_schema, default_schema_name
+from .pipeline.values import frozen_copy, from_bytes, make_hash, to_bytes
+from .pipeline.generation import run_config, run_method, validate_method, versions
+from .pipeline.part_tables import give_own_parts, primary_key_of
+from .pipeline.batched_populate import BatchedPopulateMixin
 from .fabrik import Dataset, data_info_from_dataloaders
 from .modules import ConstrainedOutputModel, EnsembleModel
 
@@ -64,7 +63,7 @@ def activate(schema_name: str | None = None, *, connection: Any = None, create_s
 
     Args:
         schema_name (str, optional): database schema. Default: ``$MEI_SCHEMA`` or ``"mei"``.
-        connection (datajoint.Connection, optional): Default: :func:`mei.db.connect` (embedded PostgreSQL
+        connection (datajoint.Connection, optional): Default: :func:`mei.pipeline.database.connect` (embedded PostgreSQL
             unless a server is configured).
         create_schema (bool, optional): create the schema if missing. Default: True.
         create_tables (bool, optional): declare missing tables. Default: True.
@@ -124,7 +123,7 @@ class MEIMethod(LazyActivated, dj.Lookup):
             dict: the key ``{"method_fn": ..., "method_hash": ...}``.
 
         Raises:
-            mei.resolve.ConfigError: the path is not allowed or does not resolve, or the config is invalid;
+            mei.engine.resolve.ConfigError: the path is not allowed or does not resolve, or the config is invalid;
                 nothing is written.
         """
         validate_method(method_fn, method_config)
@@ -347,7 +346,7 @@ class MEITemplate(BatchedPopulateMixin, dj.Computed):
     ``config_hash``, ``versions`` (mei, torch, datajoint, python).
 
     ``populate(batch_size=K)`` fills up to K pending keys that share a model and a method in one batched
-    run (:mod:`mei.batched_populate`), one row per key as the plain populate writes it.
+    run (:mod:`mei.pipeline.batched_populate`), one row per key as the plain populate writes it.
     """
 
     trained_model_table: ClassVar[Any] = None
@@ -356,6 +355,7 @@ class MEITemplate(BatchedPopulateMixin, dj.Computed):
     method_table: ClassVar[Any] = MEIMethod
     seed_table: ClassVar[Any] = MEISeed
     include_dataloader: ClassVar[bool] = False
+    batched_compute: ClassVar[bool] = True  # batched populate reproduces this class's _compute (an override opts out)
 
     @classmethod
     def _objective_attribute(cls) -> str:

@@ -14,10 +14,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from . import rng
-from ._component import component
+from .engine import rng
+from .engine.component import component
 from .optimization import MEI, optimize
-from .resolve import Components, build_components
+from .engine.resolve import Components, build_components
 from .tracking import Tracker
 
 _run_info: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("mei_run_info", default=None)
@@ -129,7 +129,7 @@ def gradient_ascent(dataloaders: Any, model: nn.Module, config: Mapping[str, Any
             that of the first training batch with batch size 1. May be ``None`` if ``config["shape"]`` is set.
         model (nn.Module): the objective, e.g. a :class:`~mei.modules.ConstrainedOutputModel`. It is moved to
             the config's device and evaluated in eval mode (its training flag is restored afterwards).
-        config (dict): components by dotted path, see :func:`mei.resolve.build_components` and the README.
+        config (dict): components by dotted path, see :func:`mei.engine.resolve.build_components` and the README.
         seed (int): seeds every random draw; the caller's global RNG state is left unchanged.
 
     Returns:
@@ -142,12 +142,3 @@ def gradient_ascent(dataloaders: Any, model: nn.Module, config: Mapping[str, Any
     mei, score, output, steps = run_engine(model, components, shape, [int(seed)], device)
     record(steps=steps, device=str(device))
     return mei, float(score), output
-
-
-def gradient_ascent_batched(dataloaders: Any, models: Any, config: Mapping[str, Any],
-                            seeds: list[int]) -> list[tuple[Tensor, float, dict[str, Any]]]:
-    """K MEIs in one batched optimization: ``result[k]`` is ``gradient_ascent(dataloaders, models[k], config,
-    seeds[k])`` within float rounding. See :func:`mei.batched.gradient_ascent_batched`."""
-    from .batched import gradient_ascent_batched as run_batched  # noqa: PLC0415 - mei.batched imports this module
-
-    return run_batched(dataloaders, models, config, seeds)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 from typing import Any
 
-from ._component import Component, check_number, component
+from .engine.component import Component, check_number, component
 
 
 class Objective(Component, abc.ABC):

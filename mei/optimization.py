@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
-from ._component import reads_input
+from .engine.component import reads_input
 from .stoppers import OptimizationStopper, PerImageStopper
 from .tracking import Tracker
 

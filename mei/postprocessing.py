@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from ._component import Component, check_number, component
+from .engine.component import Component, check_number, component
 
 
 def _per_image_stat(x: Tensor, stat: Tensor) -> Tensor:

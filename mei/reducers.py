@@ -19,7 +19,7 @@ from typing import Any
 
 from torch import Tensor
 
-from ._component import Component, check_number, component
+from .engine.component import Component, check_number, component
 
 Reducer = Callable[[Tensor], Tensor]
 
@@ -85,7 +85,7 @@ class Identity(Component):
 
 def build_reducer(spec: Reducer | Mapping[str, Any] | None, key: str = "reducer") -> Reducer | None:
     """A reducer from a component spec ``{"path": ..., "kwargs": {...}}`` (resolved through
-    :func:`mei.resolve.build_component`), a callable (returned as is) or ``None`` (kept).
+    :func:`mei.engine.resolve.build_component`), a callable (returned as is) or ``None`` (kept).
 
     Args:
         spec (dict | Callable | None): what to build.
@@ -93,6 +93,6 @@ def build_reducer(spec: Reducer | Mapping[str, Any] | None, key: str = "reducer"
     """
     if spec is None or callable(spec):
         return spec
-    from .resolve import build_component
+    from .engine.resolve import build_component
 
     return build_component(spec, key)

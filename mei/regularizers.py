@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._component import Component, check_number, component
+from .engine.component import Component, check_number, component
 
 
 def per_image(x: Tensor) -> Tensor:
@@ -156,7 +156,7 @@ class Sum(Component):
     _repr_fields = ("regularizers",)
 
     def __init__(self, regularizers: Sequence[Mapping[str, Any]]) -> None:
-        from .resolve import build_component
+        from .engine.resolve import build_component
 
         if not isinstance(regularizers, (list, tuple)) or not regularizers:
             raise ValueError("regularizers must be a non-empty list of component specs")

@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from ._component import Component, check_number, component, reads_input
+from .engine.component import Component, check_number, component, reads_input
 
 
 class OptimizationStopper(Component, abc.ABC):

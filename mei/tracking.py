@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._component import reads_input
+from .engine.component import reads_input
 from .objectives import Objective
 
 

@@ -1,6 +1,6 @@
 """Transforms applied to the input before the model sees it: ``transform(x, i_iter) -> x``.
 
-Gradients flow through them. Random ones draw per image from the engine's seeded streams (:mod:`mei.rng`).
+Gradients flow through them. Random ones draw per image from the engine's seeded streams (:mod:`mei.engine.rng`).
 Spatial transforms act on the last two dimensions, so images ``(N, C, H, W)`` and videos
 ``(N, C, T, H, W)`` both work.
 """
@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import rng
-from ._component import Component, check_number, component
+from .engine import rng
+from .engine.component import Component, check_number, component
 
 
 def shift(x: Tensor, shifts: Tensor, dims: Sequence[int]) -> Tensor:
@@ -143,7 +143,7 @@ class Compose(Component):
     _repr_fields = ("transforms",)
 
     def __init__(self, transforms: Sequence[Mapping[str, Any]]) -> None:
-        from .resolve import build_component
+        from .engine.resolve import build_component
 
         if not isinstance(transforms, (list, tuple)):
             raise ValueError(f"transforms must be a list of component specs, got {type(transforms).__name__}")

@@ -12,7 +12,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 @pytest.fixture
 def allow_tests_modules():
     """Allow components defined in the ``tests`` package (custom stoppers, transforms …) for one test."""
-    from mei.resolve import allow_modules, disallow_modules
+    from mei.engine.resolve import allow_modules, disallow_modules
 
     allow_modules("tests")
     yield

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from mei import initial, postprocessing, preconditioners, regularizers, rng, transforms
+from mei import initial, postprocessing, preconditioners, regularizers, transforms
+from mei.engine import rng
 from mei.modules import ConstrainedOutputModel, EnsembleModel
 from mei.stoppers import EvaluationPlateau, NumIterations
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from mei.resolve import COMPONENT_KINDS, ComponentNotAllowedError, ConfigError, allow_modules, disallow_modules, resolve, validate_config
+from mei.engine.resolve import COMPONENT_KINDS, ComponentNotAllowedError, ConfigError, allow_modules, disallow_modules, resolve, validate_config
 from mei.stoppers import NumIterations
 
 
@@ -29,10 +29,10 @@ def test_resolves_package_and_torch_optim_paths():
     ("builtins.eval", "'builtins' can never be allowed"),
     ("torch.load", "'torch' can never be allowed"),
     ("torch.optimx.SGD", "'torch.optimx' can never be allowed"),
-    ("mei.resolve.importlib.import_module", "'mei.resolve.importlib' holds no components"),
+    ("mei.engine.resolve.importlib.import_module", "'mei.engine.resolve.importlib' holds no components"),
     ("mei.methods.torch.load", "it names an attribute of 'mei.methods.torch'"),
-    ("mei.methods.torch", "only classes and functions declared with mei._component.component"),
-    ("mei.methods.run_engine", "only classes and functions declared with mei._component.component"),
+    ("mei.methods.torch", "only classes and functions declared with mei.engine.component.component"),
+    ("mei.methods.run_engine", "only classes and functions declared with mei.engine.component.component"),
     ("torch.optim.Optimizer", "only subclasses of torch.optim.Optimizer"),
     ("torch.optim.lr_scheduler.LambdaLR", "only subclasses of torch.optim.Optimizer"),
 ])
@@ -46,7 +46,7 @@ def test_a_module_of_yours_outside_the_allowlist_gets_the_narrowest_advice():
     with pytest.raises(ComponentNotAllowedError, match="outside the allowed modules") as info:
         resolve("meifoo.parts.Thing")
     assert "MEI_ALLOWED_MODULES=meifoo.parts " in str(info.value)
-    assert "mei.resolve.allow_modules('meifoo.parts')" in str(info.value)
+    assert "mei.allow_modules('meifoo.parts')" in str(info.value)
 
 
 @pytest.mark.parametrize("prefix", ["os", "os.path", "subprocess", "torch", "torch.hub", "mei", "mei.demo",
@@ -73,7 +73,7 @@ def test_a_component_is_handed_out_only_for_a_slot_of_its_kind():
     assert resolve("torch.optim.sgd.SGD", kinds=("optimizer",)).__name__ == "SGD"
 
 
-@pytest.mark.parametrize("path", ["mei.__builtins__", ".relative.Thing", "mei._component.Component", "NumIterations",
+@pytest.mark.parametrize("path", ["mei.__builtins__", ".relative.Thing", "mei.engine.component.Component", "NumIterations",
                                   "", "   ", "mei..stoppers", "mei.stoppers.NumIterations()"])
 def test_malformed_paths_are_refused(path):
     with pytest.raises(ConfigError):

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
-from .._component import component
+from ..engine.component import component
 from .models import DemoModel, build_model
 from .population import Population, make_population, natural_images
 from .training import fit

@@ -64,7 +64,7 @@ def run_demo(settings: DemoSettings | None = None, *, prefix: str = tables.SCHEM
         settings (DemoSettings, optional): sizes. Default: the full demo.
         prefix (str, optional): the demo's schema name (see :func:`mei.demo.tables.schema_names`).
             Default: ``"mei_demo"``.
-        connection (datajoint.Connection, optional): Default: :func:`mei.db.connect` (embedded PostgreSQL
+        connection (datajoint.Connection, optional): Default: :func:`mei.pipeline.database.connect` (embedded PostgreSQL
             unless a server is configured).
         fresh (bool, optional): drop the demo's schemas first; otherwise rows already there are reused.
             Default: False.

@@ -13,7 +13,7 @@ Responses are Poisson spike counts drawn around the cells' rates.
 Every filter is scaled so that its drive over natural images has unit standard deviation; the rate is then
 ``gain * softplus(slope * drive + offset)``. Under a norm constraint the most exciting input of a simple or
 centre-surround cell is its filter, and of a complex cell any phase of its quadrature pair: that is what the
-MEIs are scored against (:mod:`mei.report_card`).
+MEIs are scored against (:mod:`mei.analysis.report_card`).
 """
 
 from __future__ import annotations

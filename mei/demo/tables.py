@@ -15,11 +15,11 @@ import datajoint as dj
 from torch import Tensor, nn
 
 from .. import fabrik, main
-from .._tables.common import LazyActivated, bind_schema
+from ..pipeline.schemas import LazyActivated, bind_schema
 from ..fabrik import TrainedModelBase
 from ..main import MEITemplate, PopulationObjectiveTemplate, TrainedEnsembleModelTemplate
-from ..report_card import Objective as ObjectiveFn
-from ..report_card_table import ReportCardTemplate
+from ..analysis.report_card import Objective as ObjectiveFn
+from ..pipeline.report_card_table import ReportCardTemplate
 from .lab import DATA_KEY, dataset_fn, population_for
 
 SCHEMA = "mei_demo"
@@ -36,7 +36,7 @@ def activate(prefix: str = SCHEMA, *, connection: Any = None) -> dict[str, dj.Sc
 
     Args:
         prefix (str, optional): name of the demo schema and prefix of the other two. Default: ``"mei_demo"``.
-        connection (datajoint.Connection, optional): Default: :func:`mei.db.connect`.
+        connection (datajoint.Connection, optional): Default: :func:`mei.pipeline.database.connect`.
     """
     names = schema_names(prefix)
     _frozen_model.cache_clear()

@@ -11,37 +11,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..analysis.spectra import high_frequency_fraction, radial_power_spectrum
 from .diversity import pairwise_distances
-
-
-def radial_power_spectrum(images: Tensor) -> tuple[Tensor, Tensor]:
-    """Mean power at each integer radial frequency ``r`` (cycles per image), DC included at ``r = 0``.
-
-    Returns:
-        tuple: ``(frequencies, power)``, both 1-D, frequencies ``0 .. min(H, W) // 2``.
-    """
-    images = images.detach().float().cpu()
-    h, w = images.shape[-2:]
-    power = torch.fft.fft2(images).abs().pow(2).reshape(-1, h, w).mean(0)
-    fy = torch.minimum(torch.arange(h), h - torch.arange(h)).float()
-    fx = torch.minimum(torch.arange(w), w - torch.arange(w)).float()
-    radius = torch.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2).round().long()
-    n_bins = min(h, w) // 2 + 1
-    keep = radius < n_bins
-    totals = torch.zeros(n_bins).index_add_(0, radius[keep], power[keep])
-    counts = torch.zeros(n_bins).index_add_(0, radius[keep], torch.ones_like(power[keep]))
-    return torch.arange(n_bins).float(), totals / counts.clamp_min(1)
-
-
-def high_frequency_fraction(images: Tensor, cutoff: float = 0.5) -> float:
-    """Share of the non-DC power at radial frequencies above ``cutoff`` times the Nyquist radius."""
-    images = images.detach().float().cpu()
-    h, w = images.shape[-2:]
-    power = torch.fft.fft2(images - images.mean(dim=(-2, -1), keepdim=True)).abs().pow(2).reshape(-1, h, w).sum(0)
-    fy = torch.minimum(torch.arange(h), h - torch.arange(h)).float() / (h / 2)
-    fx = torch.minimum(torch.arange(w), w - torch.arange(w)).float() / (w / 2)
-    radius = torch.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2)
-    return float(power[radius > cutoff].sum() / power.sum().clamp_min(1e-30))
 
 
 def similarity_matrix(images: Tensor, metric: str = "correlation") -> Tensor:

@@ -3,7 +3,7 @@
 :func:`parse_config` checks a config dict for one mode (``"pixel"``, ``"variational"``,
 ``"transformation"``), fills in the defaults, turns JSON schedules (``{"schedule": "linear", ...}``) into
 :class:`~mei.meitorch.tools.schedules.Schedule` objects bound to ``iter_n``, and raises
-:class:`~mei.resolve.ConfigError` naming the first bad key. The table :data:`KEYS` is the reference the docs
+:class:`~mei.engine.resolve.ConfigError` naming the first bad key. The table :data:`KEYS` is the reference the docs
 list (``docs/meitorch.md``).
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..resolve import ConfigError
+from ..engine.resolve import ConfigError
 from .tools.schedules import Schedule, is_schedule_spec, schedule_from_json
 
 MODES = ("pixel", "variational", "transformation")

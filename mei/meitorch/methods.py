@@ -24,9 +24,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._component import component
+from ..engine.component import component
 from ..methods import evaluation_mode, get_device, input_shape_from_dataloaders, record
-from ..resolve import ConfigError, build_component, check_json_value
+from ..engine.resolve import ConfigError, build_component, check_json_value
 from .config import parse_config
 from .result import MEIResult
 from .runner import generate
@@ -82,7 +82,7 @@ def _split(mode: str, config: Any, shape: tuple[int, int, int] | None = None) ->
 
 
 def validate(mode: str, config: Any) -> None:
-    """Check a pipeline config of ``mode`` completely; raises :class:`~mei.resolve.ConfigError` naming the key."""
+    """Check a pipeline config of ``mode`` completely; raises :class:`~mei.engine.resolve.ConfigError` naming the key."""
     _, _, keys = _split(mode, config)
     parse_config(keys, mode)
 

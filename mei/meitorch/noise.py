@@ -1,4 +1,4 @@
-"""Noise for samples and generators, drawn from the run's seeded stream (:mod:`mei.rng`).
+"""Noise for samples and generators, drawn from the run's seeded stream (:mod:`mei.engine.rng`).
 
 It is drawn on the CPU, so a seed gives the same numbers on every device; on a GPU the copy goes through
 pinned memory without blocking the host.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .. import rng
+from ..engine import rng
 
 
 def draw(shape: tuple[int, ...], device: torch.device, laplace: bool = False) -> Tensor:

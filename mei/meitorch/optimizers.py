@@ -13,8 +13,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._component import check_number
-from ..resolve import ConfigError
+from ..engine.component import check_number
+from ..engine.resolve import ConfigError
 from .tools.schedules import Schedule, value_at
 
 
@@ -90,7 +90,7 @@ def optimizer_factory(name: str, params: Mapping[str, Any]) -> Callable[[list[Te
     """The engine's optimizer factory for the ``optimizer`` / ``optimizer_params`` keys.
 
     ``lr`` defaults to 0.01. Checks the arguments at once by building the optimizer on a probe tensor;
-    raises :class:`~mei.resolve.ConfigError` naming ``optimizer_params`` if it refuses them.
+    raises :class:`~mei.engine.resolve.ConfigError` naming ``optimizer_params`` if it refuses them.
     """
     cls = OPTIMIZER_CLASSES[name]
     kwargs = {"lr": _DEFAULT_LR, **params}

@@ -10,6 +10,8 @@ from typing import Any
 
 from torch import Tensor
 
+from ..analysis.spectra import radial_power_spectrum
+
 Ranges = Mapping[str, Sequence[float]] | Sequence[float] | None
 
 
@@ -95,8 +97,6 @@ def plot_image_and_losses(images: Tensor, steps: Sequence[int], losses: Mapping[
 
 def plot_spectrum(images: Tensor, save_path: str | None = None, show: bool = False) -> Any:
     """Radial power spectrum of ``images`` on log-log axes (DC left out)."""
-    from .analyze import radial_power_spectrum
-
     plt = pyplot()
     freqs, power = radial_power_spectrum(images)
     fig, ax = plt.subplots(figsize=(4, 3))

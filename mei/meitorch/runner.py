@@ -15,11 +15,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .. import rng
+from ..engine import rng
 from ..objectives import Objective
 from ..optimization import MEI as Engine
 from ..optimization import no_regularization, optimize
-from ..resolve import ConfigError
+from ..engine.resolve import ConfigError
 from ..stoppers import NumIterations
 from ..tracking import Tracker
 from .augment import Augmentation

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol, Union, runtime_checkable
 
-from torch import Tensor, nn
+from torch import Tensor
 
-#: A layer to read activations from: the module itself or its name in ``model.named_modules()``,
-#: e.g. ``"features.3"`` or ``"mixed4a"``.
-Target = Union[nn.Module, str]
+from ..engine.hooks import Target
+
+__all__ = ["Target", "BatchIndex", "StopCriteria", "EngineTransform", "ImageParameterizationLike"]
 
 #: Which images of a batch an objective applies to: all (``None``), one index, or a list of indices.
 BatchIndex = Union[int, Sequence[int], None]

@@ -1,62 +1,23 @@
-"""Activations of chosen layers in one forward pass, by module object or by module name.
+"""Activations of chosen layers in one forward pass, by module object or by module name (captum.optim's
+``collect_activations`` and friends, on the engine's hooks in :mod:`mei.engine.hooks`).
 
-Forward hooks are registered only on the targeted modules and removed in ``finally``, so a failing
-forward never leaves a hook behind. The target name ``"input"`` (:data:`MODEL_INPUT`) stands for the model's
-input itself (the transformed image), unless the model has a submodule of that name. :class:`ObjectiveModel` turns ``(model, objective)`` into a module that
-returns one value per image: the engine's ``func``, and a pipeline ``get_objective`` result.
+The target name ``"input"`` (:data:`MODEL_INPUT`) stands for the model's input itself (the transformed image),
+unless the model has a submodule of that name. :class:`ObjectiveModel` turns ``(model, objective)`` into a module
+that returns one value per image: the engine's ``func``, and a pipeline ``get_objective`` result.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from ._typing import Target
+from ..engine.hooks import MODEL_INPUT, ModuleOutputs, Target, _key, capture, get_module, is_model_input, module_name
 
-#: Target name of the model's own input (read by a forward pre-hook on the model).
-MODEL_INPUT = "input"
-
-
-def is_model_input(model: nn.Module, target: Target) -> bool:
-    """Whether ``target`` names the model's input (``"input"`` and no submodule of that name)."""
-    if not (isinstance(target, str) and target == MODEL_INPUT):
-        return False
-    try:
-        model.get_submodule(MODEL_INPUT)
-    except AttributeError:
-        return True
-    return False
-
-
-def _key(model: nn.Module, target: Target) -> nn.Module | str:
-    return MODEL_INPUT if is_model_input(model, target) else get_module(model, target)
-
-
-def get_module(model: nn.Module, target: Target) -> nn.Module:
-    """The module ``target`` names inside ``model``.
-
-    Args:
-        model (nn.Module): the network.
-        target (nn.Module or str): a module of ``model`` or its dotted name, e.g. ``"features.3"``;
-            ``""`` is the model itself.
-
-    Raises:
-        KeyError: no module of that name (the message lists a few names that exist).
-        TypeError: ``target`` is neither a module nor a string.
-    """
-    if isinstance(target, nn.Module):
-        return target
-    if not isinstance(target, str):
-        raise TypeError(f"a target is an nn.Module or a module name, got {type(target).__name__}")
-    try:
-        return model.get_submodule(target)
-    except AttributeError:
-        names = [name for name, _ in model.named_modules() if name][:12]
-        raise KeyError(f"{type(model).__name__} has no module named {target!r}; modules include {names}") from None
+__all__ = ["MODEL_INPUT", "ModuleOutputs", "Target", "capture", "get_module", "is_model_input", "module_name",
+           "get_model_layers", "run_and_capture", "collect_activations", "ObjectiveModel", "objective_model"]
 
 
 def get_model_layers(model: nn.Module, types: type[nn.Module] | tuple[type[nn.Module], ...] | None = None
@@ -73,75 +34,6 @@ def get_model_layers(model: nn.Module, types: type[nn.Module] | tuple[type[nn.Mo
         ['0', '1']
     """
     return [name for name, module in model.named_modules() if name and (types is None or isinstance(module, types))]
-
-
-def module_name(model: nn.Module, module: nn.Module) -> str:
-    """The dotted name of ``module`` inside ``model`` (``"<unnamed>"`` if it is not part of it)."""
-    for name, candidate in model.named_modules():
-        if candidate is module:
-            return name
-    return "<unnamed>"
-
-
-class ModuleOutputs(dict):
-    """``{module: output}`` of one forward pass that also answers lookups by module name.
-
-    Args:
-        model (nn.Module): the network the names refer to.
-        outputs (dict, optional): ``{module: tensor}``. Default: empty.
-    """
-
-    def __init__(self, model: nn.Module, outputs: Mapping[nn.Module, Tensor] | None = None) -> None:
-        super().__init__(outputs or {})
-        self.model = model
-
-    def __missing__(self, key: Target) -> Tensor:
-        if is_model_input(self.model, key):
-            raise KeyError("the model's input was not collected: it is not a target of this objective")
-        module = get_module(self.model, key)
-        if module is key or module not in self:
-            raise KeyError(f"no activation was collected for {key!r}: it is not a target of this objective, "
-                           "or the module did not run in the forward pass")
-        return self[module]
-
-
-def _first_tensor(output: Any) -> Tensor:
-    if isinstance(output, Tensor):
-        return output
-    if isinstance(output, (tuple, list)) and output and isinstance(output[0], Tensor):
-        return output[0]
-    raise TypeError(f"cannot take an activation from a module output of type {type(output).__name__}")
-
-
-@contextlib.contextmanager
-def capture(model: nn.Module, targets: Iterable[Target]) -> Iterator[ModuleOutputs]:
-    """Within the block, every forward of ``model`` stores the outputs of ``targets`` in the yielded mapping.
-
-    Args:
-        model (nn.Module): the network.
-        targets (Iterable[nn.Module or str]): layers to record, by object or name (duplicates collapse);
-            ``"input"`` records the model's input.
-    """
-    keys = list(dict.fromkeys(_key(model, t) for t in targets))
-    outputs = ModuleOutputs(model)
-    handles = []
-
-    def hook(mod: nn.Module, args: Any, output: Any) -> None:
-        outputs[mod] = _first_tensor(output)
-
-    def input_hook(mod: nn.Module, args: Any) -> None:
-        outputs[MODEL_INPUT] = _first_tensor(args)
-
-    try:
-        for key in keys:
-            if isinstance(key, str):
-                handles.append(model.register_forward_pre_hook(input_hook))
-            else:
-                handles.append(key.register_forward_hook(hook))
-        yield outputs
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 def run_and_capture(model: nn.Module, targets: Iterable[Target], model_input: Tensor) -> ModuleOutputs:
@@ -215,10 +107,10 @@ def objective_model(model: nn.Module, objective: Any) -> ObjectiveModel:
 
     Args:
         model (nn.Module): the network.
-        objective (Loss or dict): the objective or its spec (resolved through :mod:`mei.resolve`).
+        objective (Loss or dict): the objective or its spec (resolved through :mod:`mei.engine.resolve`).
     """
     if isinstance(objective, Mapping):
-        from ..resolve import build_component
+        from ..engine.resolve import build_component
 
         objective = build_component(objective, "objective")
     return ObjectiveModel(model, objective)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from .._component import component
+from ..engine.component import component
 
 SizeLike = int | Sequence[int]
 

@@ -20,7 +20,7 @@ from typing import Any, Union
 import torch
 from torch import Tensor
 
-from .._component import component
+from ..engine.component import component
 from ._typing import BatchIndex, Target
 from .hooks import ModuleOutputs
 

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .. import rng
+from ..engine import rng
 from ..methods import evaluation_mode
 from ..optimization import MEI, State, optimize
 from ..stoppers import NumIterations, OptimizationStopper
@@ -156,7 +156,7 @@ class InputOptimization:
             optimizer (optional): a torch optimizer class or factory ``(params) -> Optimizer`` (an optimizer
                 instance is rebuilt with its settings). Default: Adam.
             lr (float, optional): learning rate of the default Adam. Default: 0.025.
-            seed (int, optional): seeds the random transforms (per image, see :mod:`mei.rng`). Default: torch's
+            seed (int, optional): seeds the random transforms (per image, see :mod:`mei.engine.rng`). Default: torch's
                 global random state.
 
         Returns:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .._component import Component, check_number, component
+from ..engine.component import Component, check_number, component
 from ..preconditioners import blur2d
 
 

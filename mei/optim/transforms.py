@@ -3,7 +3,7 @@
 Every transform is an ``nn.Module`` whose ``forward(x, i_iter=0)`` works both captum-style (``t(x)``) and as an
 engine transform (``t(x, i_iter)``), so each is a pipeline component by dotted path, e.g.
 ``{"path": "mei.optim.transforms.TransformationRobustness", "kwargs": {}}``. Random choices are drawn per
-image from the engine's seeded streams (:mod:`mei.rng`): runs are reproducible and a batch of K images
+image from the engine's seeded streams (:mod:`mei.engine.rng`): runs are reproducible and a batch of K images
 sees what K single-image runs would.
 """
 
@@ -17,13 +17,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .. import rng
-from .._component import component
+from ..engine import rng
+from ..engine.component import component
 
 
 def _as_module(transform: Any, key: str) -> Any:
     if isinstance(transform, Mapping):
-        from ..resolve import build_component
+        from ..engine.resolve import build_component
 
         return build_component(transform, key)
     return transform
@@ -200,7 +200,7 @@ class Chain(nn.Module):
     """Apply transforms in order, passing ``i_iter`` on.
 
     Args:
-        *transforms (nn.Module or dict): transforms (or component specs resolved through :mod:`mei.resolve`).
+        *transforms (nn.Module or dict): transforms (or component specs resolved through :mod:`mei.engine.resolve`).
     """
 
     def __init__(self, *transforms: Any) -> None:

@@ -4,9 +4,11 @@ import pytest
 import torch
 
 from mei.batched import AutocastModel, BatchOptions, wrap_objective
-from mei.methods import gradient_ascent_batched, recording
-from mei.modules import BatchedConstrainedOutputModel, ConstrainedOutputModel, PerImageModel, batch_objectives
-from mei.resolve import ConfigError
+from mei.batched import gradient_ascent_batched
+from mei.methods import recording
+from mei.batched import BatchedConstrainedOutputModel, PerImageModel, batch_objectives
+from mei.modules import ConstrainedOutputModel
+from mei.engine.resolve import ConfigError
 from tests.batched.helpers import TOLERANCE, OutOfMemoryAbove, config, tiny_cnn, unit_models
 
 UNITS = [0, 1, 2, 3, 4, 2, 0]
@@ -124,7 +126,7 @@ def test_channels_last_and_cudnn_benchmark_keep_the_result():
 
 
 def test_bad_batch_options_are_refused_when_a_method_is_validated():
-    from mei.resolve import validate_config
+    from mei.engine.resolve import validate_config
 
     with pytest.raises(ConfigError) as error:
         validate_config(config(batch={"chunk_size": 0}))

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from mei.methods import gradient_ascent, gradient_ascent_batched, recording
+from mei.batched import gradient_ascent_batched
+from mei.methods import gradient_ascent, recording
 from tests.batched.helpers import config, tiny_cnn, unit_models
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")

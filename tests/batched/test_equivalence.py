@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from mei.methods import gradient_ascent, gradient_ascent_batched, recording
+from mei.batched import gradient_ascent_batched
+from mei.methods import gradient_ascent, recording
 from tests.batched.helpers import TOLERANCE, config, tiny_cnn, unit_models
 
 UNITS = [0, 3, 1, 4]

@@ -6,10 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from mei.methods import gradient_ascent, gradient_ascent_batched
-from mei.modules import (BatchedConstrainedOutputModel, ConstrainedOutputModel, EnsembleModel, FusedEnsembleModel,
-                         fuse_ensembles)
-from mei.resolve import ConfigError, validate_config
+from mei.batched import gradient_ascent_batched
+from mei.methods import gradient_ascent
+from mei.batched import BatchedConstrainedOutputModel, FusedEnsembleModel, fuse_ensembles
+from mei.modules import ConstrainedOutputModel, EnsembleModel
+from mei.engine.resolve import ConfigError, validate_config
 from tests.batched.helpers import TOLERANCE, config, tiny_cnn
 
 UNITS = [0, 3, 1, 4]
@@ -155,7 +156,7 @@ def test_dense_fusion_handles_stride_dilation_padding_and_leaves_grouped_or_asym
 
 
 def test_a_dense_member_convolution_outside_vmap_is_an_ordinary_convolution():
-    from mei.modules import _dense_convolutions
+    from mei.batched.fusion import _dense_convolutions
 
     plain = nn.Conv2d(3, 4, 3, stride=2, padding=1)
     dense = copy.deepcopy(plain)

@@ -61,7 +61,7 @@ def test_reserve_jobs_reserves_each_key_and_skips_keys_held_elsewhere(pipeline):
 
 
 def test_batch_size_and_unsupported_options_are_refused_before_any_work():
-    from mei.batched_populate import populate_batched
+    from mei.pipeline.batched_populate import populate_batched
 
     with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
         populate_batched(object(), (), 0)
@@ -101,7 +101,7 @@ def test_a_failed_batch_marks_each_of_its_keys_as_an_error(pipeline):
 
 @pytest.mark.parametrize("backend", ["embedded"], indirect=True)
 def test_a_key_that_cannot_be_prepared_is_reported_by_the_plain_populate(pipeline):
-    from mei.resolve import allow_modules, disallow_modules
+    from mei.engine.resolve import allow_modules, disallow_modules
 
     lab, _ = lab_with_keys(pipeline, seeds=(1,))  # its method's stopper lives in tests.pipeline.lab
     disallow_modules("tests")
@@ -115,7 +115,7 @@ def test_a_key_that_cannot_be_prepared_is_reported_by_the_plain_populate(pipelin
 
 @pytest.mark.parametrize("backend", ["embedded"], indirect=True)
 def test_fused_ensemble_populate_writes_the_plain_rows(pipeline, monkeypatch):
-    from mei.modules import FusedEnsembleModel
+    from mei.batched import FusedEnsembleModel
 
     calls = []
     fused_forward = FusedEnsembleModel.forward

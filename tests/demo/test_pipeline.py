@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mei import cli, db
+from mei import cli
+from mei.pipeline import database as db
 from mei.demo import tables
 from mei.demo.pipeline import DemoSettings, run_demo
 from mei.demo.report import demo_report

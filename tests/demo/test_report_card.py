@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mei.demo.population import dog, gabor
-from mei.report_card import (
+from mei.analysis.report_card import (
     activation_ratio, frequency_spectrum, jitter_robustness, peak_frequency, report_card, rf_correlation, transfer,
 )
 

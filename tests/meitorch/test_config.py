@@ -9,7 +9,7 @@ import torch
 from mei.meitorch.config import BLUR_PARAMS, DIVERSE_PARAMS, KEYS, defaults, parse_config
 from mei.meitorch.mei import MEI
 from mei.meitorch.tools.transformations import GenerativeConvNet
-from mei.resolve import ConfigError
+from mei.engine.resolve import ConfigError
 
 from .helpers import SHAPE, squared_distance_operation, target
 

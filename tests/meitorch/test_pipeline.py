@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mei.main import MEIMethod, MEISeed
-from mei.resolve import ConfigError
+from mei.engine.resolve import ConfigError
 from tests.pipeline.conftest import _instances, backend, pipeline  # noqa: F401 - the pipeline's fixtures
 from tests.pipeline.lab_tables import declare_lab, fill_upstream
 

@@ -5,7 +5,7 @@ import torch
 
 from mei.meitorch.mei import MEI
 from mei.meitorch.tools.schedules import LinearSchedule, OctaveSchedule, RandomSchedule, schedule_from_json
-from mei.resolve import ConfigError
+from mei.engine.resolve import ConfigError
 
 from .helpers import SHAPE, linear_operation, squared_distance_operation, target
 

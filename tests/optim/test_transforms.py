@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from mei import rng
+from mei.engine import rng
 from mei.optim import transforms as T
 
 
@@ -109,7 +109,7 @@ def test_transformation_robustness_crops_back_or_not():
 
 
 def test_transforms_as_pipeline_components():
-    from mei.resolve import build_component
+    from mei.engine.resolve import build_component
 
     transform = build_component({"path": "mei.optim.transforms.TransformationRobustness",
                                  "kwargs": {"padding": 2, "translate": 2, "degrees": [-5, 5]}}, "transform")

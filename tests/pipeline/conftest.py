@@ -82,7 +82,7 @@ class Backend:
 
 def _make_instance(name: str, store: Path | dict, embedded_dir: Path) -> Any:
     """A DataJoint instance of backend ``name`` whose ``mei`` store is the directory ``store`` (or the spec)."""
-    from mei import db
+    from mei.pipeline import database as db
 
     store_args = {"store": store} if isinstance(store, dict) else {"store_location": store}
     with warnings.catch_warnings():
@@ -103,7 +103,7 @@ def _make_instance(name: str, store: Path | dict, embedded_dir: Path) -> Any:
 def _instances() -> dict[str, Any]:
     """Connections made so far (or the reason a backend is skipped); the embedded server is stopped and its
     directory deleted at the end of the session."""
-    from mei import db
+    from mei.pipeline import database as db
 
     root = Path(tempfile.mkdtemp(prefix="mei-pipeline-tests-"))
     instances: dict[str, Any] = {"root": root}

@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from mei.main import MEIMethod, MEISeed, MEITemplate, TrainedEnsembleModelTemplate
-from mei.resolve import ComponentNotAllowedError, ConfigError
+from mei.engine.resolve import ComponentNotAllowedError, ConfigError
 
 from .lab_tables import METHOD_CONFIG, declare_lab, fill_upstream
 

@@ -14,15 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mei import db
-from mei._tables.common import make_hash
+from mei.pipeline import database as db
+from mei.pipeline.values import make_hash
 from tests import servers
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 class FakeConfig(dict):
-    """The two things ``mei.db`` reads from a DataJoint config: items and ``_config_path``."""
+    """The two things ``mei.pipeline.database`` reads from a DataJoint config: items and ``_config_path``."""
 
     def __init__(self, host: str = "localhost", path: Path | None = None, stores: dict | None = None) -> None:
         super().__init__({"database.host": host, "stores": stores if stores is not None else {}})
@@ -74,9 +74,9 @@ def test_data_dir_and_store(clean_env, tmp_path):
 
 
 def test_importing_opens_no_connection():
-    code = ("import mei, mei.db, mei.fabrik, mei.main, datajoint.instance as i; "
+    code = ("import mei, mei.pipeline.database, mei.fabrik, mei.main, datajoint.instance as i; "
             "assert i._singleton_connection is None; assert mei.main.schema.database is None; "
-            "assert mei.fabrik.schema.database is None; assert mei.db._embedded == {}; print('quiet')")
+            "assert mei.fabrik.schema.database is None; assert mei.pipeline.database._embedded == {}; print('quiet')")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "quiet"
@@ -102,8 +102,8 @@ def test_make_hash_is_nnfabriks():
 
 
 SERVER = """
-import sys, mei.db, datajoint as dj
-connection = mei.db.connect()
+import sys, mei.pipeline.database, datajoint as dj
+connection = mei.pipeline.database.connect()
 schema = dj.Schema(sys.argv[1], connection=connection)
 print("AT", connection.conn_info["host"], connection.conn_info["port"], dj.config["database.backend"], schema.exists)
 schema.drop(prompt=False)

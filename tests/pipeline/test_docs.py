@@ -1,5 +1,5 @@
 """docs/pipeline.md runs as written, on a fresh embedded database (the default with nothing configured);
-afterwards ``mei.db.connect()`` keeps returning that one connection."""
+afterwards ``mei.pipeline.database.connect()`` keeps returning that one connection."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "pipeline.md"
 BLOCK = re.compile(r"(<!-- (?P<marker>skip|file: [\w.]+) -->\n)?```(?P<lang>\w+)\n(?P<code>.*?)```", re.S)
 TEARDOWN = """
-import datajoint as dj, mei.db
-assert mei.db.connect() is dj.conn() and mei.db.connect(reset=True).conn_info["host"] == connection.conn_info["host"]
+import datajoint as dj, mei.pipeline.database
+assert mei.pipeline.database.connect() is dj.conn() and mei.pipeline.database.connect(reset=True).conn_info["host"] == connection.conn_info["host"]
 print("WHERE", connection.conn_info["host"], dj.config["database.backend"], dj.config["stores"]["mei"]["location"])
-mei.db.stop_embedded(delete=True)
+mei.pipeline.database.stop_embedded(delete=True)
 print("DOCS OK")
 """
 

@@ -8,8 +8,8 @@ import datajoint as dj
 import numpy as np
 import torch
 
-from mei import db
-from mei._tables.common import from_bytes, to_bytes
+from mei.pipeline import database as db
+from mei.pipeline.values import from_bytes, to_bytes
 
 STORE = db.store_name()
 

@@ -22,8 +22,9 @@ import numpy as np
 import pytest
 import torch
 
-from mei import db, main
-from mei._tables.common import from_bytes
+from mei import main
+from mei.pipeline import database as db
+from mei.pipeline.values import from_bytes
 from mei.main import MEIMethod, MEISeed
 
 from .conftest import Backend, _make_instance
@@ -238,8 +239,8 @@ def test_unreachable_endpoint_and_missing_bucket_fail_at_connect(backend, s3_ser
 
 
 CONNECT = """
-import sys, mei.db, mei.fabrik
-mei.db.connect()
+import sys, mei.pipeline.database, mei.fabrik
+mei.pipeline.database.connect()
 mei.fabrik.activate(sys.argv[1])
 print("connected")
 """
@@ -247,7 +248,7 @@ print("connected")
 
 def test_a_lab_with_wrong_credentials_in_dj_stores_gets_the_error_from_connect(backend, s3_server, s3_bucket,
                                                                                 private_tmp):
-    """The deployment's way (``DJ_STORES``): ``mei.db.connect()`` stops before any database or store is written."""
+    """The deployment's way (``DJ_STORES``): ``mei.pipeline.database.connect()`` stops before any database or store is written."""
     import json
 
     from tests import servers
@@ -264,7 +265,7 @@ def test_a_lab_with_wrong_credentials_in_dj_stores_gets_the_error_from_connect(b
                             text=True, timeout=120)
     assert result.returncode == 1, result.stdout + result.stderr[-3000:]
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"mei.db.StoreError: {_where(spec)} refused the credentials (SignatureDoesNotMatch: "), last
+    assert last.startswith(f"mei.pipeline.database.StoreError: {_where(spec)} refused the credentials (SignatureDoesNotMatch: "), last
     assert "connected" not in result.stdout
     assert not (private_tmp / "data" / "postgres").exists()  # not even the embedded database was started
     assert not _schema_exists(backend.connection, name)

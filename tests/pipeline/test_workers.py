@@ -19,11 +19,12 @@ WORKER = """
 import sys, warnings
 warnings.simplefilter("ignore")
 import datajoint as dj
-from mei import db, fabrik, main, resolve
+from mei import allow_modules, fabrik, main
+from mei.pipeline import database as db
 from tests.pipeline.lab_tables import declare_lab
 
 fabrik_name, mei_name, lab_name, embedded_dir, store = sys.argv[1:6]
-resolve.allow_modules("tests")
+allow_modules("tests")
 connection = db.instance("embedded", embedded_dir=embedded_dir, store_location=store, safemode=False).connection
 fabrik.activate(fabrik_name, connection=connection)
 main.activate(mei_name, connection=connection)

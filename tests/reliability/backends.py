@@ -92,7 +92,7 @@ class Backend:
 
     def connect(self) -> Any:
         """A new DataJoint connection (an ``Instance``) to this backend, with the file store configured."""
-        from mei import db
+        from mei.pipeline import database as db
 
         backend = "postgresql" if self.settings["backend"] == "postgresql" else "mysql"
         return db.instance(backend, host=str(self.settings["host"]), port=self.settings["port"],
@@ -117,10 +117,10 @@ class Backend:
 def make_backend(name: str, tmp: Path, label: str = "") -> Backend:
     """The :class:`Backend` called ``name``; skips visibly when its server is unreachable.
 
-    ``"embedded"`` is the package's embedded default (:func:`mei.db.start_embedded`) with its data
+    ``"embedded"`` is the package's embedded default (:func:`mei.pipeline.database.start_embedded`) with its data
     directory in ``tmp``; stop it with :func:`stop_embedded`.
     """
-    from mei import db
+    from mei.pipeline import database as db
 
     store = tmp / f"store-{name}{label}"
     store.mkdir(parents=True, exist_ok=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mei import resolve as resolver
-from mei.resolve import ComponentNotAllowedError, ConfigError, validate_config
+from mei.engine import resolve as resolver
+from mei.engine.resolve import ComponentNotAllowedError, ConfigError, validate_config
 
 from .bad_configs import CASES, good
 
@@ -38,11 +38,11 @@ def test_refusal_leaves_the_package_state_alone():
     """A path to a method of a module-level dict used to run it (``dict.update``) during validation."""
     before = dict(resolver.OPTIONAL_KEYS)
     config = good()
-    config["transform"] = {"path": "mei.resolve.OPTIONAL_KEYS.update", "kwargs": {"evil": "x"}}
+    config["transform"] = {"path": "mei.engine.resolve.OPTIONAL_KEYS.update", "kwargs": {"evil": "x"}}
     with pytest.raises(ComponentNotAllowedError):
         validate_config(config)
     assert resolver.OPTIONAL_KEYS == before
-    config["transform"] = {"path": "mei.resolve.OPTIONAL_KEYS.clear"}
+    config["transform"] = {"path": "mei.engine.resolve.OPTIONAL_KEYS.clear"}
     with pytest.raises(ComponentNotAllowedError):
         validate_config(config)
     assert resolver.OPTIONAL_KEYS == before

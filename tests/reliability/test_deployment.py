@@ -1,7 +1,7 @@
 """Static checks of docker/Dockerfile and docker-compose.yml (no Docker engine runs on the test machines).
 
 The compose file must parse, its services, volumes and dependencies must agree, and the environment it
-gives the workers must configure DataJoint and :mod:`mei.db` the way a worker needs: the database
+gives the workers must configure DataJoint and :mod:`mei.pipeline.database` the way a worker needs: the database
 service, the MinIO store under the package's store name, never the embedded database. The image must
 install torch and the package the way the Makefile does.
 """
@@ -70,7 +70,7 @@ def test_services_volumes_and_dependencies_agree(compose):
 def test_worker_environment_configures_datajoint(worker_env, compose, monkeypatch):
     import datajoint.settings
 
-    from mei import db
+    from mei.pipeline import database as db
 
     services = compose["services"]
     for name, value in worker_env.items():
@@ -105,7 +105,7 @@ def test_worker_environment_names_only_variables_the_package_reads(worker_env):
 
 def test_worker_finds_the_labs_table(compose, worker_env):
     """The table's module is on PYTHONPATH (the mounted lab folder) and its prefix is allowed."""
-    from mei.resolve import is_allowed_module
+    from mei.engine.resolve import is_allowed_module
 
     mounts = [interpolate(v).split(":") for v in compose["services"]["worker"]["volumes"]]
     lab_mount = [target for source, target, *_ in mounts if source.startswith(".")]

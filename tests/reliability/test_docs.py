@@ -43,9 +43,9 @@ def test_security_doc_states_the_catalogue_size():
 
 
 def test_security_doc_lists_the_component_modules():
-    from mei.resolve import COMPONENT_MODULES
+    from mei.engine.resolve import COMPONENT_MODULES
 
-    listed = re.search(r"component modules\s+\(`mei.resolve.COMPONENT_MODULES`: (.*?)\) and is named", SECURITY, re.S)
+    listed = re.search(r"component modules\s+\(`mei.engine.resolve.COMPONENT_MODULES`: (.*?)\) and is named", SECURITY, re.S)
     assert listed and re.findall(r"`([\w.]+)`", listed[1]) == list(COMPONENT_MODULES)
 
 
@@ -62,7 +62,7 @@ def test_deployment_recovery_example_runs(backend, capsys):
     lab_module.fill(lab, n_units=2, seeds=[1], nan_unit=1)
     lab.MEI.jobs.refresh()
     (example,) = blocks(DEPLOYMENT, "python")
-    from mei import reliability
+    from mei.pipeline import jobs as reliability
 
     reliability.run_worker(lab.MEI, say=lambda line: None)
     exec(compile(example, "docs/deployment.md", "exec"), {"__name__": "deployment_example", "MEI": lab.MEI})

@@ -17,7 +17,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from mei import main, reliability
+from mei import main
+from mei.pipeline import jobs as reliability
 
 from . import lab as lab_module
 from . import orphan_lab
@@ -289,7 +290,7 @@ def unreadable_mei(lab):
     """A PostgreSQL role that sees the lab's MEI table but may not read it; yields its connection."""
     if lab.backend.settings["backend"] != "postgresql":
         pytest.skip("the role and grants of this test are PostgreSQL's; the workaround it proves is backend-neutral")
-    from mei import db
+    from mei.pipeline import database as db
 
     role = f"mei_gc_{lab.names[1][-8:]}"
     query = lab.connection.query

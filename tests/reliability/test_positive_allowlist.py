@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from mei.resolve import (COMPONENT_MODULES, KINDS, ComponentNotAllowedError, ConfigError, component_catalogue, package_components,
+from mei.engine.resolve import (COMPONENT_MODULES, KINDS, ComponentNotAllowedError, ConfigError, component_catalogue, package_components,
                          resolve)
 
 from .validate_everything import public_paths
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPONENTS_DOC = (ROOT / "docs" / "components.md").read_text()
-MACHINERY = ("mei.main", "mei.fabrik", "mei.db", "mei.cli", "mei.reliability", "mei.engine_demo", "mei._tables.builders",
-             "mei.demo.tables", "mei.demo.pipeline", "mei.demo.report", "mei.batched_populate",
-             "mei.report_card_table", "mei.objective_templates")
+MACHINERY = ("mei.main", "mei.fabrik", "mei.pipeline.database", "mei.cli", "mei.pipeline.jobs", "mei.demo.engine_only", "mei.pipeline.builders",
+             "mei.demo.tables", "mei.demo.pipeline", "mei.demo.report", "mei.pipeline.batched_populate",
+             "mei.pipeline.report_card_table", "mei.pipeline.objective_templates")
 
 
 def documented() -> set[str]:
@@ -52,7 +52,7 @@ def test_every_public_callable_is_a_documented_component_or_refused():
 
 
 def test_components_doc_is_the_generated_catalogue():
-    assert component_catalogue() in COMPONENTS_DOC, "docs/components.md is stale: paste mei.resolve.component_catalogue()"
+    assert component_catalogue() in COMPONENTS_DOC, "docs/components.md is stale: paste mei.engine.resolve.component_catalogue()"
 
 
 def test_each_documented_component_has_kinds_and_a_docstring():
@@ -72,7 +72,7 @@ def validation_report():
     result = subprocess.run(command, input=listing, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     closure = subprocess.run(  # what importing the component modules imports of the package by itself
-        [sys.executable, "-c", "import importlib, sys\nfrom mei._tables.generation import validate_method\n"
+        [sys.executable, "-c", "import importlib, sys\nfrom mei.pipeline.generation import validate_method\n"
          f"for m in {COMPONENT_MODULES!r}: importlib.import_module(m)\n"
          "print(' '.join(m for m in sys.modules if m == 'mei' or m.startswith('mei.')))"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=True).stdout.split()

@@ -1,4 +1,4 @@
-"""mei.reliability on each backend: stale reservations and interrupted keys go back to pending."""
+"""mei.pipeline.jobs on each backend: stale reservations and interrupted keys go back to pending."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from mei import reliability
+from mei.pipeline import jobs as reliability
 
 from . import toy
 

@@ -18,7 +18,8 @@ import datajoint as dj
 import numpy as np
 import pytest
 
-from mei import main, reliability
+from mei import main
+from mei.pipeline import jobs as reliability
 
 from . import lab as lab_module
 from .backends import spawn

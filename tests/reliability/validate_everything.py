@@ -122,8 +122,8 @@ def main() -> None:
     torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)  # torch's lazy start-up (a cache-dir probe)
     for owner, name, label in SENTINELS:
         _sentinel(owner, name, label)
-    from mei._tables.generation import validate_method
-    from mei.resolve import ConfigError, package_components, validate_config
+    from mei.pipeline.generation import validate_method
+    from mei.engine.resolve import ConfigError, package_components, validate_config
 
     before = {m for m in sys.modules if m == "mei" or m.startswith("mei.")}
     paths = public_paths_from_names()

@@ -1,6 +1,6 @@
 """The reliability lab as a module ``mei worker --table tests.reliability.worker_lab.MEI`` can import.
 
-Importing it connects through :func:`mei.db.connect` (DataJoint's ``DJ_*`` settings or the embedded
+Importing it connects through :func:`mei.pipeline.database.connect` (DataJoint's ``DJ_*`` settings or the embedded
 default) and binds the lab to the schemas named in ``$MEI_TEST_SCHEMAS`` (``"<mei schema>,<lab schema>"``).
 With ``$MEI_TEST_GO`` set, it then writes ``<go>.ready-<pid>`` and waits for the go file, so that several
 workers start together.
@@ -12,7 +12,7 @@ import os
 import time
 from pathlib import Path
 
-from mei import db
+from mei.pipeline import database as db
 
 from . import lab
 

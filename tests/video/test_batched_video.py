@@ -3,11 +3,13 @@
 import pytest
 import torch
 
-from mei.contrast import ContrastiveObjective
-from mei.methods import gradient_ascent, gradient_ascent_batched
-from mei.modules import BatchedConstrainedOutputModel, ConstrainedOutputModel, batch_objectives
+from mei.targets.contrastive import ContrastiveObjective
+from mei.batched import gradient_ascent_batched
+from mei.methods import gradient_ascent
+from mei.batched import BatchedConstrainedOutputModel, batch_objectives
+from mei.modules import ConstrainedOutputModel
 from mei.reducers import MeanOverTime
-from mei.video import video_config
+from mei.targets.video import video_config
 
 from .models import SHAPE, LinearFilterModel, session_filters
 

@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from mei.contrast import ContrastiveObjective
+from mei.targets.contrastive import ContrastiveObjective
 from mei.methods import gradient_ascent
 from mei.modules import ConstrainedOutputModel
 from mei.reducers import MeanOverWindow
-from mei.video import correlation, video_config
+from mei.targets.video import correlation, video_config
 
 from .models import SHAPE, LinearFilterModel, session_filters
 

@@ -2,10 +2,11 @@
 
 import pytest
 
-from mei.methods import gradient_ascent, gradient_ascent_batched
+from mei.batched import gradient_ascent_batched
+from mei.methods import gradient_ascent
 from mei.modules import ConstrainedOutputModel
 from mei.reducers import MeanOverTime
-from mei.video import correlation, video_config
+from mei.targets.video import correlation, video_config
 
 from .models import SHAPE, LinearFilterModel, session_filters
 
@@ -33,7 +34,7 @@ def test_minimize_gives_the_negative_filter_and_the_lowest_score(method):
 
 
 def test_minimize_must_be_a_boolean():
-    from mei.resolve import ConfigError
+    from mei.engine.resolve import ConfigError
 
     config = video_config(shape=list(SHAPE), steps=1)
     config["minimize"] = "yes"

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from mei.main import MEIMethod, MEISeed, MEITemplate, TrainedEnsembleModelTemplate
-from mei.objective_templates import ContrastiveObjectiveTemplate, ReducedObjectiveTemplate
-from mei.video import correlation, video_config
+from mei.pipeline.objective_templates import ContrastiveObjectiveTemplate, ReducedObjectiveTemplate
+from mei.targets.video import correlation, video_config
 
 from tests.pipeline.lab_tables import declare_fabrik
 

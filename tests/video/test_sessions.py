@@ -4,11 +4,11 @@ import pytest
 import torch
 from torch import nn
 
-from mei.contrast import ContrastiveObjective, GroupObjective
+from mei.targets.contrastive import ContrastiveObjective, GroupObjective
 from mei.methods import gradient_ascent
 from mei.modules import ConstrainedOutputModel, EnsembleModel
 from mei.reducers import MeanOverTime, build_reducer
-from mei.video import correlation, video_config
+from mei.targets.video import correlation, video_config
 
 from .models import SHAPE, TwoSessionModel, session_filters
 
@@ -56,7 +56,7 @@ def test_contrastive_and_group_objectives_pass_the_session_key():
 
 
 def test_inner_objective_passes_the_session_key_and_names_a_module_that_did_not_run():
-    from mei.inner import LayerObjective
+    from mei.targets.layers import LayerObjective
 
     model = TwoSessionModel(FILTERS)
     x = torch.randn(2, *SHAPE[1:])
@@ -71,7 +71,7 @@ class _Row:
     """Stands in for a table row of the objective templates (no database): unit, session, reducer."""
 
     def __init__(self, unit_dim):
-        from mei.objective_templates import ReducedObjectiveTemplate
+        from mei.pipeline.objective_templates import ReducedObjectiveTemplate
 
         self.unit_dim = unit_dim
         self.reducer = ReducedObjectiveTemplate.reducer
@@ -85,7 +85,7 @@ class _Row:
 
 @pytest.mark.parametrize("unit_dim", [1, -1])
 def test_reduced_objective_template_builds_the_units_objective_for_either_output_layout(unit_dim):
-    from mei.objective_templates import ReducedObjectiveTemplate
+    from mei.pipeline.objective_templates import ReducedObjectiveTemplate
 
     class TimeLast(nn.Module):
         def __init__(self):

@@ -6,8 +6,8 @@ import torch
 from mei.methods import gradient_ascent
 from mei.modules import ConstrainedOutputModel
 from mei.reducers import MeanOverTime, MeanOverWindow
-from mei.resolve import validate_config
-from mei.video import correlation, video_config
+from mei.engine.resolve import validate_config
+from mei.targets.video import correlation, video_config
 
 from .models import SHAPE, LinearFilterModel, session_filters
 

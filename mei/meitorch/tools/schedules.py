@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from ..._component import check_number
+from ...engine.component import check_number
 
 
 class Schedule:

@@ -14,10 +14,10 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from ._component import check_number
-from .optim.hooks import capture as hooked
-from .optim.hooks import get_module
-from .reducers import Reducer, build_reducer
+from ..engine.component import check_number
+from ..engine.hooks import capture as hooked
+from ..engine.hooks import get_module
+from ..reducers import Reducer, build_reducer
 
 
 def capture(model: nn.Module, layer: str, x: Tensor, **forward_kwargs: Any) -> Tensor:

@@ -490,7 +490,7 @@ def collect_orphans(table: Any, *, delete: bool = False, min_age: float = DEFAUL
         delete (bool, optional): remove the orphans; otherwise only report them (a dry run). Default: False.
         min_age (float, optional): seconds; keep unreferenced objects younger than this.
             Default: :data:`DEFAULT_GC_MIN_AGE_S` (1 h).
-        stores (Sequence[str], optional): the stores to collect. Default: the MEI store (:func:`mei.db.store_name`).
+        stores (Sequence[str], optional): the stores to collect. Default: the MEI store (:func:`mei.pipeline.database.store_name`).
         upstream (bool, optional): also collect the schemas of the tables ``table`` depends on. Default: True.
 
     Returns:
@@ -504,7 +504,7 @@ def collect_orphans(table: Any, *, delete: bool = False, min_age: float = DEFAUL
     from datajoint.errors import DataJointError
     from datajoint.hash_registry import delete_path
 
-    from . import db
+    from . import database as db
 
     if isinstance(min_age, bool) or not isinstance(min_age, (int, float)) or not min_age >= 0:
         raise ValueError(f"min_age must be a number of seconds >= 0, got {min_age!r}")

@@ -8,7 +8,7 @@ without the user doing anything. On top of that:
 * :class:`ReducedObjectiveTemplate` reduces a response over time (class attribute ``reducer``, a component
   spec such as ``{"path": "mei.reducers.MeanOverTime"}`` or a callable);
 * :class:`ContrastiveObjectiveTemplate` drives the neuron against the other neurons of its session
-  (:class:`mei.contrast.ContrastiveObjective`; class attributes ``temperature``, ``ratio``, ``weight``).
+  (:class:`mei.targets.contrastive.ContrastiveObjective`; class attributes ``temperature``, ``ratio``, ``weight``).
 
 Declare them in your own schema like the population template::
 
@@ -28,10 +28,10 @@ from typing import Any, ClassVar
 
 from torch import nn
 
-from .contrast import ContrastiveObjective, GroupObjective
-from .main import PopulationObjectiveTemplate
-from .modules import ConstrainedOutputModel
-from .reducers import Reducer, build_reducer
+from ..targets.contrastive import ContrastiveObjective, GroupObjective
+from ..main import PopulationObjectiveTemplate
+from ..modules import ConstrainedOutputModel
+from ..reducers import Reducer, build_reducer
 
 __all__ = ["ReducedObjectiveTemplate", "ContrastiveObjectiveTemplate"]
 
@@ -94,7 +94,7 @@ class ContrastiveObjectiveTemplate(_SessionObjective, PopulationObjectiveTemplat
 
     Class attributes: those of :class:`mei.main.PopulationObjectiveTemplate`, and ``temperature``
     (``None`` = plain mean of the others), ``ratio`` (False), ``weight`` (1.0), ``reducer`` (``None``) and
-    ``unit_dim`` (1) as in :class:`mei.contrast.ContrastiveObjective`. The others are the other neurons of
+    ``unit_dim`` (1) as in :class:`mei.targets.contrastive.ContrastiveObjective`. The others are the other neurons of
     the same session in this table.
     """
 
@@ -108,7 +108,7 @@ class ContrastiveObjectiveTemplate(_SessionObjective, PopulationObjectiveTemplat
         return sorted(int(u) for u in units if int(u) != unit)
 
     def get_objective(self, model: nn.Module, key: Mapping[str, Any]) -> nn.Module:
-        """A :class:`mei.contrast.ContrastiveObjective` of the neuron in ``key`` against its session's others."""
+        """A :class:`mei.targets.contrastive.ContrastiveObjective` of the neuron in ``key`` against its session's others."""
         unit, data_key, forward_kwargs = self.neuron(key)
         others = self.others(key, data_key, unit)
         if not others:

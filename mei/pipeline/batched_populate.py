@@ -26,13 +26,13 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from . import db
-from ._tables.cache import freeze_model
-from ._tables.generation import run_config
-from ._tables.templates import primary_key_of
-from .batched import gradient_ascent_batched
-from .methods import gradient_ascent, recording
-from .modules import ConstrainedOutputModel
+from . import database as db
+from .model_cache import freeze_model
+from .generation import run_config
+from .part_tables import primary_key_of
+from ..batched import gradient_ascent_batched
+from ..methods import gradient_ascent, recording
+from ..modules import ConstrainedOutputModel
 
 
 def batched_counterpart(method: Callable[..., Any]) -> Callable[..., Any] | None:
@@ -108,7 +108,7 @@ class BatchRun:
 
         A stop (SIGTERM, Ctrl-C) or any error that ends the populate marks every key of the batch that has
         no row yet as an error with that message, so none is left reserved: a stopped worker's keys are
-        interrupted ones that :func:`mei.reliability.release_interrupted` puts back in the queue.
+        interrupted ones that :func:`mei.pipeline.jobs.release_interrupted` puts back in the queue.
         """
         reserved: list[Prepared] = []
         try:
@@ -207,10 +207,10 @@ def _batches(table: Any, prepared: list[Prepared], batch_size: int) -> list[list
 
 
 def _custom_compute(table: Any) -> bool:
-    """Whether the table overrides ``MEITemplate._compute`` (then its own compute runs, key by key)."""
-    from .main import MEITemplate  # noqa: PLC0415 - mei.main imports this module
-
-    return getattr(type(table), "_compute", None) is not MEITemplate._compute
+    """Whether the table overrides ``MEITemplate._compute`` (then its own compute runs, key by key): the class
+    that defines the table's ``_compute`` does not declare ``batched_compute = True`` as ``MEITemplate`` does."""
+    owner = next((c for c in type(table).__mro__ if "_compute" in vars(c)), None)
+    return owner is not None and not vars(owner).get("batched_compute", False)
 
 
 class BatchedPopulateMixin:

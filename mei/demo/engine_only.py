@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .methods import gradient_ascent
-from .modules import ConstrainedOutputModel
+from ..methods import gradient_ascent
+from ..modules import ConstrainedOutputModel
 
 CONFIG = {
     "device": "cpu",

@@ -1,7 +1,7 @@
 """The MEI report card: is an MEI right, strong, shared by the models and robust?
 
 Each metric is a plain function on tensors and modules (usable without a database), and
-:class:`ReportCardTemplate` computes them all per MEI in the pipeline.
+:class:`~mei.pipeline.report_card_table.ReportCardTemplate` computes them all per MEI in the pipeline.
 
 * :func:`rf_correlation` — correlation of the MEI with a known receptive field; with a basis of several
   filters (a complex cell's quadrature pair) the best correlation over every filter in their span, i.e.
@@ -11,8 +11,8 @@ Each metric is a plain function on tensors and modules (usable without a databas
 * :func:`jitter_robustness` — the mean activation under small shifts relative to the unshifted activation;
 * :func:`frequency_spectrum` / :func:`peak_frequency` — the MEI's radially averaged power spectrum.
 
-The metrics need only torch and numpy; :class:`ReportCardTemplate` (in :mod:`mei.report_card_table`,
-re-exported here) needs DataJoint.
+The metrics need only torch and numpy (the spectra are in :mod:`mei.analysis.spectra`); the table template,
+:class:`mei.pipeline.report_card_table.ReportCardTemplate`, needs DataJoint.
 """
 
 from __future__ import annotations
@@ -24,19 +24,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .transforms import shift
+from ..transforms import shift
+from .spectra import as_image, frequency_spectrum, peak_frequency
 
 Objective = Callable[[Tensor], Tensor]
-
-
-def _image(x: Tensor | np.ndarray) -> Tensor:
-    """A 2-D float tensor from an MEI of shape ``(h, w)``, ``(1, h, w)`` or ``(1, 1, h, w)``."""
-    x = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x, dtype=torch.float64)
-    while x.dim() > 2 and x.shape[0] == 1:
-        x = x[0]
-    if x.dim() != 2:
-        raise ValueError(f"expected one grayscale image (h, w), got shape {tuple(x.shape)}")
-    return x
 
 
 def rf_correlation(mei: Tensor, rf: Tensor) -> float:
@@ -52,7 +43,7 @@ def rf_correlation(mei: Tensor, rf: Tensor) -> float:
     Returns:
         float: in ``[-1, 1]``.
     """
-    x = _image(mei).flatten()
+    x = as_image(mei).flatten()
     x = x - x.mean()
     basis = torch.as_tensor(rf, dtype=torch.float64)
     basis = basis.reshape(-1, x.numel()) if basis.dim() > 2 else basis.reshape(1, -1)
@@ -125,51 +116,6 @@ def jitter_robustness(objective: Objective, mei: Tensor, max_shift: int = 2) -> 
     return float(objective(batch).mean()) / activation if activation != 0 else float("nan")
 
 
-def _power_2d(mei: Tensor, pad_to: int) -> tuple[Tensor, Tensor]:
-    """Power spectrum of the zero-mean image, zero-padded to ``pad_to`` x ``pad_to``; and each bin's radius."""
-    x = _image(mei)
-    size = max(pad_to, *x.shape)
-    power = torch.fft.fft2(x - x.mean(), s=(size, size)).abs() ** 2
-    frequencies = torch.fft.fftfreq(size, dtype=torch.float64)
-    radius = torch.sqrt(frequencies[None, :] ** 2 + frequencies[:, None] ** 2)
-    return power, radius
-
-
-def frequency_spectrum(mei: Tensor, n_bins: int = 32, pad_to: int = 128) -> tuple[np.ndarray, np.ndarray]:
-    """Radially averaged power spectrum of one image.
-
-    Args:
-        mei (Tensor): one image ``(h, w)`` (leading singleton dimensions are dropped).
-        n_bins (int, optional): frequency bins between 0 and 0.5 cycles/pixel. Default: 32.
-        pad_to (int, optional): the image is zero-padded to this size before the FFT, for a finely sampled
-            spectrum. Default: 128.
-
-    Returns:
-        tuple: ``(frequencies, power)``: bin centres in cycles/pixel and the mean power in each bin
-        (normalized to sum to 1).
-    """
-    power, radius = _power_2d(mei, pad_to)
-    power, radius = power.flatten(), radius.flatten()
-    edges = torch.linspace(0, 0.5, n_bins + 1, dtype=torch.float64)
-    inside = radius <= 0.5
-    index = torch.bucketize(radius[inside], edges[1:-1])
-    total = torch.zeros(n_bins, dtype=torch.float64).index_add_(0, index, power[inside])
-    count = torch.zeros(n_bins, dtype=torch.float64).index_add_(0, index, torch.ones_like(radius[inside]))
-    mean = total / count.clamp_min(1)
-    mean = mean / mean.sum() if mean.sum() > 0 else mean
-    return ((edges[1:] + edges[:-1]) / 2).numpy(), mean.numpy()
-
-
-def peak_frequency(mei: Tensor, pad_to: int = 128) -> float:
-    """The spatial frequency (cycles/pixel) of the strongest component of the MEI's 2-D power spectrum.
-
-    The 2-D maximum, not the peak of the radial average: for an oriented pattern such as a Gabor, averaging
-    over rings favours low frequencies. Zero-padding to ``pad_to`` samples the spectrum finely. Default: 128.
-    """
-    power, radius = _power_2d(mei, pad_to)
-    return float(radius.flatten()[int(power.flatten().argmax())])
-
-
 def report_card(objective: Objective, mei: Tensor, images: Tensor, others: Sequence[Objective] = (),
                 rf: Tensor | None = None, max_shift: int = 2,
                 natural: Sequence[Tensor] | None = None) -> dict[str, Any]:
@@ -203,12 +149,3 @@ def report_card(objective: Objective, mei: Tensor, images: Tensor, others: Seque
         "spectrum": {"frequencies": frequencies.tolist(), "power": power.tolist()},
         "rf_correlation": rf_correlation(mei, rf) if rf is not None else None,
     }
-
-
-def __getattr__(name: str) -> Any:
-    # The table template needs DataJoint (the ``pipeline`` extra); the metrics above do not.
-    if name in ("ReportCardTemplate", "loader_images"):
-        from . import report_card_table
-
-        return getattr(report_card_table, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

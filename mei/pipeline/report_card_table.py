@@ -1,4 +1,4 @@
-"""The report-card table template: :func:`mei.report_card.report_card` for every MEI of an MEI table."""
+"""The report-card table template: :func:`mei.analysis.report_card.report_card` for every MEI of an MEI table."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import datajoint as dj
 import torch
 from torch import Tensor
 
-from .modules import ConstrainedOutputModel, EnsembleModel
-from .report_card import Objective, _responses, report_card
+from ..modules import ConstrainedOutputModel, EnsembleModel
+from ..analysis.report_card import Objective, _responses, report_card
 
 
 def _batch_inputs(batch: Any) -> Tensor:

@@ -1,7 +1,7 @@
 """The shared base of components: keyword hyperparameters, checked values, a readable repr, and the
 declaration that makes a class or function a component.
 
-Only declared objects can be named by a dotted path inside the package (see :mod:`mei.resolve`): a class or
+Only declared objects can be named by a dotted path inside the package (see :mod:`mei.engine.resolve`): a class or
 function becomes one with :func:`component`, which records the *kinds* of config slot it may fill. Nothing
 else of the package — tables, the database, the command line, the demo runner, report writers, plotting,
 file helpers — is ever handed out by the resolver, whatever its name.

@@ -23,8 +23,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ._component import check_number
-from .reducers import Reducer, build_reducer
+from ..engine.component import check_number
+from ..reducers import Reducer, build_reducer
 
 
 def _units(values: int | Sequence[int], name: str) -> list[int]:

@@ -1,6 +1,6 @@
 """nnfabrik-protocol builders: dataset, model and trainer functions named by dotted path.
 
-Every ``*_fn`` goes through :func:`mei.resolve.resolve` (and so through its module allowlist); nothing
+Every ``*_fn`` goes through :func:`mei.engine.resolve.resolve` (and so through its module allowlist); nothing
 here imports a dotted path any other way. The calling conventions are nnfabrik's:
 
 * ``dataset_fn(seed=..., **dataset_config) -> dataloaders`` (``{"train": {data_key: DataLoader}, ...}``);
@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..methods import _first_batch_inputs
-from ..resolve import ConfigError, resolve
+from ..engine.resolve import ConfigError, resolve
 
 
 def resolve_fn(fn_name: str, key: str) -> Callable[..., Any]:

@@ -13,11 +13,11 @@ from typing import Any
 
 from .. import __version__
 from ..methods import gradient_ascent, recording
-from ..resolve import METHOD_KINDS, ConfigError, check_json_value, resolve, validate_config
+from ..engine.resolve import METHOD_KINDS, ConfigError, check_json_value, resolve, validate_config
 
 
 def method_validator(method: Callable[..., Any]) -> Callable[[Any], None] | None:
-    """The config validator of ``method``: its ``validate_config`` attribute, :func:`mei.resolve.validate_config`
+    """The config validator of ``method``: its ``validate_config`` attribute, :func:`mei.engine.resolve.validate_config`
     for :func:`mei.methods.gradient_ascent`, or ``None`` (then only JSON-ness is checked)."""
     validator = getattr(method, "validate_config", None)
     if validator is None and method is gradient_ascent:
