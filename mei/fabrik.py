@@ -403,7 +403,7 @@ class TrainedModelBase(dj.Computed):
         score, output, model_state = trainer(model=model, dataloaders=dataloaders, seed=seed, uid=key, cb=call_back)
         comments = [(table() & key).fetch1(f"{role}_comment") for role, table in
                     (("trainer", self.trainer_table), ("model", self.model_table), ("dataset", self.dataset_table))]
-        with db.store_errors(self.connection._config, hint=db.POPULATE_HINT):  # the weights go to the store
+        with db.store_errors(db.config_of(self.connection), hint=db.POPULATE_HINT):  # the weights go to the store
             self.insert1({**key, "score": float(score), "output": to_blob_value(output),
                           "comment": self.comment_delimiter.join(comments),
                           "fabrikant_name": self.user_table.get_current_user()})

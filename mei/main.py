@@ -449,7 +449,7 @@ class MEITemplate(BatchedPopulateMixin, dj.Computed):
         dataloaders = self._dataloaders(key) if needs_data else None
         result = self._compute(key, model, objective, method, config, seed, dataloaders)
         row = self._row(key, result, stored_config)
-        with db.store_errors(self.connection._config, hint=db.POPULATE_HINT):  # a clear error if the store fails
+        with db.store_errors(db.config_of(self.connection), hint=db.POPULATE_HINT):  # a clear error if the store fails
             self.insert1(row)
 
     # ---------------------------------------------------------------- insert
@@ -468,13 +468,13 @@ class MEITemplate(BatchedPopulateMixin, dj.Computed):
     def fetch_mei(self, key: Mapping[str, Any] | None = None) -> torch.Tensor:
         """The MEI of one row as a CPU tensor."""
         rows = self if key is None else self & key
-        with db.store_errors(self.connection._config):
+        with db.store_errors(db.config_of(self.connection)):
             return torch.from_numpy(np.array(rows.fetch1("mei")))
 
     def fetch_output(self, key: Mapping[str, Any] | None = None, trusted: bool = False) -> Any:
         """The method output of one row (tensors, numbers, containers; ``trusted=True`` allows any pickle)."""
         rows = self if key is None else self & key
-        with db.store_errors(self.connection._config):
+        with db.store_errors(db.config_of(self.connection)):
             return from_bytes(rows.fetch1("output"), trusted=trusted)
 
 

@@ -15,7 +15,7 @@ the job table before any work on it; keys another worker holds are skipped, a fa
 its keys as an error. Keys whose method has no batched counterpart go through the plain ``populate``, and so
 do all keys of a table that overrides ``MEITemplate._compute`` (its own compute runs, key by key).
 
-Uses DataJoint 2.3's ``_jobs_to_do`` (the restricted key source) and the public job-table API.
+Uses DataJoint's public key source and job-table API.
 """
 
 from __future__ import annotations
@@ -75,18 +75,26 @@ def prepare(table: Any, key: Mapping[str, Any]) -> Prepared:
     return Prepared(key, method, stored_config, config, seed, objective, needs_data)
 
 
+def to_do(table: Any, restrictions: tuple) -> Any:
+    """The keys of ``table.key_source`` under ``restrictions`` (what ``populate`` considers), from the public API."""
+    import datajoint as dj
+
+    source = table.key_source
+    return (source & dj.AndList(restrictions)).proj()
+
+
 def pending_keys(table: Any, restrictions: tuple, reserve_jobs: bool, max_calls: int | None,
                  priority: int | None, refresh: bool | None) -> list[dict[str, Any]]:
     """The keys plain ``populate`` would work on: unpopulated ones, or pending jobs with ``reserve_jobs``."""
     if not reserve_jobs:
-        return (table._jobs_to_do(restrictions) - table.proj()).keys()[:max_calls]
+        return (to_do(table, restrictions) - table.proj()).keys()[:max_calls]
     if refresh is None:
-        refresh = table.connection._config.jobs.auto_refresh
+        refresh = db.config_of(table.connection).jobs.auto_refresh
     if refresh:
         table.jobs.refresh(*restrictions, priority=priority, delay=-1)
     pending = table.jobs.pending & "scheduled_time <= CURRENT_TIMESTAMP(3)"
     if restrictions:
-        pending = pending.restrict(table._jobs_to_do(restrictions), semantic_check=False)
+        pending = pending.restrict(to_do(table, restrictions), semantic_check=False)
     if priority is not None:
         pending = pending & f"priority <= {int(priority)}"
     return pending.keys(order_by="priority ASC, scheduled_time ASC", limit=max_calls)
@@ -157,7 +165,7 @@ class BatchRun:
             with self.table.connection.transaction:
                 if prepared.key not in self.table:
                     row = self.table._row(prepared.key, result, prepared.stored_config)
-                    with db.store_errors(self.table.connection._config, hint=db.POPULATE_HINT):
+                    with db.store_errors(db.config_of(self.table.connection), hint=db.POPULATE_HINT):
                         self.table.insert1(row, allow_direct_insert=True)
         except BaseException as error:
             self._fail([prepared], error)

@@ -51,7 +51,7 @@ from typing import Any
 __all__ = [
     "ENV_DATA_DIR", "ENV_DATABASE", "ENV_STORE", "DEFAULT_STORE", "DEFAULT_SCHEMA", "POPULATE_HINT", "data_dir",
     "store_name", "server_configured", "choose_backend", "start_embedded", "stop_embedded", "ensure_store",
-    "StoreError", "endpoint_url", "describe_store", "store_error", "store_errors", "check_store", "connect",
+    "StoreError", "endpoint_url", "describe_store", "store_error", "store_errors", "check_store", "config_of", "connect",
     "instance",
 ]
 
@@ -379,6 +379,15 @@ def check_store(config: Any = None, name: str | None = None, *, timeout: float =
     finally:
         client.close()
     _checked_stores.add(fingerprint)
+
+
+def config_of(connection: Any) -> Any:
+    """The DataJoint config a connection was made with (its stores, jobs and safemode settings).
+
+    DataJoint 2.3 has no public accessor for it; this is the package's one read of ``Connection._config``
+    (DataJoint's own tables read it the same way).
+    """
+    return connection._config
 
 
 def connect(*, reset: bool = False) -> Any:

@@ -512,7 +512,7 @@ def collect_orphans(table: Any, *, delete: bool = False, min_age: float = DEFAUL
     connection = table.connection
     names = gc_schemas(table, upstream=upstream)
     schemas = [_schema_object(connection, name) for name in names]
-    config = connection._config
+    config = db.config_of(connection)
     store_names = list(dict.fromkeys(stores)) if stores else [db.store_name()]
     report = OrphanReport(schemas=names, stores={}, min_age=float(min_age), dry_run=not delete)
     with contextlib.ExitStack() as stack:

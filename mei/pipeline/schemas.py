@@ -27,7 +27,7 @@ def bind_schema(schema: Any, schema_name: str, *, connection: Any = None, create
 
     if connection is None:
         connection = db.connect()
-    db.ensure_store(connection._config)  # the MEI store must exist in the configuration of this connection
+    db.ensure_store(db.config_of(connection))  # the MEI store must exist in the configuration of this connection
     if schema.database == schema_name and schema.connection is connection:
         return schema
     schema.database = None  # allow moving the package tables to another schema or connection
