@@ -457,17 +457,8 @@ def _check_shape(value: Any) -> tuple[int, ...]:
     return tuple(value)
 
 
-def build_components(config: Any, extra_keys: Iterable[str] = ()) -> Components:
-    """Validate a gradient-ascent ``config`` completely and build its components.
-
-    Checks required and unknown keys, value types, that every dotted path is allowed and resolvable, that
-    each component accepts its kwargs (and its constructor accepts their values). Raises
-    :class:`ConfigError` naming the offending key; nothing is optimized.
-
-    Args:
-        config (dict): the method config.
-        extra_keys (Iterable[str], optional): further top-level keys a calling method understands.
-    """
+def _check_keys(config: Any, extra_keys: Iterable[str]) -> None:
+    """A dict with string keys, every required key present and no unknown one."""
     if not isinstance(config, Mapping):
         raise ConfigError("", f"a method config must be a dict, got {type(config).__name__}")
     known = {*REQUIRED_KEYS, *OPTIONAL_COMPONENT_KEYS, *OPTIONAL_KEYS, *extra_keys}
@@ -480,32 +471,56 @@ def build_components(config: Any, extra_keys: Iterable[str] = ()) -> Components:
     missing = [key for key in REQUIRED_KEYS if key not in config]
     if missing:
         raise ConfigError(missing[0], f"missing required config key(s) {missing}")
+
+
+def _plain_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The values that are not components: device, flags, shape, batch options (checked, not stored)."""
     device = config["device"]
     if not isinstance(device, str) or not _DEVICE.match(device):
         raise ConfigError("device", f"must be 'cpu' or 'cuda' (or 'cuda:N'), got {device!r}")
-    fields: dict[str, Any] = {"device": device}
+    settings: dict[str, Any] = {"device": device}
     for key in ("minimize", "progress"):
         if key in config:
             if not isinstance(config[key], bool):
                 raise ConfigError(key, f"must be true or false, got {config[key]!r}")
-            fields[key] = config[key]
+            settings[key] = config[key]
     if "shape" in config:
-        fields["shape"] = _check_shape(config["shape"])
+        settings["shape"] = _check_shape(config["shape"])
     if "batch" in config:  # options of batched runs, checked here so a bad one never reaches the database
         BatchOptions.from_config(config)
+    return settings
+
+
+def _built_parts(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Every component of the config, resolved for its slot's kind and instantiated (objectives by class name)."""
     if "objectives" in config and not isinstance(config["objectives"], list):
         raise ConfigError("objectives", f"must be a list of components, got {type(config['objectives']).__name__}")
-    fields["optimizer"] = _optimizer_factory(config["optimizer"], "optimizer")
+    parts: dict[str, Any] = {"optimizer": _optimizer_factory(config["optimizer"], "optimizer")}
     for key in ("initial", "stopper", *OPTIONAL_COMPONENT_KEYS[:-1]):
         if key in config:
-            fields[key] = build_component(config[key], key, kinds=(SLOT_KINDS[key],))
+            parts[key] = build_component(config[key], key, kinds=(SLOT_KINDS[key],))
     objectives: dict[str, Any] = {}
     for key, spec in iter_component_specs(config, ["objectives"]):
         objective = build_component(spec, key, kinds=(SLOT_KINDS["objectives"],))
         name = type(objective).__name__
         objectives[name if name not in objectives else f"{name}_{len(objectives)}"] = objective
-    fields["objectives"] = objectives
-    return Components(**fields)
+    parts["objectives"] = objectives
+    return parts
+
+
+def build_components(config: Any, extra_keys: Iterable[str] = ()) -> Components:
+    """Validate a gradient-ascent ``config`` completely and build its components.
+
+    Checks required and unknown keys, value types, that every dotted path is allowed and resolvable, that
+    each component accepts its kwargs (and its constructor accepts their values). Raises
+    :class:`ConfigError` naming the offending key; nothing is optimized.
+
+    Args:
+        config (dict): the method config.
+        extra_keys (Iterable[str], optional): further top-level keys a calling method understands.
+    """
+    _check_keys(config, extra_keys)
+    return Components(**_plain_settings(config), **_built_parts(config))
 
 
 def validate_config(config: Any, extra_keys: Iterable[str] = ()) -> None:
