@@ -106,13 +106,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .demo.pipeline import DemoSettings, run_demo
     from .demo.report import demo_report
 
-    settings = DemoSettings(**({"n_neurons": 12, "n_train": 2000, "epochs": 4} if args.quick else {}))
+    settings = DemoSettings(n_neurons=12, n_train=2000, epochs=4) if args.quick else DemoSettings()
     for name in ("n_neurons", "epochs", "steps"):
         if getattr(args, name) is not None:
             setattr(settings, name, getattr(args, name))
-    run = run_demo(settings, prefix=args.schema, fresh=args.fresh)
-    path, summary = demo_report(run, args.out)
-    print(_summary_text(summary, run.timings))
+    demo_run = run_demo(settings, prefix=args.schema, fresh=args.fresh)
+    path, summary = demo_report(demo_run, args.out)
+    print(_summary_text(summary, demo_run.timings))
     print(f"report: {path.resolve()}")
     return 0 if summary["targets_met"] or args.quick else 1
 
@@ -258,13 +258,18 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------ parser
 
 
+def _doc(command: Any) -> str:
+    """The first line of a command function's docstring, for its ``--help``."""
+    return (command.__doc__ or "").strip()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``mei`` command (one sub-parser per command)."""
     parser = argparse.ArgumentParser(prog="mei", description="Most exciting inputs for PyTorch models of neurons")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="the ground-truth demo: synthetic V1 population -> ensemble -> MEIs -> report",
-                          description=cmd_demo.__doc__)
+                          description=_doc(cmd_demo))
     demo.add_argument("--out", default="mei_output", help="folder of the report (default: mei_output)")
     demo.add_argument("--fresh", action="store_true", help="drop the demo's schemas first instead of reusing rows")
     demo.add_argument("--quick", action="store_true", help="a small, fast run (12 neurons); targets not enforced")
@@ -277,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     report = sub.add_parser("report", help="HTML report of the MEIs in a table restriction",
-                            description=cmd_report.__doc__)
+                            description=_doc(cmd_report))
     _add_table_arguments(report)
     report.add_argument("--card", help="dotted path of a report-card table to include, e.g. mymodule.ReportCard")
     report.add_argument("--out", default="mei_report", help="output folder (default: mei_report)")
@@ -285,14 +290,14 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=cmd_report)
 
     check = sub.add_parser("check-config", help="validate a method config JSON file (no database needed)",
-                           description=cmd_check_config.__doc__ + " Exit code 0: valid, 1: invalid, 2: unreadable.")
+                           description=_doc(cmd_check_config) + " Exit code 0: valid, 1: invalid, 2: unreadable.")
     check.add_argument("file", help="JSON file: a method config, or {\"method_fn\": ..., \"method_config\": ...}")
     check.add_argument("--method", help="dotted path of the method (default: the file's, else gradient_ascent)")
     check.add_argument("--allow", action="append", metavar="PREFIX", help="also allow dotted paths under PREFIX")
     check.set_defaults(func=cmd_check_config)
 
     worker = sub.add_parser("worker", help="populate a table with reserved jobs until no work is left",
-                            description=cmd_worker.__doc__ + f" The table defaults to ${ENV_WORKER_TABLE}.")
+                            description=_doc(cmd_worker) + f" The table defaults to ${ENV_WORKER_TABLE}.")
     _add_table_arguments(worker, required=False)
     worker.add_argument("--max-passes", type=int, default=100, help="passes over the queue at most (default 100)")
     worker.add_argument("--batch-size", type=int, default=None, metavar="K",
@@ -300,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(func=cmd_worker)
 
     jobs = sub.add_parser("jobs", help="job counts of a table (pending, reserved, error, ...)",
-                          description=cmd_jobs.__doc__ + f" The table defaults to ${ENV_WORKER_TABLE}.")
+                          description=_doc(cmd_jobs) + f" The table defaults to ${ENV_WORKER_TABLE}.")
     _add_table_arguments(jobs, required=False)
     jobs.add_argument("--clear-stale", type=float, metavar="SECONDS",
                       help="first re-queue reservations of dead workers (or older than SECONDS)")

@@ -32,7 +32,7 @@ from .pipeline import database as db
 from .pipeline.builders import (
     accepts_keyword, data_info_from_dataloaders, get_data, get_model, get_trainer, resolve_fn,
 )
-from .pipeline.schemas import LazyActivated, bind_schema, default_schema_name
+from .pipeline.schemas import LazyActivated, TableMixin, bind_schema, default_schema_name
 from .pipeline.values import frozen_copy, from_bytes, make_hash, to_blob_value, to_bytes
 from .pipeline.part_tables import give_own_parts
 
@@ -72,7 +72,7 @@ def activate(schema_name: str | None = None, *, connection: Any = None, create_s
 # --------------------------------------------------------------------------------------------- mixins
 
 
-class FabrikantMixin:
+class FabrikantMixin(TableMixin):
     """Contributors. Attributes: ``fabrikant_name`` (key), ``email``, ``affiliation``, ``dj_username``."""
 
     definition = """
@@ -92,7 +92,7 @@ class FabrikantMixin:
         return entry.fetch1("fabrikant_name") if len(entry) == 1 else None
 
 
-class SeedMixin:
+class SeedMixin(TableMixin):
     """Random seeds passed to dataset and model builders. Attribute: ``seed`` (key)."""
 
     definition = """
@@ -101,7 +101,7 @@ class SeedMixin:
     """
 
 
-class _FnConfigMixin:
+class _FnConfigMixin(TableMixin):
     """Rows of ``<role>_fn`` (a dotted path) + ``<role>_config`` (its keyword arguments), hashed."""
 
     _role: ClassVar[str] = ""

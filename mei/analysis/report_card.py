@@ -87,14 +87,14 @@ def activation_ratio(objective: Objective, mei: Tensor, images: Tensor, batch_si
 
 
 def transfer(objectives: Sequence[Objective], mei: Tensor, images: Tensor,
-             natural: Sequence[Tensor] | None = None) -> list[float]:
+             natural: Sequence[Tensor | None] | None = None) -> list[float]:
     """:func:`activation_ratio` of ``mei`` for each of ``objectives`` (e.g. held-out ensemble members).
 
     ``natural`` optionally gives each objective's values for ``images``, in the same order.
     """
-    natural = list(natural) if natural is not None else [None] * len(objectives)
+    given: list[Tensor | None] = list(natural) if natural is not None else [None] * len(objectives)
     return [activation_ratio(objective, mei, images, natural=values)["ratio"]
-            for objective, values in zip(objectives, natural)]
+            for objective, values in zip(objectives, given)]
 
 
 @torch.no_grad()
@@ -136,9 +136,9 @@ def report_card(objective: Objective, mei: Tensor, images: Tensor, others: Seque
         (mean over ``others`` or ``None``), ``transfer_ratios``, ``jitter_robustness``, ``peak_frequency``,
         ``spectrum`` (``{"frequencies": [...], "power": [...]}``), ``rf_correlation`` (or ``None``).
     """
-    natural = list(natural) if natural is not None else [None] * (1 + len(others))
-    ratio = activation_ratio(objective, mei, images, natural=natural[0])
-    ratios = transfer(others, mei, images, natural=natural[1:])
+    given: list[Tensor | None] = list(natural) if natural is not None else [None] * (1 + len(others))
+    ratio = activation_ratio(objective, mei, images, natural=given[0])
+    ratios = transfer(others, mei, images, natural=given[1:])
     frequencies, power = frequency_spectrum(mei)
     return {
         "activation": ratio["activation"], "best_natural": ratio["best_natural"], "best_index": ratio["best_index"],

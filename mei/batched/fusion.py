@@ -103,6 +103,7 @@ def _dense_convolutions(module: nn.Module) -> int:
     for child in module.modules():
         padding = _explicit_padding(child) if type(child) is nn.Conv2d else None
         if padding is not None and child.groups == 1 and child.padding_mode == "zeros":
+            assert isinstance(child, nn.Conv2d)
             child.padding = padding
             child.__class__ = _DenseMemberConv2d
             count += 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -23,6 +23,9 @@ class BatchedConstrainedOutputModel(nn.Module):
         target_fn (Callable, optional): applied to the selected responses. Default: identity.
         forward_kwargs (dict, optional): keyword arguments for every forward call. Default: none.
     """
+
+    units: Tensor
+    images: Tensor
 
     def __init__(self, model: nn.Module, units: Sequence[int], target_fn: Callable[[Tensor], Tensor] | None = None,
                  forward_kwargs: Mapping[str, Any] | None = None) -> None:
@@ -86,7 +89,8 @@ def batch_objectives(objectives: Sequence[nn.Module]) -> nn.Module:
     if all(isinstance(f, ConstrainedOutputModel) and isinstance(f.constraint, int)
            and not isinstance(f.constraint, bool) and f.model is first.model
            and f.target_fn is first.target_fn and f.forward_kwargs == first.forward_kwargs for f in objectives):
+        single = cast(Sequence[ConstrainedOutputModel], objectives)
         return BatchedConstrainedOutputModel(
-            first.model, [f.constraint for f in objectives], first.target_fn, first.forward_kwargs
+            single[0].model, [cast(int, f.constraint) for f in single], single[0].target_fn, single[0].forward_kwargs
         )
     return PerImageModel(objectives)

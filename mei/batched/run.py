@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -96,11 +96,12 @@ def wrap_objective(objective: nn.Module, options: BatchOptions) -> nn.Module:
     if options.fuse_ensemble:
         objective, _ = fuse_ensembles(objective, dense=options.fuse_ensemble == "dense")
     if options.channels_last:
-        objective.to(memory_format=torch.channels_last)
+        objective.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # documented; not in the stubs
     if options.autocast is not None:
         objective = AutocastModel(objective, _AUTOCAST_DTYPES[options.autocast])
     if options.compile:
-        objective = torch.compile(objective, mode=options.compile if isinstance(options.compile, str) else None)
+        objective = cast(nn.Module, torch.compile(objective, mode=options.compile if isinstance(options.compile, str)
+                                                  else None))
     return objective
 
 
@@ -128,9 +129,16 @@ def run_chunk(objective: nn.Module, components: Components, shape: tuple[int, ..
                                         tracker=tracker)
     scores = torch.as_tensor(score).reshape(-1).tolist()
     return [
-        (final[k:k + 1].clone(), float(scores[k]), log, int(stopper.stopped_at[k]) + 1)
+        (final[k:k + 1].clone(), float(scores[k]), log, _steps(stopper.stopped_at[k]))
         for k, log in enumerate(tracker.log)
     ]
+
+
+def _steps(stopped_at: int | None) -> int:
+    """Steps run by an image that stopped at step ``stopped_at`` (every image has stopped when the run ends)."""
+    if stopped_at is None:
+        raise RuntimeError("a batched run ended with an image that never stopped")
+    return int(stopped_at) + 1
 
 
 def run_in_chunks(run: Callable[[int, int], list[Any]], n_keys: int, chunk_size: int) -> tuple[list[Any], int]:

@@ -91,6 +91,8 @@ def trainer_fn(model: nn.Module, dataloaders: Any, seed: int, uid: Any = None, c
             if cb is not None:
                 cb(uid=uid, epoch=epoch, model=model, info={"val_loss": val_loss})
 
+        if not isinstance(model, DemoModel):
+            raise TypeError(f"trainer_fn trains a DemoModel (from model_fn), got {type(model).__name__}")
         result = fit(model, images, counts, val_images, val_counts, seed, epochs=epochs, batch_size=batch_size,
                      lr=lr, l1=l1, progress=progress)
     output = {"train_loss": result.train_loss, "val_loss": result.val_loss}

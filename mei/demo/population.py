@@ -30,7 +30,8 @@ KINDS = ("simple", "complex", "dog")
 def _grid(height: int, width: int) -> tuple[Tensor, Tensor]:
     ys = torch.arange(height, dtype=torch.float32)
     xs = torch.arange(width, dtype=torch.float32)
-    return torch.meshgrid(ys, xs, indexing="ij")
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    return grid_y, grid_x
 
 
 def gabor(height: int, width: int, x0: float, y0: float, theta: float, wavelength: float, phase: float,
@@ -118,7 +119,8 @@ class Population:
 
     @property
     def image_shape(self) -> tuple[int, int]:
-        return tuple(self.filters.shape[-2:])
+        height, width = self.filters.shape[-2:]
+        return int(height), int(width)
 
     def drive(self, images: Tensor) -> Tensor:
         """The linear drive ``(images, neurons)``; the energy (root of summed squares) for complex cells."""
@@ -132,6 +134,8 @@ class Population:
 
     def rates(self, images: Tensor) -> Tensor:
         """Mean spike counts ``(images, neurons)`` for ``images`` ``(n, 1, height, width)``."""
+        if self.gain is None or self.slope is None or self.offset is None:
+            raise ValueError("the population's output nonlinearity (gain, slope, offset) is not set")
         return self.gain * torch.nn.functional.softplus(self.slope * self.drive(images) + self.offset)
 
     def responses(self, images: Tensor, seed: int) -> Tensor:

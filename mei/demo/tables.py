@@ -13,6 +13,7 @@ from typing import Any
 
 import datajoint as dj
 from torch import Tensor, nn
+from torch.utils.data import TensorDataset
 
 from .. import fabrik, main
 from ..pipeline.schemas import LazyActivated, bind_schema
@@ -128,7 +129,9 @@ def _held_out_model(key: Mapping[str, Any]) -> nn.Module:
 def training_images(key: Mapping[str, Any]) -> Tensor:
     """The training images of the dataset in ``key`` (drawn again from its config)."""
     _, config = (fabrik.Dataset() & {k: key[k] for k in fabrik.Dataset().primary_key}).fn_config
-    return dataset_fn(**config)["train"][DATA_KEY].dataset.tensors[0]
+    dataset = dataset_fn(**config)["train"][DATA_KEY].dataset
+    assert isinstance(dataset, TensorDataset), type(dataset)  # dataset_fn's loaders hold TensorDatasets
+    return dataset.tensors[0]
 
 
 def population_of(key: Mapping[str, Any]) -> Any:

@@ -54,10 +54,10 @@ def accepts_shape(method: Callable[..., Any]) -> bool:
 def run_config(method: Callable[..., Any], config: Mapping[str, Any], shape: Any) -> dict[str, Any]:
     """A deep copy of ``config`` with ``"shape"`` set to ``shape`` where the method takes it and it is missing
     (whatever the method does to its config stays in that copy)."""
-    config = copy.deepcopy(dict(config))
-    if shape is not None and "shape" not in config and accepts_shape(method):
-        config["shape"] = [int(s) for s in shape]
-    return config
+    copied: dict[str, Any] = copy.deepcopy(dict(config))
+    if shape is not None and "shape" not in copied and accepts_shape(method):
+        copied["shape"] = [int(s) for s in shape]
+    return copied
 
 
 def run_method(method: Callable[..., Any], dataloaders: Any, objective: Any, config: Mapping[str, Any],

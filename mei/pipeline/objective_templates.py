@@ -64,7 +64,7 @@ class _SessionObjective:
 
     def build_reducer(self) -> Reducer | None:
         """The reducer from the ``reducer`` class attribute (a fresh component per objective)."""
-        return build_reducer(self.reducer, f"{type(self).__name__}.reducer")
+        return build_reducer(type(self).reducer, f"{type(self).__name__}.reducer")
 
 
 class ReducedObjectiveTemplate(_SessionObjective, PopulationObjectiveTemplate):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -19,7 +20,7 @@ def give_own_parts(cls: type, names: tuple[str, ...]) -> None:
         setattr(cls, name, part)
 
 
-def primary_key_of(table: Any, key: dict[str, Any]) -> dict[str, Any]:
+def primary_key_of(table: Any, key: Mapping[str, Any]) -> dict[str, Any]:
     """The part of ``key`` that is ``table``'s primary key (a missing attribute is a clear error)."""
     missing = [name for name in table.primary_key if name not in key]
     if missing:

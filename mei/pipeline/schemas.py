@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the mixins below are only ever mixed into DataJoint tables (typed as Any: no stubs)
+    TableMixin = Any
+else:
+    TableMixin = object
 
 
 def default_schema_name(env_var: str, default: str) -> str:
@@ -35,7 +40,7 @@ def bind_schema(schema: Any, schema_name: str, *, connection: Any = None, create
     return schema
 
 
-class LazyActivated:
+class LazyActivated(TableMixin):
     """Mixin for the package's own tables: the first use binds their schema with the defaults.
 
     By default it calls ``activate()`` of the module that defines the table class; override ``_activate``

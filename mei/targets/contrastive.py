@@ -159,12 +159,15 @@ class GroupObjective(nn.Module):
         reducer, forward_kwargs, unit_dim: as in :class:`UnitResponses`.
     """
 
+    weights: Tensor
+
     def __init__(self, model: nn.Module, units: Sequence[int], weights: Sequence[float] | None = None,
                  reducer: Reducer | Mapping[str, Any] | None = None,
                  forward_kwargs: Mapping[str, Any] | None = None, unit_dim: int = 1) -> None:
         super().__init__()
-        self.responses = UnitResponses(model, _units(units, "units"), reducer, forward_kwargs, unit_dim)
-        n = len(self.responses.units)
+        chosen = _units(units, "units")
+        self.responses = UnitResponses(model, chosen, reducer, forward_kwargs, unit_dim)
+        n = len(chosen)
         weights = [1.0 / n] * n if weights is None else [check_number("weights", w) for w in weights]
         if len(weights) != n:
             raise ValueError(f"{len(weights)} weights given for {n} units")
