@@ -9,9 +9,14 @@ file helpers — is ever handed out by the resolver, whatever its name.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, TypeVar
+
+from .errors import HyperparameterError
 
 COMPONENT_KINDS: tuple[str, ...] = (
     "initial", "optimizer", "stopper", "transform", "regularization", "precondition", "postprocessing", "objective",
@@ -59,35 +64,199 @@ def declared_components() -> list[tuple[Any, frozenset[str]]]:
 
 
 class Component:
-    """Base class of every built-in component.
+    """Base class of every built-in component, after ``torch.optim.Optimizer``.
 
-    Subclasses set their hyperparameters as attributes in ``__init__`` and list them in ``_repr_fields``;
-    the repr then reads like the call that built them, e.g. ``NumIterations(5)``.
+    A subclass's ``__init__`` takes the hyperparameters as keyword arguments, checks each with the check helpers
+    of this module (:func:`check_number`, :func:`check_int`, :func:`check_choice`, :func:`check_bool`,
+    :func:`check_numbers`), which raise a :class:`~mei.engine.errors.HyperparameterError` (a ``ValueError``)
+    naming the bad value, and stores them as attributes. When the outermost ``__init__`` returns, the base
+    records :attr:`defaults`: every constructor argument by name, as checked (the attribute of the same name
+    if the constructor stored one, the argument as given otherwise). From ``defaults`` come
+
+    * a ``repr`` that reads like the call that built the component, e.g. ``NumIterations(5)`` or
+      ``ClipRange(x_min=-1, x_max=1)`` (a class may name other fields in ``_repr_fields``);
+    * :meth:`state_dict` / :meth:`load_state_dict`: the hyperparameters and the attributes listed in
+      ``_state_attributes`` (the component's running state, empty for most).
+
+    For ``nn.Module`` components use :class:`mei.engine.module_component.ModuleComponent`, which keeps
+    ``nn.Module``'s own ``state_dict`` and carries the same record in its extra state.
     """
 
+    defaults: Mapping[str, Any] = MappingProxyType({})
+    """The constructor's arguments by name, as checked (empty until a constructor of a subclass has run)."""
     _repr_fields: tuple[str, ...] = ()
+    _state_attributes: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None and not getattr(init, "_records_defaults", False):
+            cls.__init__ = _recording(init)  # type: ignore[method-assign]
 
     def __repr__(self) -> str:
-        values = [repr(getattr(self, name)) for name in self._repr_fields]
-        if len(values) > 1:
-            values = [f"{name}={value}" for name, value in zip(self._repr_fields, values)]
-        return f"{type(self).__name__}({', '.join(values)})"
+        fields = self._repr_fields or tuple(self.defaults)
+        values = {name: self.defaults[name] if name in self.defaults else getattr(self, name) for name in fields}
+        if self._repr_fields:
+            parts = [repr(value) for value in values.values()]
+            if len(parts) > 1:
+                parts = [f"{name}={part}" for name, part in zip(fields, parts, strict=True)]
+            return f"{type(self).__name__}({', '.join(parts)})"
+        args, kwargs = _call_arguments(type(self), values)
+        parts = [repr(value) for value in args]
+        if len(args) + len(kwargs) == 1 and kwargs and _takes_positionally(type(self), next(iter(kwargs))):
+            parts = [repr(next(iter(kwargs.values())))]
+        else:
+            parts += [f"{name}={value!r}" for name, value in kwargs.items()]
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{"defaults": hyperparameters, "state": running state}`` (references, as ``torch.optim`` returns)."""
+        return {"defaults": dict(self.defaults), "state": {name: getattr(self, name) for name in self._state_attributes}}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Rebuild with the saved hyperparameters (checked again by the constructor), then restore the state.
+
+        Raises:
+            ValueError: ``state_dict`` is not one of :meth:`state_dict`, or names hyperparameters this
+                component does not take.
+        """
+        self._rebuild(_saved_defaults(self, state_dict))
+        self._restore_state(state_dict.get("state") or {})
+
+    def _rebuild(self, defaults: Mapping[str, Any]) -> None:
+        args, kwargs = _call_arguments(type(self), defaults)
+        type(self).__init__(self, *args, **kwargs)
+
+    def _restore_state(self, state: Mapping[str, Any]) -> None:
+        unknown = sorted(set(state) - set(self._state_attributes))
+        if unknown:
+            raise ValueError(f"{type(self).__name__} has no state {unknown}; its state is {list(self._state_attributes)}")
+        for name, value in state.items():
+            setattr(self, name, value)
+
+
+def _recording(init: Callable[..., None]) -> Callable[..., None]:
+    """``init`` wrapped so that the outermost constructor records the arguments as ``defaults``."""
+    signature = inspect.signature(init)
+
+    @functools.wraps(init)
+    def __init__(self: Component, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        if type(self).__init__ is __init__:
+            bound = signature.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            stored = vars(self)
+            self.defaults = {name: _snapshot(stored[name] if name in stored and name != "defaults" else value)
+                             for name, value in list(bound.arguments.items())[1:]}
+
+    __init__._records_defaults = True  # type: ignore[attr-defined]
+    return __init__
+
+
+def _snapshot(value: Any) -> Any:
+    """A copy of a plain list or dict (so later changes to the caller's do not show), anything else as it is."""
+    return list(value) if type(value) is list else dict(value) if type(value) is dict else value
+
+
+def _parameters(cls: type) -> dict[str, inspect.Parameter]:
+    return dict(list(inspect.signature(cls.__init__).parameters.items())[1:])
+
+
+def _takes_positionally(cls: type, name: str) -> bool:
+    parameter = _parameters(cls).get(name)
+    return parameter is not None and parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD)
+
+
+def _call_arguments(cls: type, values: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    """``(args, kwargs)`` that call ``cls`` with ``values`` (by name; ``*args`` and ``**kwargs`` spread)."""
+    parameters = _parameters(cls)
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    for name, value in values.items():
+        kind = parameters[name].kind if name in parameters else inspect.Parameter.KEYWORD_ONLY
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            args += list(value)
+        elif kind is inspect.Parameter.POSITIONAL_ONLY:
+            args.append(value)
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            kwargs.update(value)
+        else:
+            kwargs[name] = value
+    return args, kwargs
+
+
+def _saved_defaults(component: Component, state_dict: Mapping[str, Any]) -> Mapping[str, Any]:
+    if not isinstance(state_dict, Mapping) or not isinstance(state_dict.get("defaults"), Mapping):
+        raise ValueError(f"a state_dict of {type(component).__name__} is a dict with 'defaults' (and 'state'), "
+                         f"got {state_dict!r}")
+    defaults = state_dict["defaults"]
+    unknown = sorted(set(defaults) - set(_parameters(type(component))))
+    if unknown:
+        raise ValueError(f"{type(component).__name__} takes no hyperparameters {unknown}")
+    return defaults
+
+
+# ------------------------------------------------------------------------------------------- check helpers
 
 
 def check_number(name: str, value: Any, minimum: float | None = None, maximum: float | None = None,
                  integer: bool = False, strict_minimum: bool = False) -> Any:
     """Validate one numeric hyperparameter, raising a ``ValueError`` that names it."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
+        raise HyperparameterError(name, f"must be a number, got {value!r}")
     if integer and not (isinstance(value, int) or float(value).is_integer()):
-        raise ValueError(f"{name} must be a whole number, got {value!r}")
+        raise HyperparameterError(name, f"must be a whole number, got {value!r}")
     if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
+        raise HyperparameterError(name, f"must be finite, got {value!r}")
     if minimum is not None and (value < minimum or (strict_minimum and value == minimum)):
-        raise ValueError(f"{name} must be {'>' if strict_minimum else '>='} {minimum}, got {value!r}")
+        raise HyperparameterError(name, f"must be {'>' if strict_minimum else '>='} {minimum}, got {value!r}")
     if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be <= {maximum}, got {value!r}")
+        raise HyperparameterError(name, f"must be <= {maximum}, got {value!r}")
     return int(value) if integer else value
+
+
+def check_int(name: str, value: Any, minimum: int | None = None, maximum: int | None = None,
+              expected: str | None = None) -> int:
+    """Validate an ``int`` hyperparameter (not a bool, not a whole float) within ``[minimum, maximum]``.
+
+    ``expected`` words the requirement in the error (``"... must be <expected>, got <value>"``); by default it
+    is "a whole number" with the bounds.
+    """
+    if expected is None:
+        bounds = [f">= {minimum}" if minimum is not None else "", f"<= {maximum}" if maximum is not None else ""]
+        expected = " ".join(["a whole number", " and ".join(b for b in bounds if b)]).strip()
+    if (isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum)
+            or (maximum is not None and value > maximum)):
+        raise HyperparameterError(name, f"must be {expected}, got {value!r}")
+    return value
+
+
+def check_choice(name: str, value: Any, choices: Iterable[Any], expected: str | None = None) -> Any:
+    """Validate that ``value`` is one of ``choices`` (compared by type and value, so ``1`` is not ``True``)."""
+    choices = tuple(choices)
+    if not any(value is choice or (type(value) is type(choice) and value == choice) for choice in choices):
+        if expected is None:
+            named = [choice for choice in choices if choice is not None]
+            expected = f"one of {named}{' or None' if None in choices else ''}"
+        raise HyperparameterError(name, f"must be {expected}, got {value!r}")
+    return value
+
+
+def check_bool(name: str, value: Any, expected: str = "True or False") -> bool:
+    """Validate a flag: ``True`` or ``False`` only (not ``0``, ``1`` or ``None``)."""
+    if not isinstance(value, bool):
+        raise HyperparameterError(name, f"must be {expected}, got {value!r}")
+    return value
+
+
+def check_numbers(name: str, values: Any, min_length: int = 1, **number_checks: Any) -> list[Any]:
+    """Validate a list (or tuple) of at least ``min_length`` numbers, each with :func:`check_number`'s
+    ``number_checks``; an entry's error names it as ``name[i]``."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise HyperparameterError(name, f"must be a list of numbers, got {values!r}")
+    if len(values) < min_length:
+        raise HyperparameterError(name, f"must hold at least {min_length} number(s), got {list(values)!r}")
+    return [check_number(f"{name}[{i}]", value, **number_checks) for i, value in enumerate(values)]
 
 
 def reads_input(component: Any) -> bool:

@@ -16,3 +16,17 @@ class ConfigError(ValueError):
 
 class ComponentNotAllowedError(ConfigError):
     """A dotted path names something that is not an allowed component (for that slot)."""
+
+
+class HyperparameterError(ValueError):
+    """A component's constructor was given a bad hyperparameter value.
+
+    ``name`` is the hyperparameter (e.g. ``"sigma"``) and ``reason`` what is wrong with the value (e.g.
+    ``"must be > 0, got -1"``); the message reads ``"sigma must be > 0, got -1"``. Config readers turn it into a
+    :class:`ConfigError` whose key ends with ``name``.
+    """
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self.reason = reason
+        super().__init__(f"{name} {reason}")
