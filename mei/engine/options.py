@@ -7,7 +7,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import ConfigError
+from .component import check_bool, check_choice, check_int
+from .errors import ConfigError, HyperparameterError
 
 AUTOCAST_DTYPES: tuple[str, ...] = ("bfloat16", "float16")
 FUSIONS: tuple[str, ...] = ("grouped", "dense")
@@ -53,25 +54,27 @@ class BatchOptions:
         if unknown:
             known = ", ".join(f.name for f in dataclasses.fields(cls))
             raise ConfigError("batch", f"unknown batch option(s) {unknown}; known: {known}")
-        chunk = spec.get("chunk_size", cls.chunk_size)
-        if isinstance(chunk, bool) or not isinstance(chunk, int) or not 1 <= chunk <= 100_000:
-            raise ConfigError("batch.chunk_size", f"must be an int from 1 to 100000, got {chunk!r}")
-        autocast = spec.get("autocast")
-        if autocast is not None and autocast not in AUTOCAST_DTYPES:
-            raise ConfigError("batch.autocast", f"must be null, 'bfloat16' or 'float16', got {autocast!r}")
-        flags = {name: spec.get(name, False) for name in ("channels_last", "cudnn_benchmark")}
-        for name, value in flags.items():
-            if not isinstance(value, bool):
-                raise ConfigError(f"batch.{name}", f"must be true or false, got {value!r}")
-        fuse = spec.get("fuse_ensemble", False)
-        if not isinstance(fuse, bool) and fuse not in FUSIONS:
-            raise ConfigError("batch.fuse_ensemble", f"must be true, false, 'grouped' or 'dense', got {fuse!r}")
-        flags["fuse_ensemble"] = fuse
-        compile_ = spec.get("compile", False)
-        if not isinstance(compile_, bool) and compile_ not in COMPILE_MODES:
-            raise ConfigError("batch.compile", f"must be true, false or a mode ({', '.join(COMPILE_MODES)}), "
-                                               f"got {compile_!r}")
-        if fuse == "dense" and compile_:
+        try:
+            options = cls._checked(spec)
+        except HyperparameterError as error:
+            raise ConfigError(f"batch.{error.name}", error.reason) from None
+        if options.fuse_ensemble == "dense" and options.compile:
             raise ConfigError("batch.fuse_ensemble", "'dense' cannot be combined with batch.compile (torch.compile "
                                                      "cannot trace its vmap rule): use one or the other")
-        return cls(chunk, autocast, compile_, **flags)
+        return options
+
+    @classmethod
+    def _checked(cls, spec: Mapping[str, Any]) -> BatchOptions:
+        """The options of ``spec`` checked one by one with the components' check helpers (JSON wording)."""
+        return cls(
+            chunk_size=check_int("chunk_size", spec.get("chunk_size", cls.chunk_size), 1, 100_000,
+                                 expected="an int from 1 to 100000"),
+            autocast=check_choice("autocast", spec.get("autocast"), (None, *AUTOCAST_DTYPES),
+                                  expected="null, 'bfloat16' or 'float16'"),
+            channels_last=check_bool("channels_last", spec.get("channels_last", False), "true or false"),
+            cudnn_benchmark=check_bool("cudnn_benchmark", spec.get("cudnn_benchmark", False), "true or false"),
+            fuse_ensemble=check_choice("fuse_ensemble", spec.get("fuse_ensemble", False), (True, False, *FUSIONS),
+                                       expected="true, false, 'grouped' or 'dense'"),
+            compile=check_choice("compile", spec.get("compile", False), (True, False, *COMPILE_MODES),
+                                 expected=f"true, false or a mode ({', '.join(COMPILE_MODES)})"),
+        )
