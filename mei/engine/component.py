@@ -249,14 +249,26 @@ def check_bool(name: str, value: Any, expected: str = "True or False") -> bool:
     return value
 
 
-def check_numbers(name: str, values: Any, min_length: int = 1, **number_checks: Any) -> list[Any]:
-    """Validate a list (or tuple) of at least ``min_length`` numbers, each with :func:`check_number`'s
-    ``number_checks``; an entry's error names it as ``name[i]``."""
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-        raise HyperparameterError(name, f"must be a list of numbers, got {values!r}")
-    if len(values) < min_length:
-        raise HyperparameterError(name, f"must hold at least {min_length} number(s), got {list(values)!r}")
-    return [check_number(f"{name}[{i}]", value, **number_checks) for i, value in enumerate(values)]
+def check_numbers(name: str, values: Any, min_length: int = 1, max_length: int | None = None,
+                  expected: str | None = None, **number_checks: Any) -> list[Any]:
+    """Validate a list (or tuple) of ``min_length`` to ``max_length`` numbers, each checked with
+    :func:`check_number`'s ``number_checks``; returns them as a list.
+
+    An entry's error names it as ``name[i]``; with ``expected``, every error reads
+    ``"<name> must be <expected>, got <values>"`` instead.
+    """
+    try:
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+            raise HyperparameterError(name, f"must be a list of numbers, got {values!r}")
+        if len(values) < min_length or (max_length is not None and len(values) > max_length):
+            count = f"{min_length}" + ("" if max_length == min_length else
+                                       f" to {max_length}" if max_length is not None else " or more")
+            raise HyperparameterError(name, f"must hold {count} number(s), got {list(values)!r}")
+        return [check_number(f"{name}[{i}]", value, **number_checks) for i, value in enumerate(values)]
+    except HyperparameterError:
+        if expected is None:
+            raise
+        raise HyperparameterError(name, f"must be {expected}, got {values!r}") from None
 
 
 def reads_input(component: Any) -> bool:

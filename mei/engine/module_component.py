@@ -61,7 +61,10 @@ class ModuleComponent(Component, nn.Module):
 
 
 def _same(left: Any, right: Any) -> bool:
-    """Equality that also compares tensors (by value) inside lists and dicts."""
+    """Equality that also compares tensors (by value) inside lists and dicts; two modules of one type count as
+    the same (a child module's own state is loaded by ``nn.Module``'s recursion, not by rebuilding its parent)."""
+    if isinstance(left, nn.Module) and isinstance(right, nn.Module):
+        return type(left) is type(right)
     if isinstance(left, torch.Tensor) or isinstance(right, torch.Tensor):
         return isinstance(left, torch.Tensor) and isinstance(right, torch.Tensor) and torch.equal(left, right)
     if isinstance(left, Mapping) and isinstance(right, Mapping):

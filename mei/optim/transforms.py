@@ -18,7 +18,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..engine import rng
-from ..engine.component import component
+from ..engine.component import check_bool, check_choice, check_number, check_numbers, component
+from ..engine.errors import HyperparameterError
+from ..engine.module_component import ModuleComponent
+
+
+PADDING_MODES: tuple[str, ...] = ("reflection", "border", "zeros")
+"""How :class:`RandomAffine` fills what the resampling uncovers (``grid_sample``'s ``padding_mode``)."""
+PAD_MODES: tuple[str, ...] = ("constant", "reflect", "replicate", "circular")
+"""The fills of :class:`Pad` (``torch.nn.functional.pad``'s modes)."""
 
 
 def _as_module(transform: Any, key: str) -> Any:
@@ -38,7 +46,7 @@ def _pick(values: Sequence[float], n_images: int) -> Tensor:
 
 
 @component("transform")
-class RandomSpatialJitter(nn.Module):
+class RandomSpatialJitter(ModuleComponent):
     """Shift each image by a random whole number of pixels in ``[-translate, translate]`` along height and
     width; the uncovered border is filled by reflection, the size is kept.
 
@@ -48,9 +56,7 @@ class RandomSpatialJitter(nn.Module):
 
     def __init__(self, translate: int) -> None:
         super().__init__()
-        if int(translate) != translate or translate < 0:
-            raise ValueError(f"translate must be a whole number >= 0, got {translate!r}")
-        self.translate = int(translate)
+        self.translate = check_number("translate", translate, minimum=0, integer=True)
 
     def forward(self, x: Tensor, i_iter: int = 0) -> Tensor:
         t = self.translate
@@ -61,9 +67,6 @@ class RandomSpatialJitter(nn.Module):
         padded = F.pad(x, (t, t, t, t), mode=mode)
         offsets = rng.randint(0, 2 * t + 1, x.shape[0], (2,)).tolist()
         return torch.stack([padded[k, ..., dy:dy + height, dx:dx + width] for k, (dy, dx) in enumerate(offsets)])
-
-    def extra_repr(self) -> str:
-        return f"translate={self.translate}"
 
 
 def affine(x: Tensor, scale: Tensor, degrees: Tensor, padding_mode: str = "reflection") -> Tensor:
@@ -84,7 +87,7 @@ def affine(x: Tensor, scale: Tensor, degrees: Tensor, padding_mode: str = "refle
 
 
 @component("transform")
-class RandomAffine(nn.Module):
+class RandomAffine(ModuleComponent):
     """Zoom each image by a factor picked from ``scale`` and rotate it by an angle picked from ``degrees``
     about its centre, in one resampling (size kept).
 
@@ -97,23 +100,16 @@ class RandomAffine(nn.Module):
     def __init__(self, scale: Sequence[float] = (1.0,), degrees: Sequence[float] = (0.0,),
                  padding_mode: str = "reflection") -> None:
         super().__init__()
-        self.scale = [float(s) for s in scale]
-        self.degrees = [float(d) for d in degrees]
-        if not self.scale or min(self.scale) <= 0:
-            raise ValueError(f"scale must be a non-empty list of positive factors, got {scale!r}")
-        if not self.degrees:
-            raise ValueError("degrees must be a non-empty list of angles")
-        if padding_mode not in ("reflection", "border", "zeros"):
-            raise ValueError(f"padding_mode must be 'reflection', 'border' or 'zeros', got {padding_mode!r}")
-        self.padding_mode = padding_mode
+        self.scale = [float(s) for s in check_numbers("scale", scale, minimum=0, strict_minimum=True,
+                                                      expected="a non-empty list of positive factors")]
+        self.degrees = [float(d) for d in check_numbers("degrees", degrees, expected="a non-empty list of angles")]
+        self.padding_mode = check_choice("padding_mode", padding_mode, PADDING_MODES,
+                                         expected="'reflection', 'border' or 'zeros'")
 
     def forward(self, x: Tensor, i_iter: int = 0) -> Tensor:
         factors = _pick(self.scale, x.shape[0])
         angles = _pick(self.degrees, x.shape[0])
         return affine(x, factors, angles, self.padding_mode)
-
-    def extra_repr(self) -> str:
-        return f"scale={self.scale}, degrees={self.degrees}"
 
 
 @component("transform")
@@ -143,7 +139,7 @@ class RandomRotation(RandomAffine):
 
 
 @component("transform")
-class Pad(nn.Module):
+class Pad(ModuleComponent):
     """Pad height and width by ``padding`` pixels on every side.
 
     Args:
@@ -154,9 +150,9 @@ class Pad(nn.Module):
 
     def __init__(self, padding: int, mode: str = "constant", value: float = 0.5) -> None:
         super().__init__()
-        if int(padding) != padding or padding < 0:
-            raise ValueError(f"padding must be a whole number >= 0, got {padding!r}")
-        self.padding, self.mode, self.value = int(padding), mode, float(value)
+        self.padding = check_number("padding", padding, minimum=0, integer=True)
+        self.mode = check_choice("mode", mode, PAD_MODES)
+        self.value = float(check_number("value", value))
 
     def forward(self, x: Tensor, i_iter: int = 0) -> Tensor:
         p = self.padding
@@ -164,12 +160,9 @@ class Pad(nn.Module):
             return F.pad(x, (p, p, p, p), mode="constant", value=self.value)
         return F.pad(x, (p, p, p, p), mode=self.mode)
 
-    def extra_repr(self) -> str:
-        return f"padding={self.padding}, mode={self.mode!r}, value={self.value}"
-
 
 @component("transform")
-class CenterCrop(nn.Module):
+class CenterCrop(ModuleComponent):
     """Cut the central ``size`` window out of each image, or pad symmetrically (with ``value``) where the
     image is smaller than ``size``.
 
@@ -180,23 +173,22 @@ class CenterCrop(nn.Module):
 
     def __init__(self, size: int | Sequence[int], value: float = 0.5) -> None:
         super().__init__()
-        self.size = (int(size), int(size)) if isinstance(size, int) else tuple(int(s) for s in size)
-        self.value = float(value)
+        if isinstance(size, int) and not isinstance(size, bool):
+            size = (size, size)
+        self.size = tuple(check_numbers("size", size, min_length=2, max_length=2, minimum=1, integer=True))
+        self.value = float(check_number("value", value))
 
     def forward(self, x: Tensor, i_iter: int = 0) -> Tensor:
         pads = []
-        for have, want in zip(reversed(x.shape[-2:]), reversed(self.size)):
+        for have, want in zip(reversed(x.shape[-2:]), reversed(self.size), strict=True):
             extra = want - have
             before = extra // 2 if extra >= 0 else -(-extra // 2)  # the smaller half goes first either way
             pads += [before, extra - before]
         return F.pad(x, pads, mode="constant", value=self.value)  # negative padding crops
 
-    def extra_repr(self) -> str:
-        return f"size={self.size}"
-
 
 @component("transform")
-class Chain(nn.Module):
+class Chain(ModuleComponent):
     """Apply transforms in order, passing ``i_iter`` on.
 
     Args:
@@ -214,7 +206,7 @@ class Chain(nn.Module):
 
 
 @component("transform")
-class RandomChoice(nn.Module):
+class RandomChoice(ModuleComponent):
     """Give each image one transform picked at random from ``transforms``.
 
     Every transform runs on the whole batch (so each image's random stream is used the same way whatever the
@@ -227,7 +219,7 @@ class RandomChoice(nn.Module):
     def __init__(self, transforms: Sequence[Any]) -> None:
         super().__init__()
         if not transforms:
-            raise ValueError("RandomChoice needs at least one transform")
+            raise HyperparameterError("transforms", f"must hold at least one transform to pick from, got {transforms!r}")
         self.transforms = nn.ModuleList(_as_module(t, f"transforms[{i}]") for i, t in enumerate(transforms))
 
     def forward(self, x: Tensor, i_iter: int = 0) -> Tensor:
@@ -272,7 +264,8 @@ class TransformationRobustness(Chain):
                          default_degrees() if degrees is None else degrees),
             RandomSpatialJitter(final_translate),
         )
-        self.padding, self.crop_or_pad_output = int(padding), bool(crop_or_pad_output)
+        self.padding = check_number("padding", padding, minimum=0, integer=True)
+        self.crop_or_pad_output = check_bool("crop_or_pad_output", crop_or_pad_output)
 
     def forward(self, x: Tensor, i_iter: int = 0) -> Tensor:
         out = super().forward(x, i_iter)
