@@ -143,7 +143,7 @@ def measure(run: Callable[[], Any], device: torch.device, repeats: int = 1) -> t
 
 def max_difference(results: list[Any], reference: list[Any]) -> str:
     """Largest |batched - sequential| over the MEIs both produced, and the largest |MEI| for scale."""
-    pairs = list(zip(results, reference))
+    pairs = list(zip(results, reference, strict=True))
     diff = max(float((a[0] - b[0]).abs().max()) for a, b in pairs)
     scale = max(float(b[0].abs().max()) for _, b in pairs)
     return f"max |batched - sequential| over {len(pairs)} MEIs: {diff:.2e} (largest |MEI| value {scale:.2f})"
@@ -276,7 +276,8 @@ def fusion_table(device: str, k: int, steps: int, repeats: int) -> str:
     rows = []
     for name in kinds:
         best = min(times[name])
-        diff = max(float((a[0] - b[0]).abs().max()) for a, b in zip(results["member by member"], results[name]))
+        diff = max(float((a[0] - b[0]).abs().max())
+                   for a, b in zip(results["member by member"], results[name], strict=True))
         rows.append(f"| {name} | {best:.2f} | {k / best:.2f} | {loop / best:.2f}x | {diff:.1e} |")
     return (f"5-member ensemble of small CNN cores (8 channels, kernels 5/3/3, 100 units), 1x32x32, K={k}, {steps} "
             f"steps, fastest of {repeats} interleaved runs:\n\n| ensemble | s per batch | MEIs/s | throughput vs "
@@ -310,10 +311,12 @@ def conv_variants(members: int, channels: int, kernel: int, generator: torch.Gen
     pad = kernel // 2
 
     def member_by_member(x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([F.conv2d(part, w.to(part), padding=pad) for part, w in zip(x.chunk(members, 1), weights)], 1)
+        parts = zip(x.chunk(members, 1), weights, strict=True)
+        return torch.cat([F.conv2d(part, w.to(part), padding=pad) for part, w in parts], 1)
 
     def fft(x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([_fft_conv(part, w.to(part.device)) for part, w in zip(x.chunk(members, 1), weights)], 1)
+        parts = zip(x.chunk(members, 1), weights, strict=True)
+        return torch.cat([_fft_conv(part, w.to(part.device)) for part, w in parts], 1)
 
     return {
         "member by member (5 convs)": member_by_member,

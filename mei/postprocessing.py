@@ -107,7 +107,7 @@ def channel_bounds(x_min: float | Sequence[float], x_max: float | Sequence[float
     if not lows or len(lows) != len(highs):
         raise ValueError(f"x_min and x_max need one value per channel, got {x_min!r} and {x_max!r}")
     lows = [check_number("x_min", low) for low in lows]
-    return lows, [check_number("x_max", high, minimum=low) for high, low in zip(highs, lows)]
+    return lows, [check_number("x_max", high, minimum=low) for high, low in zip(highs, lows, strict=True)]
 
 
 @component("postprocessing")

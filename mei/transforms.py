@@ -101,7 +101,8 @@ class RandomCrop(Component):
         tops = rng.randint(0, h - self.height + 1, x.shape[0])
         lefts = rng.randint(0, w - self.width + 1, x.shape[0])
         return torch.stack([
-            _zoom(image, float(t), float(l_), self.height, self.width) for image, t, l_ in zip(x, tops, lefts)
+            _zoom(image, float(t), float(l_), self.height, self.width)
+            for image, t, l_ in zip(x, tops, lefts, strict=True)
         ])
 
 
@@ -126,7 +127,7 @@ class RandomScale(Component):
         h, w = x.shape[-2:]
         factors = self.min_scale + (self.max_scale - self.min_scale) * rng.rand((x.shape[0], 1))[:, 0]
         out = []
-        for image, factor in zip(x, factors.tolist()):
+        for image, factor in zip(x, factors.tolist(), strict=True):
             height, width = h / factor, w / factor
             out.append(_zoom(image, (h - height) / 2, (w - width) / 2, height, width))
         return torch.stack(out)

@@ -140,7 +140,7 @@ def test_state_fields_describe_each_step():
     assert output["StopperOutputObjective"]["values"] == [{"seen": i} for i in range(5)]
     states = Recorder.states
     assert [s["i_iter"] for s in states] == [0, 1, 2, 3, 4]
-    for before, after in zip(states, states[1:]):
+    for before, after in zip(states, states[1:]):  # consecutive pairs: one shorter by design
         assert torch.equal(after["input_"], before["post_processed_input"])
     for s in states:
         x, t = s["input_"], s["transformed_input"]

@@ -94,7 +94,7 @@ def transfer(objectives: Sequence[Objective], mei: Tensor, images: Tensor,
     """
     given: list[Tensor | None] = list(natural) if natural is not None else [None] * len(objectives)
     return [activation_ratio(objective, mei, images, natural=values)["ratio"]
-            for objective, values in zip(objectives, given)]
+            for objective, values in zip(objectives, given, strict=True)]
 
 
 @torch.no_grad()

@@ -90,7 +90,7 @@ def _explicit_padding(conv: nn.Conv2d) -> tuple[int, int] | None:
         return tuple(conv.padding)  # type: ignore[return-value]
     if conv.padding == "valid":
         return (0, 0)
-    totals = [d * (k - 1) for d, k in zip(conv.dilation, conv.kernel_size)]
+    totals = [d * (k - 1) for d, k in zip(conv.dilation, conv.kernel_size, strict=True)]
     return None if any(t % 2 for t in totals) else (totals[0] // 2, totals[1] // 2)
 
 
@@ -147,6 +147,7 @@ class FusedEnsembleModel(nn.Module):
                                  f"{type(first).__name__}, member {index} is {type(member).__name__}")
             other = _state_signature(member)
             if other != signature:
+                # not strict: the signatures may differ in length; the padding None marks the first extra entry
                 diff = next((a, b) for a, b in zip(signature + [None], other + [None]) if a != b)
                 raise ValueError(f"cannot fuse ensemble members of different architectures: member 0 has "
                                  f"{diff[0]}, member {index} has {diff[1]} (name, shape, dtype)")

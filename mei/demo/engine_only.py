@@ -55,7 +55,7 @@ class GaborCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = torch.relu(self.conv(x))
         out = [features[:, c, y - 2:y + 3, x_ - 2:x_ + 3].mean(dim=(1, 2))
-               for c, (y, x_) in zip(self.channels.tolist(), self.positions.tolist())]
+               for c, (y, x_) in zip(self.channels.tolist(), self.positions.tolist(), strict=True)]
         return nn.functional.softplus(torch.stack(out, dim=1) * 4)
 
 
@@ -73,7 +73,7 @@ def run(out_dir: str | Path = "mei_output", n_units: int = 8, seed: int = 42) ->
     results = [gradient_ascent(None, ConstrainedOutputModel(model, unit), CONFIG, seed)
                for unit in tqdm(range(n_units), desc="MEIs", unit="unit")]
     fig, axes = plt.subplots(2, n_units // 2, figsize=(2 * n_units // 2, 4.4))
-    for unit, (ax, (mei, score, _)) in enumerate(zip(axes.flat, results)):
+    for unit, (ax, (mei, score, _)) in enumerate(zip(axes.flat, results)):  # not strict: odd n_units, one axis short
         lim = float(mei.abs().max())
         ax.imshow(mei[0, 0], cmap="gray", vmin=-lim, vmax=lim)
         ax.set_title(f"unit {unit}: {score:.2f}", fontsize=9)

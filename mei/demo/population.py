@@ -191,7 +191,7 @@ def make_population(n_neurons: int = 48, height: int = 36, width: int = 64, seed
     generator = torch.Generator().manual_seed(seed)
     kinds = cell_kinds(n_neurons)
     params = [_draw_params(kind, height, width, generator) for kind in kinds]
-    filters = torch.stack([_filters_for(kind, p, height, width) for kind, p in zip(kinds, params)])
+    filters = torch.stack([_filters_for(kind, p, height, width) for kind, p in zip(kinds, params, strict=True)])
     population = Population(filters=filters, kinds=kinds, params=params)
     calibration = natural_images(calibration_images, height, width, seed=seed + 7919)
     drive = population.drive(calibration)

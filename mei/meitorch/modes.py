@@ -144,7 +144,8 @@ class TransformedNoise:
         self.preconditioner = FourierPrecondition(settings["precond"])
 
     def unflatten(self, flat: Tensor) -> list[Tensor]:
-        return [part.view(shape) for part, shape in zip(flat.split([s.numel() for s in self.shapes]), self.shapes)]
+        parts = flat.split([s.numel() for s in self.shapes])
+        return [part.view(shape) for part, shape in zip(parts, self.shapes, strict=True)]
 
     def initial(self) -> Tensor:
         params = dict(self.network.named_parameters())
@@ -154,7 +155,7 @@ class TransformedNoise:
         self.network.to(x.device)
         bias, scale = value_at(self.settings["bias"], i_iter), value_at(self.settings["scale"], i_iter)
         noise = bias + scale * _noise((n_samples or self.shape[0], *self.shape[1:]), x.device)
-        weights = dict(zip(self.names, self.unflatten(x[0])))
+        weights = dict(zip(self.names, self.unflatten(x[0]), strict=True))
         return torch.func.functional_call(self.network, weights, (noise.to(x.dtype),))
 
     def point(self, x: Tensor) -> Tensor:
@@ -172,6 +173,6 @@ class TransformedNoise:
         network = copy.deepcopy(self.network)
         params = dict(network.named_parameters())
         with torch.no_grad():
-            for name, value in zip(self.names, self.unflatten(x[0])):
+            for name, value in zip(self.names, self.unflatten(x[0]), strict=True):
                 params[name].copy_(value)
         return network

@@ -204,7 +204,7 @@ def create_atlas(cells: Tensor | Sequence[Tensor], coords: Sequence[tuple[int, i
         raise ValueError(f"{images.shape[0]} cell images but {len(coords)} coords")
     _, channels, height, width = images.shape
     atlas = base_tensor((1, channels, rows * height, cols * width), dtype=images.dtype, device=images.device)
-    for image, (row, col) in zip(images, coords):
+    for image, (row, col) in zip(images, coords, strict=True):
         if not (0 <= row < rows and 0 <= col < cols):
             raise ValueError(f"cell {(row, col)} is outside the grid {(rows, cols)}")
         atlas[0, :, row * height:(row + 1) * height, col * width:(col + 1) * width] = image

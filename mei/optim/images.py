@@ -199,14 +199,15 @@ class LaplacianImage(ImageParameterization):
         if start is None:
             values = 0.01 * torch.randn(batch, sum(sizes))
         else:
-            levels = [start.reshape(batch, -1) if s == 1 else torch.zeros(batch, n) for s, n in zip(scales, sizes)]
+            levels = [start.reshape(batch, -1) if s == 1 else torch.zeros(batch, n)
+                      for s, n in zip(scales, sizes, strict=True)]
             values = torch.cat(levels, dim=1)
         self.sizes = sizes
         self.param = nn.Parameter(values)
 
     def render(self, param: Tensor) -> Tensor:
         image = None
-        for scale, shape, level in zip(self.scales, self.level_shapes, param.split(self.sizes, dim=1)):
+        for scale, shape, level in zip(self.scales, self.level_shapes, param.split(self.sizes, dim=1), strict=True):
             level = level.reshape(param.shape[0], *shape)
             if scale != 1:
                 level = nn.functional.interpolate(level, size=self.size, mode="bilinear", align_corners=False)

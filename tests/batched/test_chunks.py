@@ -32,7 +32,7 @@ def test_chunks_give_the_one_chunk_result(chunk_size):
     whole, info = run(64)
     chunked, chunked_info = run(chunk_size)
     assert info["chunk_size"] == 64 and chunked_info["chunk_size"] == chunk_size
-    for (mei, score, _), (c_mei, c_score, _) in zip(whole, chunked):
+    for (mei, score, _), (c_mei, c_score, _) in zip(whole, chunked, strict=True):
         torch.testing.assert_close(c_mei, mei, **TOLERANCE)
         assert c_score == pytest.approx(score, rel=1e-5, abs=1e-5)
 
@@ -45,7 +45,7 @@ def test_out_of_memory_halves_the_chunk_and_retries():
     reference, _ = run(64)
     assert info["chunk_size"] == 3
     assert limited.batch_sizes[0] == 7 and sorted(set(limited.batch_sizes)) == [1, 3, 7]  # 7 fails, then 3 + 3 + 1
-    for (mei, score, _), (r_mei, r_score, _) in zip(results, reference):
+    for (mei, score, _), (r_mei, r_score, _) in zip(results, reference, strict=True):
         torch.testing.assert_close(mei, r_mei, **TOLERANCE)
 
 
@@ -120,7 +120,7 @@ def test_autocast_and_compile_wrap_the_objective():
 def test_channels_last_and_cudnn_benchmark_keep_the_result():
     plain, _ = run(64)
     fast, _ = run_with({"chunk_size": 64, "channels_last": True, "cudnn_benchmark": True})
-    for (mei, score, _), (f_mei, f_score, _) in zip(plain, fast):
+    for (mei, score, _), (f_mei, f_score, _) in zip(plain, fast, strict=True):
         torch.testing.assert_close(f_mei, mei, **TOLERANCE)
     assert torch.backends.cudnn.benchmark is False  # restored after the run
 

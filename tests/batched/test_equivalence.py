@@ -22,7 +22,7 @@ def assert_same(cfg, units=UNITS, seeds=SEEDS):
     with recording() as info:
         batched = gradient_ascent_batched(None, models, cfg, seeds)
     assert len(batched) == len(seeds)
-    for k, (model, seed) in enumerate(zip(models, seeds)):
+    for k, (model, seed) in enumerate(zip(models, seeds, strict=True)):
         with recording() as single_info:
             mei, score, output = gradient_ascent(None, model, cfg, seed)
         b_mei, b_score, b_output = batched[k]
@@ -87,7 +87,7 @@ def test_k_seeds_of_one_unit():
     model = unit_models(net, [2])[0]
     cfg = config(transform=spec("mei.transforms.Jitter", max_shift=1))
     batched = gradient_ascent_batched(None, model, cfg, [1, 2, 3])
-    for seed, (mei, score, _) in zip([1, 2, 3], batched):
+    for seed, (mei, score, _) in zip([1, 2, 3], batched, strict=True):
         single = gradient_ascent(None, model, cfg, seed)
         torch.testing.assert_close(mei, single[0], **TOLERANCE)
         assert score == pytest.approx(single[1], rel=1e-5, abs=1e-5)

@@ -92,7 +92,7 @@ def test_fused_batch_gives_the_single_runs_meis(extra, fuse):
     objectives = [ConstrainedOutputModel(model, unit) for unit in UNITS]
     cfg = config(batch={"fuse_ensemble": fuse}, **extra)
     batched = gradient_ascent_batched(None, objectives, cfg, SEEDS)
-    for (mei, score, _), objective, seed in zip(batched, objectives, SEEDS):
+    for (mei, score, _), objective, seed in zip(batched, objectives, SEEDS, strict=True):
         single_mei, single_score, _ = gradient_ascent(None, objective, cfg, seed)
         torch.testing.assert_close(mei, single_mei, **TOLERANCE)
         assert score == pytest.approx(single_score, rel=1e-5, abs=1e-5)
@@ -103,7 +103,7 @@ def test_fuse_ensemble_without_an_ensemble_runs_as_it_is():
     objectives = [ConstrainedOutputModel(tiny_cnn(), unit) for unit in UNITS]
     fused = gradient_ascent_batched(None, objectives, config(batch={"fuse_ensemble": True}), SEEDS)
     plain = gradient_ascent_batched(None, objectives, config(), SEEDS)
-    for (a, score_a, _), (b, score_b, _) in zip(fused, plain):
+    for (a, score_a, _), (b, score_b, _) in zip(fused, plain, strict=True):
         assert torch.equal(a, b) and score_a == score_b
 
 
@@ -167,7 +167,7 @@ def test_a_dense_member_convolution_outside_vmap_is_an_ordinary_convolution():
         out = conv(x)
         grads.append(torch.autograd.grad(out.square().sum(), [x, conv.weight, conv.bias]))
         torch.testing.assert_close(out, plain(x))
-    for expected, actual in zip(*grads):
+    for expected, actual in zip(*grads, strict=True):
         torch.testing.assert_close(actual, expected)
 
 
@@ -182,6 +182,6 @@ def test_fusion_with_channels_last_gives_the_plain_ensembles_meis(fuse):
     plain = gradient_ascent_batched(None, objectives, config(), SEEDS)
     fast = gradient_ascent_batched(None, objectives, config(batch={"fuse_ensemble": fuse, "channels_last": True}),
                                    SEEDS)
-    for (mei, score, _), (plain_mei, plain_score, _) in zip(fast, plain):
+    for (mei, score, _), (plain_mei, plain_score, _) in zip(fast, plain, strict=True):
         torch.testing.assert_close(mei, plain_mei, **TOLERANCE)
         assert score == pytest.approx(plain_score, rel=1e-5, abs=1e-5)

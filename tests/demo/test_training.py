@@ -19,7 +19,7 @@ def test_model_shapes_positive_rates_and_seeded_init():
     rates = model(torch.randn(7, 1, 12, 16))
     assert isinstance(model, DemoModel) and rates.shape == (7, 5) and bool((rates > 0).all())
     same = build_model(5, 12, 16, seed=3, channels=4, kernel_size=5)
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), same.state_dict().values()))
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), same.state_dict().values(), strict=True))
 
 
 def test_training_reduces_the_loss_and_predicts_held_out_responses():

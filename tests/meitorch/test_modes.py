@@ -29,7 +29,7 @@ def test_objective_is_minimized_and_runs_are_reproducible():
     mei = MEI(linear_operation(w), shape=SHAPE)
     config = dict(iter_n=5, norm=1.0, optimizer="sgd", optimizer_params=dict(lr=1.0), save_every=1, jitter=1)
     first, again, other = (mei.generate_pixel_mei(config, seed=seed) for seed in (3, 3, 4))
-    assert all(torch.equal(a, b) for a, b in zip(first.images, again.images))
+    assert all(torch.equal(a, b) for a, b in zip(first.images, again.images, strict=True))
     assert not torch.equal(first.images[0], other.images[0])
     best = mei.generate_pixel_mei({**config, "jitter": None}, seed=3)
     assert torch.allclose(best.mei[0], w / w.norm(), atol=1e-3)  # activation maximized = objective minimized

@@ -33,7 +33,7 @@ def set_job(table, item: int, **values) -> None:
 
 
 def statuses(table) -> dict[int, str]:
-    return dict(zip(*table.jobs.to_arrays("item", "status")))
+    return dict(zip(*table.jobs.to_arrays("item", "status"), strict=True))
 
 
 def server_uptime(connection) -> float:

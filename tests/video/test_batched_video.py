@@ -25,7 +25,7 @@ MIXED = [UNITS[0], ContrastiveObjective(MODEL, 1, temperature=2.0, reducer=REDUC
 def test_batched_video_meis_equal_one_run_per_neuron_with_every_video_component(objectives):
     seeds = list(range(4, 4 + len(objectives)))
     batched = gradient_ascent_batched(None, objectives, CONFIG, seeds)
-    for objective, seed, (mei, score, _) in zip(objectives, seeds, batched):
+    for objective, seed, (mei, score, _) in zip(objectives, seeds, batched, strict=True):
         alone, alone_score, _ = gradient_ascent(None, objective, CONFIG, seed)
         assert torch.allclose(mei, alone, atol=1e-5), objective
         assert abs(score - alone_score) <= 1e-4 * abs(alone_score)

@@ -14,7 +14,7 @@ FILTERS = session_filters()["session-b"]
 
 
 def run_single(objectives, config, seeds):
-    return [gradient_ascent(None, objective, config, seed) for objective, seed in zip(objectives, seeds)]
+    return [gradient_ascent(None, objective, config, seed) for objective, seed in zip(objectives, seeds, strict=True)]
 
 
 def run_batched(objectives, config, seeds):
@@ -27,7 +27,7 @@ def test_minimize_gives_the_negative_filter_and_the_lowest_score(method):
     objectives = [ConstrainedOutputModel(model, unit, target_fn=MeanOverTime()) for unit in (0, 2)]
     low = method(objectives, video_config(shape=list(SHAPE), steps=30, lr=0.5, norm=5.0, minimize=True), [1, 2])
     high = method(objectives, video_config(shape=list(SHAPE), steps=30, lr=0.5, norm=5.0), [1, 2])
-    for unit, (mei, score, _), (top, best, _) in zip((0, 2), low, high):
+    for unit, (mei, score, _), (top, best, _) in zip((0, 2), low, high, strict=True):
         assert correlation(mei, -FILTERS[unit]) >= 0.99 and correlation(top, FILTERS[unit]) >= 0.99
         assert score == pytest.approx(-best, rel=1e-3)
         assert score == pytest.approx(-5.0 * FILTERS[unit].norm().item(), rel=1e-3)

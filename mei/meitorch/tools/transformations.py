@@ -59,6 +59,7 @@ class GenerativeConvNet(nn.Module):
         channels = self.shape[0]
         sizes = [channels, *hidden, channels * (1 if self.fixed_stddev is not None else 2)]
         self.layers = nn.ModuleList(
+            # not strict: consecutive pairs of sizes, one shorter by design
             nn.Conv2d(a, b, self.kernel_size, padding="same") for a, b in zip(sizes[:-1], sizes[1:])
         )
 
