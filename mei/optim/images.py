@@ -19,7 +19,9 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from ..engine.component import component
+from ..engine.component import check_choice, check_number, component
+from ..engine.kernels import filter_spectrum, radial_frequency
+from ..engine.module_component import ModuleComponent
 
 SizeLike = int | Sequence[int]
 
@@ -126,9 +128,7 @@ def spectrum_scale(height: int, width: int, decay_power: float = 1.0) -> Tensor:
 
     Multiplying white spectral coefficients by it gives noise with a natural-image-like 1/f spectrum.
     """
-    fy = torch.fft.fftfreq(height)[:, None]
-    fx = torch.fft.rfftfreq(width)[None, :]
-    frequency = torch.sqrt(fy**2 + fx**2).clamp_min(1.0 / max(height, width))
+    frequency = radial_frequency(height, width, onesided=True).clamp_min(1.0 / max(height, width))
     scale = frequency ** (-float(decay_power))
     return scale / scale.pow(2).mean().sqrt()
 
@@ -221,7 +221,7 @@ def spectral_filter(x: Tensor, decay_power: float = 1.0) -> Tensor:
     (an orthonormal FFT of white ``x`` is white, so this is :class:`FFTImage` up to a rotation)."""
     height, width = x.shape[-2:]
     scale = spectrum_scale(height, width, decay_power).to(x.device, x.dtype)
-    return torch.fft.irfft2(torch.fft.rfft2(x, norm="ortho") * scale, s=(height, width), norm="ortho")
+    return filter_spectrum(x, scale, norm="ortho")
 
 
 class ToRGB(nn.Module):
@@ -336,7 +336,7 @@ class NaturalImage(ImageParameterization):
 
 
 @component("transform")
-class RenderImage(nn.Module):
+class RenderImage(ModuleComponent):
     """The :class:`NaturalImage` chain as an engine transform ``(x, i_iter) -> image`` on an image-shaped ``x``,
     for pipeline configs (``{"path": "mei.optim.images.RenderImage", "kwargs": {...}}``).
 
@@ -353,11 +353,11 @@ class RenderImage(nn.Module):
     def __init__(self, parameterization: str = "fft", decorrelate: str | Sequence[Sequence[float]] | None = "klt",
                  squash: str = "sigmoid", decay_power: float = 1.0) -> None:
         super().__init__()
-        if parameterization not in ("fft", "pixel"):
-            raise ValueError(f"parameterization must be 'fft' or 'pixel', got {parameterization!r}")
-        self.parameterization, self.decay_power = parameterization, float(decay_power)
+        self.parameterization = check_choice("parameterization", parameterization, ("fft", "pixel"),
+                                             expected="'fft' or 'pixel'")
+        self.decay_power = float(check_number("decay_power", decay_power))
         self.decorrelate = ToRGB(decorrelate) if decorrelate is not None else None
-        self.squash_name = squash
+        self.squash_name = check_choice("squash", squash, tuple(SQUASH))
         self.squash_func = _squash(squash)[0]
 
     def forward(self, x: Tensor, i_iter: int = 0) -> Tensor:
@@ -366,9 +366,6 @@ class RenderImage(nn.Module):
         if self.decorrelate is not None:
             x = self.decorrelate(x)
         return self.squash_func(x)
-
-    def extra_repr(self) -> str:
-        return f"parameterization={self.parameterization!r}, squash={self.squash_name!r}"
 
 
 __all__ = [

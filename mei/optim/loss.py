@@ -20,7 +20,8 @@ from typing import Any, Union
 import torch
 from torch import Tensor
 
-from ..engine.component import component
+from ..engine.component import Component, check_choice, check_number, component
+from ..engine.kernels import total_variation
 from ._typing import BatchIndex, Target
 from .hooks import ModuleOutputs
 
@@ -63,8 +64,9 @@ def _format(operand: Any) -> str:
     return repr(operand) if isinstance(operand, Loss) else f"{operand:g}"
 
 
-class Loss:
-    """Base class: an objective over the activations of ``targets``.
+class Loss(Component):
+    """Base class: an objective over the activations of ``targets`` (a :class:`~mei.engine.component.Component`:
+    the constructor checks the hyperparameters and records them in ``defaults``; the ``repr`` is the loss's own).
 
     Subclasses implement :meth:`compute` (activations -> ``(images,)``); the base applies ``batch_index``.
 
@@ -183,9 +185,8 @@ def sum_loss_list(losses: Sequence[Loss]) -> Loss:
 class _LayerLoss(Loss):
     def __init__(self, target: Target, batch_index: BatchIndex = None, reduction: str = "mean") -> None:
         super().__init__([target], batch_index)
-        if reduction not in REDUCTIONS:
-            raise ValueError(f"reduction must be one of {sorted(REDUCTIONS)}, got {reduction!r}")
-        self.target, self.reduction = target, reduction
+        self.target = target
+        self.reduction = check_choice("reduction", reduction, tuple(REDUCTIONS), expected=f"one of {sorted(REDUCTIONS)}")
 
     def activation(self, activations: ModuleOutputs) -> Tensor:
         return activations[self.target]
@@ -219,7 +220,7 @@ class ChannelActivation(_LayerLoss):
     def __init__(self, target: Target, channel_index: int, batch_index: BatchIndex = None,
                  reduction: str = "mean") -> None:
         super().__init__(target, batch_index, reduction)
-        self.channel_index = int(channel_index)
+        self.channel_index = check_number("channel_index", channel_index, integer=True)
 
     def compute(self, activations: ModuleOutputs) -> Tensor:
         activation = self.activation(activations)
@@ -306,7 +307,8 @@ class L2(_LayerLoss):
     def __init__(self, target: Target, constant: float = 0.0, epsilon: float = 1e-6,
                  batch_index: BatchIndex = None) -> None:
         super().__init__(target, batch_index)
-        self.constant, self.epsilon = float(constant), float(epsilon)
+        self.constant = float(check_number("constant", constant))
+        self.epsilon = float(check_number("epsilon", epsilon, minimum=0))
 
     def compute(self, activations: ModuleOutputs) -> Tensor:
         squared = reduce_per_image((self.activation(activations) - self.constant) ** 2, "sum")
@@ -323,10 +325,7 @@ class TotalVariation(_LayerLoss):
     """
 
     def compute(self, activations: ModuleOutputs) -> Tensor:
-        activation = self.activation(activations)
-        dy = torch.diff(activation, dim=-2).abs()
-        dx = torch.diff(activation, dim=-1).abs()
-        return reduce_per_image(dy, "sum") + reduce_per_image(dx, "sum")
+        return total_variation(self.activation(activations), (-2, -1))
 
 
 def direction_value(activation: Tensor, vec: Tensor, cossim_pow: float) -> Tensor:
@@ -362,7 +361,7 @@ class Direction(_LayerLoss):
                  cossim_pow: float = 0.0) -> None:
         super().__init__(target, batch_index)
         self.vec = torch.as_tensor(vec, dtype=torch.float32).flatten()
-        self.cossim_pow = float(cossim_pow)
+        self.cossim_pow = float(check_number("cossim_pow", cossim_pow))
 
     def compute(self, activations: ModuleOutputs) -> Tensor:
         try:
@@ -421,7 +420,7 @@ class TensorDirection(_LayerLoss):
         self.vec = vec[0] if vec.dim() == 4 and vec.shape[0] == 1 else vec
         if self.vec.dim() != 3:
             raise ValueError(f"vec must be (channels, h, w), got shape {tuple(vec.shape)}")
-        self.x, self.y, self.cossim_pow = x, y, float(cossim_pow)
+        self.x, self.y, self.cossim_pow = x, y, float(check_number("cossim_pow", cossim_pow))
 
     def compute(self, activations: ModuleOutputs) -> Tensor:
         activation = self.activation(activations)
@@ -455,7 +454,7 @@ class L1(_LayerLoss):
 
     def __init__(self, target: Target, constant: float = 0.0, batch_index: BatchIndex = None) -> None:
         super().__init__(target, batch_index)
-        self.constant = float(constant)
+        self.constant = float(check_number("constant", constant))
 
     def compute(self, activations: ModuleOutputs) -> Tensor:
         return reduce_per_image((self.activation(activations) - self.constant).abs(), "sum")
@@ -478,7 +477,8 @@ class ActivationInterpolation(Loss):
 
     def __init__(self, target1: Target, channel_index1: int, target2: Target, channel_index2: int) -> None:
         super().__init__([target1, target2])
-        self.channels = (int(channel_index1), int(channel_index2))
+        self.channels = (check_number("channel_index1", channel_index1, integer=True),
+                         check_number("channel_index2", channel_index2, integer=True))
 
     def compute(self, activations: ModuleOutputs) -> Tensor:
         first = reduce_per_image(activations[self.targets[0]][:, self.channels[0]])
@@ -504,7 +504,7 @@ class Alignment(_LayerLoss):
 
     def __init__(self, target: Target, decay_ratio: float = 2.0, batch_index: BatchIndex = None) -> None:
         super().__init__(target, batch_index)
-        self.decay_ratio = float(decay_ratio)
+        self.decay_ratio = float(check_number("decay_ratio", decay_ratio, minimum=0, strict_minimum=True))
 
     def compute(self, activations: ModuleOutputs) -> Tensor:
         flat = self.activation(activations).flatten(1)
