@@ -8,6 +8,7 @@ against the targets.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import math
 from collections.abc import Mapping, Sequence
@@ -85,9 +86,9 @@ def plot_scores(cards: Sequence[Mapping[str, Any]], path: Path, groups: Sequence
     groups = list(groups) if groups is not None else ["all"] * len(cards)
     names = sorted(set(groups), key=groups.index)
     figure, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.2), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
+    for ax, metric in zip(axes[0], metrics, strict=True):
         for g, name in enumerate(names):
-            values = [card[metric] for card, group in zip(cards, groups)
+            values = [card[metric] for card, group in zip(cards, groups, strict=True)
                       if group == name and card.get(metric) is not None]
             jitter = np.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else np.zeros(len(values))
             ax.plot(g + jitter, values, "o", ms=4, alpha=0.7)
@@ -134,10 +135,10 @@ def plot_spectra(cards: Sequence[Mapping[str, Any]], path: Path, true_frequencie
         ax = axes[0, 1]
         groups = list(groups) if groups is not None else ["all"] * len(cards)
         for name in sorted(set(groups)):
-            pairs = [(t, card["peak_frequency"]) for t, card, g in zip(true_frequencies, cards, groups)
-                     if g == name and t is not None]
+            pairs = [(t, card["peak_frequency"])
+                     for t, card, g in zip(true_frequencies, cards, groups, strict=True) if g == name and t is not None]
             if pairs:
-                ax.plot(*zip(*pairs), "o", ms=4, label=name)
+                ax.plot(*zip(*pairs, strict=True), "o", ms=4, label=name)
         ax.plot([0, 0.2], [0, 0.2], "k--", lw=0.8)
         ax.set_xlabel("true preferred frequency")
         ax.set_ylabel("MEI peak frequency")
@@ -195,16 +196,18 @@ def write_report(mei_table: Any, out_dir: str | Path, card_table: Any = None, ti
     meis = [np.asarray((mei_table & key).fetch1("mei")) for key in keys]
     scores = [float((mei_table & key).fetch1("score")) for key in keys]
     label = next((name for name in ("neuron_id", "unit_id") if name in keys[0]), None)
-    titles = [f"{label}={key[label]} · {score:.2f}" if label else f"{score:.2f}" for key, score in zip(keys, scores)]
+    titles = [f"{label}={key[label]} · {score:.2f}" if label else f"{score:.2f}"
+              for key, score in zip(keys, scores, strict=True)]
     sections = [("MEIs", figure_html(plot_mei_grid([m.squeeze() for m in meis], titles, out / "meis.png"),
                                      "MEIs with their scores"))]
-    rows = [{**{k: v for k, v in key.items() if not k.endswith("_hash")}, "score": s} for key, s in zip(keys, scores)]
+    rows = [{**{k: v for k, v in key.items() if not k.endswith("_hash")}, "score": s}
+            for key, s in zip(keys, scores, strict=True)]
     if card_table is not None:
         cards = [(card_table & key).fetch1() if card_table & key else None for key in keys]
         present = [card for card in cards if card is not None]
         if present:
             sections.append(("Report card", figure_html(plot_scores(present, out / "scores.png"), "per-MEI metrics")))
-            for row, card in zip(rows, cards):
+            for row, card in zip(rows, cards, strict=True):
                 row.update({c: card.get(c) for c in CARD_COLUMNS} if card else {})
     columns = list(dict.fromkeys(c for row in rows for c in row))
     sections.append(("Per MEI", html_table(rows, columns)))
@@ -257,13 +260,113 @@ def demo_summary(cards: Sequence[Mapping[str, Any]], kinds: Sequence[str],
 def _demo_rows(keys: Sequence[Mapping[str, Any]], kinds: Sequence[str], cards: Sequence[Mapping[str, Any]],
                transfer_cards: Mapping[int, Mapping[str, Any]]) -> list[dict[str, Any]]:
     rows = []
-    for key, kind, card in zip(keys, kinds, cards):
+    for key, kind, card in zip(keys, kinds, cards, strict=True):
         held_out = transfer_cards.get(key["neuron_id"], {}).get("transfer")
         rows.append({"neuron": key["neuron_id"], "type": kind, **{c: card[c] for c in CARD_COLUMNS},
                      "true activation ratio": card.get("true_activation_ratio"),
                      "member agreement": card["transfer"], "held-out transfer": held_out})
         rows[-1].pop("transfer")
     return rows
+
+
+@dataclasses.dataclass
+class DemoData:
+    """What the demo's report shows, fetched from its tables once (every list in neuron order)."""
+
+    population: Any
+    keys: list[dict[str, Any]]
+    units: list[int]
+    kinds: list[str]
+    meis: list[np.ndarray]
+    cards: list[dict[str, Any]]
+    transfer_cards: dict[int, dict[str, Any]]
+    truth: list[float]
+    curves: dict[str, Any]
+
+
+def _fetch_neurons(tables: Any, run: Any) -> tuple[list[dict[str, Any]], list[int], list[np.ndarray],
+                                                   list[dict[str, Any]]]:
+    """Keys, output units, MEIs and report cards of the run's MEIs in one query (ordered by neuron).
+
+    ValueError when an MEI has no report card (or no objective row) yet.
+    """
+    meis_table = tables.MEI() & run.method & run.ensemble
+    card_table = tables.ReportCard()
+    joined = meis_table.proj("mei") * tables.Objective().proj("output_unit") * card_table
+    rows = joined.to_dicts(order_by="neuron_id")
+    if len(rows) != len(meis_table):
+        raise ValueError(f"{len(meis_table)} MEIs of the run but {len(rows)} with a report card: populate the "
+                         "report card first")
+    key_names, card_names = meis_table.primary_key, card_table.heading.names
+    keys = [{name: row[name] for name in key_names} for row in rows]
+    cards = [{name: row[name] for name in card_names} for row in rows]
+    return keys, [int(row["output_unit"]) for row in rows], [np.asarray(row["mei"]).squeeze() for row in rows], cards
+
+
+def _training_curves(tables: Any, run: Any) -> dict[str, Any]:
+    """``{"seed N": {"train_loss": [...], "val_loss": [...]}}`` of the ensemble's members, by seed."""
+    members = tables.TrainedModel() & (tables.TrainedEnsembleModel.Member() & run.ensemble).proj()
+    return {f"seed {row['seed']}": row["output"] for row in members.to_dicts(order_by="seed")}
+
+
+def fetch_demo(run: Any) -> DemoData:
+    """Everything :func:`demo_report` shows, from the demo's tables (a fixed number of queries, any N)."""
+    from . import tables
+
+    population = tables.population_of(run.dataset)
+    keys, units, meis, cards = _fetch_neurons(tables, run)
+    transfer_cards = {}
+    if run.single is not None:
+        transfer_cards = {card["neuron_id"]: card for card in
+                          (tables.ReportCard() & run.method & run.single).to_dicts()}
+    truth = true_ratios(population, units, meis, tables.training_images(run.dataset))
+    return DemoData(population, keys, units, [population.kinds[u] for u in units], meis, cards, transfer_cards,
+                    truth, _training_curves(tables, run))
+
+
+def _scored_cards(data: DemoData) -> list[dict[str, Any]]:
+    """The report cards with the held-out transfer and the true activation ratio of each neuron added."""
+    return [{**card, "held_out_transfer": data.transfer_cards.get(key["neuron_id"], {}).get("transfer"),
+             "true_activation_ratio": ratio}
+            for key, card, ratio in zip(data.keys, data.cards, data.truth, strict=True)]
+
+
+def _demo_figures(data: DemoData, scored: Sequence[Mapping[str, Any]], out: Path) -> list[tuple[Path, str]]:
+    """The demo's four figures, written to ``out``, with their captions."""
+    filters = data.population.filters.numpy()
+    rfs = [_display_rf(filters[u], kind, mei) for u, kind, mei in zip(data.units, data.kinds, data.meis, strict=True)]
+    titles = [f"{k['neuron_id']} {kind} r={c['rf_correlation']:.2f}"
+              for k, kind, c in zip(data.keys, data.kinds, data.cards, strict=True)]
+    params = [data.population.params[u] for u in data.units]
+    true_frequencies = [1 / p["wavelength"] if "wavelength" in p else None for p in params]
+    return [
+        (plot_mei_grid(data.meis, titles, out / "meis.png", rfs=rfs),
+         "Each neuron's MEI (top) above its true receptive field (bottom; complex cells: the phase of the pair "
+         "closest to the MEI); r = correlation with the true RF, best over phase for complex cells"),
+        (plot_scores(scored, out / "scores.png", groups=data.kinds,
+                     metrics=("rf_correlation", "activation_ratio", "true_activation_ratio", "held_out_transfer",
+                              "jitter_robustness")),
+         "Report card per neuron and cell type (bars: medians). Activation ratio: MEI over the best natural image, "
+         "for the model; true activation ratio: the same for the true neuron (its rate, no noise); "
+         "held-out transfer: the same ratio for the two members an MEI made on the first member alone never saw; "
+         "jitter robustness: mean activation under shifts up to 2 px over the unshifted activation"),
+        (plot_losses(data.curves, out / "losses.png"), "Training curves of the ensemble members"),
+        (plot_spectra(data.cards, out / "spectra.png", true_frequencies, data.kinds),
+         "MEI spatial-frequency spectra; peak frequency against the Gabor cells' true frequency"),
+    ]
+
+
+def _demo_sections(data: DemoData, summary: Mapping[str, Any], scored: Sequence[Mapping[str, Any]],
+                   figures: Sequence[tuple[Path, str]], timings: Mapping[str, float]) -> list[tuple[str, str]]:
+    """The page's sections: summary, time per step, the figures, the per-neuron table."""
+    summary_rows = [{"figure": name, "value": value} for name, value in summary.items()]
+    timing_rows = [{"step": step, "seconds": seconds} for step, seconds in timings.items()]
+    return [("Summary", html_table(summary_rows, ["figure", "value"])),
+            ("Time per step", html_table(timing_rows, ["step", "seconds"])),
+            *[(path.stem.capitalize(), figure_html(path, caption)) for path, caption in figures],
+            ("Per neuron", html_table(_demo_rows(data.keys, data.kinds, scored, data.transfer_cards),
+                                      ["neuron", "type", *[c for c in CARD_COLUMNS if c != "transfer"],
+                                       "true activation ratio", "member agreement", "held-out transfer"]))]
 
 
 def demo_report(run: Any, out_dir: str | Path) -> tuple[Path, dict[str, Any]]:
@@ -273,55 +376,11 @@ def demo_report(run: Any, out_dir: str | Path) -> tuple[Path, dict[str, Any]]:
         run (DemoRun): what :func:`mei.demo.pipeline.run_demo` returned.
         out_dir (str | Path): folder for the page and the PNGs (created).
     """
-    from . import tables
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    population = tables.population_of(run.dataset)
-    meis_table = tables.MEI() & run.method & run.ensemble
-    keys = meis_table.keys(order_by="neuron_id")
-    units = [int((tables.Objective() & key).fetch1("output_unit")) for key in keys]
-    kinds = [population.kinds[u] for u in units]
-    meis = [np.asarray((meis_table & key).fetch1("mei")).squeeze() for key in keys]
-    cards = [(tables.ReportCard() & key).fetch1() for key in keys]
-    transfer_cards = {}
-    if run.single is not None:
-        for card in (tables.ReportCard() & run.method & run.single).to_dicts():
-            transfer_cards[card["neuron_id"]] = card
-    truth = true_ratios(population, units, meis, tables.training_images(run.dataset))
-    summary = demo_summary(cards, kinds, list(transfer_cards.values()), truth)
-    scored = [{**card, "held_out_transfer": transfer_cards.get(key["neuron_id"], {}).get("transfer"),
-               "true_activation_ratio": ratio} for key, card, ratio in zip(keys, cards, truth)]
-    filters = population.filters.numpy()
-    rfs = [_display_rf(filters[u], kind, mei) for u, kind, mei in zip(units, kinds, meis)]
-    titles = [f"{k['neuron_id']} {kind} r={c['rf_correlation']:.2f}" for k, kind, c in zip(keys, kinds, cards)]
-    params = [population.params[u] for u in units]
-    true_frequencies = [1 / p["wavelength"] if "wavelength" in p else None for p in params]
-    curves = {f"seed {row['seed']}": row["output"] for row in
-              (tables.TrainedModel() & (tables.TrainedEnsembleModel.Member() & run.ensemble).proj()).to_dicts(
-                  order_by="seed")}
-    figures = [
-        (plot_mei_grid(meis, titles, out / "meis.png", rfs=rfs),
-         "Each neuron's MEI (top) above its true receptive field (bottom; complex cells: the phase of the pair "
-         "closest to the MEI); r = correlation with the true RF, best over phase for complex cells"),
-        (plot_scores(scored, out / "scores.png", groups=kinds,
-                     metrics=("rf_correlation", "activation_ratio", "true_activation_ratio", "held_out_transfer",
-                              "jitter_robustness")),
-         "Report card per neuron and cell type (bars: medians). Activation ratio: MEI over the best natural image, "
-         "for the model; true activation ratio: the same for the true neuron (its rate, no noise); "
-         "held-out transfer: the same ratio for the two members an MEI made on the first member alone never saw; "
-         "jitter robustness: mean activation under shifts up to 2 px over the unshifted activation"),
-        (plot_losses(curves, out / "losses.png"), "Training curves of the ensemble members"),
-        (plot_spectra(cards, out / "spectra.png", true_frequencies, kinds),
-         "MEI spatial-frequency spectra; peak frequency against the Gabor cells' true frequency"),
-    ]
-    summary_rows = [{"figure": name, "value": value} for name, value in summary.items()]
-    timing_rows = [{"step": step, "seconds": seconds} for step, seconds in run.timings.items()]
-    sections = [("Summary", html_table(summary_rows, ["figure", "value"])),
-                ("Time per step", html_table(timing_rows, ["step", "seconds"])),
-                *[(path.stem.capitalize(), figure_html(path, caption)) for path, caption in figures],
-                ("Per neuron", html_table(_demo_rows(keys, kinds, scored, transfer_cards),
-                                          ["neuron", "type", *[c for c in CARD_COLUMNS if c != "transfer"],
-                                           "true activation ratio", "member agreement", "held-out transfer"]))]
+    data = fetch_demo(run)
+    summary = demo_summary(data.cards, data.kinds, list(data.transfer_cards.values()), data.truth)
+    scored = _scored_cards(data)
+    sections = _demo_sections(data, summary, scored, _demo_figures(data, scored, out), run.timings)
     return write_html(out / "report.html", "MEI demo: a synthetic V1 population with known receptive fields",
                       sections), summary

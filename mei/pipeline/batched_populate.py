@@ -118,6 +118,19 @@ class BatchRun:
         no row yet as an error with that message, so none is left reserved: a stopped worker's keys are
         interrupted ones that :func:`mei.pipeline.jobs.release_interrupted` puts back in the queue.
         """
+        reserved = self._reserve(batch)
+        if reserved is None:
+            return
+        todo = [prepared for prepared in reserved if not self._already_done(prepared.key)]
+        if not todo:
+            return
+        computed = self._compute(todo)
+        if computed is not None:
+            self._insert_all(todo, *computed)
+
+    def _reserve(self, batch: Sequence[Prepared]) -> list[Prepared] | None:
+        """The keys of ``batch`` this worker holds (all of them without jobs); None when reserving failed
+        (the keys reserved so far are then marked as errors)."""
         reserved: list[Prepared] = []
         try:
             for prepared in batch:
@@ -125,10 +138,12 @@ class BatchRun:
                     reserved.append(prepared)
         except BaseException as error:
             self._fail(reserved, error)
-            return
-        batch = [p for p in reserved if not self._already_done(p.key)]
-        if not batch:
-            return
+            return None
+        return reserved
+
+    def _compute(self, batch: Sequence[Prepared]) -> tuple[list[dict[str, Any]], float] | None:
+        """One batched call for ``batch``: a result per key (as ``MEITemplate._row`` takes it) and each key's
+        share of the wall time; None when the call failed (every key of the batch is then marked)."""
         first = batch[0]
         start = time.perf_counter()
         try:
@@ -137,16 +152,32 @@ class BatchRun:
                 results = batched_counterpart(first.method)(
                     dataloaders, [p.objective for p in batch], first.config, [p.seed for p in batch]
                 )
+            share = (time.perf_counter() - start) / len(batch)
+            rows = self._results(batch, results, info, share)
         except BaseException as error:
             self._fail(batch, error)
-            return
-        share = (time.perf_counter() - start) / len(batch)
+            return None
+        return rows, share
+
+    @staticmethod
+    def _results(batch: Sequence[Prepared], results: Sequence[Any], info: Mapping[str, Any],
+                 share: float) -> list[dict[str, Any]]:
+        """One result dict per key from the batched method's ``(mei, score, output)`` triples and what
+        :func:`mei.methods.recording` saw; ValueError when the method returned another number of results."""
+        results = list(results)
+        if len(results) != len(batch):
+            raise ValueError(f"the batched method of {batch[0].key['method_fn']} returned {len(results)} "
+                             f"results for {len(batch)} keys")
         steps = info.get("steps") or [None] * len(batch)
+        device = info.get("device") or batch[0].config.get("device", "cpu")
+        return [{"mei": mei, "score": float(score), "output": output, "steps": n_steps, "device": device,
+                 "wall_time": share} for (mei, score, output), n_steps in zip(results, steps, strict=True)]
+
+    def _insert_all(self, batch: Sequence[Prepared], results: Sequence[dict[str, Any]], share: float) -> None:
+        """Insert one row per key; an error that ends the populate marks the keys not reached yet."""
         done = 0
         try:
-            for prepared, (mei, score, output), n_steps in zip(batch, results, steps):
-                result = {"mei": mei, "score": float(score), "output": output, "steps": n_steps,
-                          "device": info.get("device") or first.config.get("device", "cpu"), "wall_time": share}
+            for prepared, result in zip(batch, results, strict=True):
                 self._insert(prepared, result, share)
                 done += 1
         except BaseException as error:  # the key being inserted is marked already; the rest are not
