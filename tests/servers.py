@@ -7,13 +7,20 @@ Each takes ``host:port`` to point the tests at another server, or ``off`` to swi
 off: they are then skipped with the reason ``MEI_TEST_MYSQL=off ...`` in pytest's summary, and nothing
 connects to the server. A server that does not answer is a visible skip naming the address; a malformed
 value is an error. The embedded PostgreSQL needs no server and always runs.
+
+A test session starts one embedded PostgreSQL, shared by every suite (the ``embedded_server`` fixture of
+``tests/conftest.py``); each test still gets its own schemas. A test that restarts or stops a server gets a
+private one (:func:`private_embedded_dir`); the session checks at its end that no other embedded server was
+started (:func:`shared_servers_started`).
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -91,3 +98,52 @@ ALIASES = {"mariadb": "mysql", "postgres": "postgresql"}
 def server(kind: str) -> Server:
     """The :class:`Server` of ``kind`` (``"mysql"``/``"mariadb"`` or ``"postgresql"``)."""
     return SERVERS[ALIASES.get(kind, kind)]
+
+
+# ------------------------------------------------------------------ the one embedded server of a test session
+
+_started: list[Path] = []  # data directory of every embedded server this test process started, in order
+_private: set[Path] = set()  # those of them that belong to one test (to restart or stop), not to the session
+
+
+def record_start(pgdata: str | Path) -> None:
+    """Note that this process started (or attached to) the embedded server in ``pgdata``."""
+    path = Path(pgdata).expanduser().resolve()
+    if path not in _started:
+        _started.append(path)
+
+
+def shared_servers_started() -> list[Path]:
+    """Data directories of the embedded servers this process started that are not a test's private one."""
+    return [path for path in _started if path not in _private]
+
+
+def private_embedded_dir(label: str) -> Path:
+    """A new data directory (``MEI_DATA_DIR``) for a test's private embedded server, outside pytest's own
+    temporary root; its ``postgres`` server is not counted as the session's (see :func:`shared_servers_started`)."""
+    directory = Path(tempfile.mkdtemp(prefix=f"mei-private-server-{label}-"))
+    _private.add((directory / "postgres").resolve())
+    return directory
+
+
+@dataclass
+class EmbeddedServer:
+    """The session's embedded PostgreSQL: ``data_dir`` is its ``MEI_DATA_DIR``, the server lives in ``pgdata``."""
+
+    data_dir: Path
+
+    @property
+    def pgdata(self) -> Path:
+        return self.data_dir / "postgres"
+
+    def start(self) -> dict[str, object]:
+        """Start it (or reuse it); DataJoint connection settings as :func:`mei.pipeline.database.start_embedded`."""
+        from mei.pipeline import database as db
+
+        return db.start_embedded(self.pgdata)
+
+    def stop(self) -> None:
+        """Stop it and delete its data directory."""
+        from mei.pipeline import database as db
+
+        db.stop_embedded(self.pgdata, delete=True)

