@@ -8,31 +8,22 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor
 
+from ..engine.component import Component
+from ..engine.kernels import filter_spectrum, rescale_norm, resample
 from ..preconditioners import fourier_filter
 from ..transforms import Jitter
-from .tools.schedules import value_at
+from .tools.schedules import check_schedulable, value_at
 
 
 def zoom(images: Tensor, factor: float) -> Tensor:
-    """Zoom a batch ``(N, C, H, W)`` about its centre by ``factor`` (> 1 zooms in), size kept, edges reflected."""
-    n = images.shape[0]
-    theta = torch.zeros(n, 2, 3, dtype=images.dtype, device=images.device)
-    theta[:, 0, 0] = theta[:, 1, 1] = 1.0 / factor
-    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    """Zoom a batch ``(N, C, H, W)`` about its centre by ``factor`` (> 1 zooms in), size kept, edges reflected:
+    :func:`mei.engine.kernels.resample`."""
+    return resample(images, scale=factor)
 
 
-def rescale_norm(images: Tensor, norm: float) -> Tensor:
-    """Each image (first dimension) rescaled to L2 norm ``norm``."""
-    norms = images.reshape(images.shape[0], -1).norm(dim=1).clamp_min(1e-12)
-    return images * (norm / norms).view(-1, *([1] * (images.dim() - 1)))
-
-
-class Augmentation:
+class Augmentation(Component):
     """``scaler`` zoom, then ``jitter`` shift, then ``train_norm`` rescaling; any of them may be None/off.
 
     Args:
@@ -42,7 +33,9 @@ class Augmentation:
     """
 
     def __init__(self, scaler: Any = None, jitter: Any = None, train_norm: Any = None) -> None:
-        self.scaler, self.jitter, self.train_norm = scaler, jitter, train_norm
+        self.scaler = check_schedulable("scaler", scaler, minimum=0, strict_minimum=True, optional=True)
+        self.jitter = check_schedulable("jitter", jitter, minimum=0, integer=True, optional=True)
+        self.train_norm = check_schedulable("train_norm", train_norm, minimum=0, strict_minimum=True, optional=True)
 
     def __call__(self, images: Tensor, i_iter: int) -> Tensor:
         factor = value_at(self.scaler, i_iter)
@@ -56,11 +49,8 @@ class Augmentation:
             images = rescale_norm(images, float(norm))
         return images
 
-    def __repr__(self) -> str:
-        return f"Augmentation(scaler={self.scaler!r}, jitter={self.jitter!r}, train_norm={self.train_norm!r})"
 
-
-class FourierPrecondition:
+class FourierPrecondition(Component):
     """Scale each spatial frequency ``r`` of the gradient by ``1 / max(1, r^(2*precond))`` (mean gain 1),
     the filter of :class:`mei.preconditioners.FourierSmoothing`, with a scheduled exponent.
 
@@ -69,7 +59,7 @@ class FourierPrecondition:
     """
 
     def __init__(self, precond: Any = None) -> None:
-        self.precond = precond
+        self.precond = check_schedulable("precond", precond, minimum=0, optional=True)
         self._cached: tuple[Any, Tensor] | None = None
 
     def __call__(self, grad: Tensor, i_iter: int) -> Tensor:
@@ -80,7 +70,4 @@ class FourierPrecondition:
         key = (float(factor), h, w, grad.device, grad.dtype)
         if self._cached is None or self._cached[0] != key:
             self._cached = (key, fourier_filter(h, w, float(factor), grad.device).to(grad.dtype))
-        return torch.fft.irfft2(torch.fft.rfft2(grad) * self._cached[1], s=(h, w))
-
-    def __repr__(self) -> str:
-        return f"FourierPrecondition({self.precond!r})"
+        return filter_spectrum(grad, self._cached[1])

@@ -9,11 +9,18 @@ list (``docs/meitorch.md``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
+from ..engine.component import check_bool, check_choice, check_int
+from ..engine.errors import HyperparameterError
 from ..engine.resolve import ConfigError
-from .tools.schedules import Schedule, is_schedule_spec, schedule_from_json
+from .augment import Augmentation, FourierPrecondition
+from .denoisers import DENOISERS
+from .diversity import DiversityReward
+from .modes import ImagePostprocessing
+from .tools.schedules import Schedule, check_schedulable, is_schedule_spec, schedule_from_json
 
 MODES = ("pixel", "variational", "transformation")
 _ALL = frozenset(MODES)
@@ -50,17 +57,15 @@ BLUR_PARAMS: dict[str, dict[str, Any]] = {
     "bilateral": {"kernel_size": 3, "sigma_color": 1.0, "sigma_spatial": 1.0},
 }
 OPTIMIZERS = ("sgd", "mei", "rmsprop", "adam")
-_CHOICES = {"optimizer": OPTIMIZERS, "blur": (None, *BLUR_PARAMS), "distribution": ("normal", "laplace"),
-            "div_metric": ("euclidean", "cosine", "correlation"), "div_linkage": ("minimum", "average")}
-# numeric keys: (minimum, strictly greater, None allowed, integer)
-_NUMBERS: dict[str, tuple[float | None, bool, bool, bool]] = {
-    "bias": (None, False, False, False), "scale": (0, False, False, False),
-    "scaler": (0, True, True, False), "jitter": (0, False, True, True), "train_norm": (0, True, True, False),
-    "norm": (0, True, True, False), "precond": (0, False, True, False), "fixed_stddev": (0, True, True, False),
-    "div_weight": (None, False, False, False), "kernel_size": (1, False, False, True),
-    "sigma": (0, False, False, False), "regularization_scaler": (0, False, False, False),
-    "lr": (0, False, False, False), "num_iters": (0, False, False, True),
-    "sigma_color": (0, True, False, False), "sigma_spatial": (0, True, False, False),
+DISTRIBUTIONS = ("normal", "laplace")
+SCHEDULABLE: frozenset[str] = frozenset({
+    "bias", "scale", "scaler", "jitter", "train_norm", "norm", "precond", "fixed_stddev", "div_weight",
+    *(name for params in BLUR_PARAMS.values() for name in params),
+})
+"""Numeric keys (and sub-keys) that may hold a schedule, bound to ``iter_n`` by :func:`parse_config`."""
+# the parameterization's own numbers; every other value is checked by the component it configures
+_SETTINGS: dict[str, dict[str, Any]] = {
+    "bias": {}, "scale": {"minimum": 0}, "fixed_stddev": {"minimum": 0, "strict_minimum": True, "optional": True},
 }
 
 
@@ -78,44 +83,61 @@ def _copy(value: Any) -> Any:
     return dict(value) if isinstance(value, dict) else value
 
 
-def _check_int(key: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or value > 10**9:
-        raise ConfigError(key, f"must be a whole number >= {minimum}, got {value!r}")
-    return value
+@contextmanager
+def _key(prefix: str = "") -> Iterator[None]:
+    """Turn a component's :class:`~mei.engine.errors.HyperparameterError` into a :class:`ConfigError` whose
+    key is ``prefix`` + the hyperparameter's name."""
+    try:
+        yield
+    except HyperparameterError as error:
+        raise ConfigError(prefix + error.name, error.reason) from None
 
 
-def _check_number(key: str, value: Any, n_iter: int, seed: int) -> Any:
-    minimum, strict, optional, integer = _NUMBERS[key.rsplit(".", 1)[-1]]
-    if value is None and optional:
-        return None
+def _check_keys(config: Any, mode: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if not isinstance(config, Mapping):
+        raise ConfigError("", f"a config must be a dict, got {type(config).__name__}")
+    accepted = mode_keys(mode)
+    for key in config:
+        if key not in accepted:
+            where = [m for m in MODES if key in KEYS and m in KEYS[key][1]]
+            hint = f"it belongs to the {'/'.join(where)} mode" if where else f"known keys: {accepted}"
+            raise ConfigError(str(key), f"unknown key for the {mode} mode; {hint}")
+
+
+def _check_run(out: dict[str, Any]) -> None:
+    """The keys of the run itself: step counts, flags and the choices of optimizer, denoiser, distribution."""
+    with _key():
+        out["iter_n"] = check_int("iter_n", out["iter_n"], 1, 10**9, expected="a whole number >= 1")
+        out["save_every"] = check_int("save_every", out["save_every"] or 0, 0, 10**9, expected="a whole number >= 0")
+        if "n_samples" in out:
+            out["n_samples"] = check_int("n_samples", out["n_samples"], 1, 10**9, expected="a whole number >= 1")
+        check_bool("diverse", out["diverse"])
+        check_choice("optimizer", out["optimizer"], OPTIMIZERS)
+        if "blur" in out:
+            check_choice("blur", out["blur"], (None, *BLUR_PARAMS))
+        if "distribution" in out:
+            check_choice("distribution", out["distribution"], DISTRIBUTIONS)
+
+
+def _bound(key: str, value: Any, n_iter: int, seed: int) -> Any:
+    """``value`` with a JSON schedule turned into a :class:`Schedule`, and any schedule bound to the run."""
     if is_schedule_spec(value):
         try:
             value = schedule_from_json(value)
         except ValueError as error:
             raise ConfigError(key, str(error)) from None
-    if isinstance(value, Schedule):
-        low, _ = value.bounds()
-        bound = value.bind(n_iter, seed)
-    elif isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(key, f"must be a number{' or None' if optional else ''} or a schedule, got {value!r}")
-    elif integer and not float(value).is_integer():
-        raise ConfigError(key, f"must be a whole number, got {value!r}")
-    else:
-        low, bound = value, value
-    if minimum is not None and (low < minimum or (strict and low == minimum)):
-        raise ConfigError(key, f"must be {'>' if strict else '>='} {minimum}, got {value!r}")
-    return bound
+    return value.bind(n_iter, seed) if isinstance(value, Schedule) else value
 
 
-def _check_choice(key: str, value: Any) -> Any:
-    choices = _CHOICES[key.rsplit(".", 1)[-1]]
-    if value not in choices:
-        raise ConfigError(key, f"must be one of {[c for c in choices if c is not None]}"
-                          f"{' or None' if None in choices else ''}, got {value!r}")
-    return value
+def _bind_schedules(values: dict[str, Any], n_iter: int, seed: int, prefix: str = "") -> dict[str, Any]:
+    return {name: _bound(prefix + name, value, n_iter, seed) if name in SCHEDULABLE else value
+            for name, value in values.items()}
 
 
-def _check_sub(key: str, given: Any, allowed: Mapping[str, Any], n_iter: int, seed: int) -> dict[str, Any]:
+def _sub_config(key: str, given: Any, allowed: Mapping[str, Any], n_iter: int, seed: int) -> dict[str, Any]:
+    """A dict of sub-keys (``diverse_params``, ``blur_params``): known keys only, defaults filled, schedules bound."""
     if given is None:
         given = {}
     if not isinstance(given, Mapping):
@@ -123,11 +145,38 @@ def _check_sub(key: str, given: Any, allowed: Mapping[str, Any], n_iter: int, se
     unknown = sorted(set(given) - set(allowed))
     if unknown:
         raise ConfigError(f"{key}.{unknown[0]}", f"unknown key(s) {unknown}; known: {sorted(allowed)}")
-    out = {**allowed, **given}
-    for name, value in out.items():
-        sub_key = f"{key}.{name}"
-        out[name] = _check_choice(sub_key, value) if name in _CHOICES else _check_number(sub_key, value, n_iter, seed)
-    return out
+    return _bind_schedules({**allowed, **given}, n_iter, seed, prefix=f"{key}.")
+
+
+def _check_blur_params(out: dict[str, Any], n_iter: int, seed: int) -> None:
+    if out.get("blur") is not None:
+        out["blur_params"] = _sub_config("blur_params", out["blur_params"], BLUR_PARAMS[out["blur"]], n_iter, seed)
+    elif out.get("blur_params"):
+        raise ConfigError("blur_params", "given but blur is None; set blur to gaussian, tv or bilateral")
+
+
+def _check_settings(out: Mapping[str, Any]) -> None:
+    """The parameterization's own numbers (start distribution, fixed standard deviation)."""
+    with _key():
+        for name, checks in _SETTINGS.items():
+            if name in out:
+                check_schedulable(name, out[name], **checks)
+
+
+def _check_components(out: Mapping[str, Any]) -> None:
+    """Build (and drop) the components the config describes: their constructors check their hyperparameters."""
+    builds: list[tuple[str, Callable[..., Any], dict[str, Any]]] = [
+        ("", Augmentation, {name: out[name] for name in ("scaler", "jitter", "train_norm")}),
+        ("", FourierPrecondition, {"precond": out["precond"]}),
+        ("diverse_params.", DiversityReward, {"source": None, **out["diverse_params"]}),
+    ]
+    if "norm" in out:
+        builds.append(("", ImagePostprocessing, {"denoiser": None, "norm": out["norm"]}))
+    if out.get("blur") is not None:
+        builds.append(("blur_params.", DENOISERS[out["blur"]], out["blur_params"]))
+    for prefix, factory, kwargs in builds:
+        with _key(prefix):
+            factory(**kwargs)
 
 
 def _sample_shape(value: Any) -> tuple[int, ...]:
@@ -143,21 +192,22 @@ def _check_optimizer_params(value: Any, n_iter: int, seed: int) -> dict[str, Any
         return {}
     if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
         raise ConfigError("optimizer_params", f"must be a dict of keyword arguments, got {value!r}")
-    out = dict(value)
-    for name, item in value.items():
-        if is_schedule_spec(item):
-            try:
-                item = schedule_from_json(item)
-            except ValueError as error:
-                raise ConfigError(f"optimizer_params.{name}", str(error)) from None
-        if isinstance(item, Schedule):
-            item = item.bind(n_iter, seed)
-        out[name] = item
-    return out
+    return {name: _bound(f"optimizer_params.{name}", item, n_iter, seed) for name, item in value.items()}
+
+
+def _check_mode(out: dict[str, Any], mode: str) -> None:
+    if mode == "variational":
+        out["n_samples_per_batch"] = _sample_shape(out["n_samples_per_batch"])
+    if mode == "transformation" and out["transform"] is None:
+        raise ConfigError("transform", "the transformation mode needs a generative network, e.g. GenerativeConvNet")
 
 
 def parse_config(config: Any, mode: str, seed: int = 0) -> dict[str, Any]:
     """Validate ``config`` for ``mode`` and return it complete (defaults filled, schedules bound).
+
+    The run's own keys are checked here; the values that configure a component (``scaler``, ``jitter``,
+    ``train_norm``, ``precond``, ``norm``, ``diverse_params``, ``blur_params``) are checked by that component's
+    constructor, built once for the purpose, and the optimizer's by building it on a probe tensor.
 
     Args:
         config (dict): the user's config; never changed.
@@ -167,37 +217,15 @@ def parse_config(config: Any, mode: str, seed: int = 0) -> dict[str, Any]:
     Raises:
         ConfigError: an unknown key, a key of another mode, or a bad value; the message names the key.
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    if not isinstance(config, Mapping):
-        raise ConfigError("", f"a config must be a dict, got {type(config).__name__}")
-    accepted = mode_keys(mode)
-    for key in config:
-        if key not in accepted:
-            where = [m for m in MODES if key in KEYS and m in KEYS[key][1]]
-            hint = f"it belongs to the {'/'.join(where)} mode" if where else f"known keys: {accepted}"
-            raise ConfigError(str(key), f"unknown key for the {mode} mode; {hint}")
+    _check_keys(config, mode)
     out = {**defaults(mode), **config}
-    n_iter = out["iter_n"] = _check_int("iter_n", out["iter_n"], 1)
-    out["save_every"] = _check_int("save_every", out["save_every"] or 0, 0)
-    if "n_samples" in out:
-        out["n_samples"] = _check_int("n_samples", out["n_samples"], 1)
-    if not isinstance(out["diverse"], bool):
-        raise ConfigError("diverse", f"must be True or False, got {out['diverse']!r}")
-    for key in ("optimizer", "blur", "distribution"):
-        if key in out:
-            _check_choice(key, out[key])
-    for key in _NUMBERS:
-        if key in out:
-            out[key] = _check_number(key, out[key], n_iter, seed)
-    out["diverse_params"] = _check_sub("diverse_params", out["diverse_params"], DIVERSE_PARAMS, n_iter, seed)
-    if out.get("blur") is not None:
-        out["blur_params"] = _check_sub("blur_params", out["blur_params"], BLUR_PARAMS[out["blur"]], n_iter, seed)
-    elif out.get("blur_params"):
-        raise ConfigError("blur_params", "given but blur is None; set blur to gaussian, tv or bilateral")
+    _check_run(out)
+    n_iter = out["iter_n"]
+    out = _bind_schedules(out, n_iter, seed)
+    _check_settings(out)
+    out["diverse_params"] = _sub_config("diverse_params", out["diverse_params"], DIVERSE_PARAMS, n_iter, seed)
+    _check_blur_params(out, n_iter, seed)
+    _check_components(out)
     out["optimizer_params"] = _check_optimizer_params(out["optimizer_params"], n_iter, seed)
-    if mode == "variational":
-        out["n_samples_per_batch"] = _sample_shape(out["n_samples_per_batch"])
-    if mode == "transformation" and out["transform"] is None:
-        raise ConfigError("transform", "the transformation mode needs a generative network, e.g. GenerativeConvNet")
+    _check_mode(out, mode)
     return out

@@ -11,9 +11,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..engine import kernels
+from ..engine.component import Component
+from ..engine.kernels import edge_padding, gaussian_blur, gaussian_kernel1d
 from ..optimization import MEI, optimize
 from ..stoppers import NumIterations
-from .tools.schedules import value_at
+from .tools.schedules import check_schedulable, value_at
 
 
 def _as_planes(x: Tensor) -> Tensor:
@@ -22,21 +25,17 @@ def _as_planes(x: Tensor) -> Tensor:
 
 
 def _pad(planes: Tensor, radius: int) -> Tensor:
-    h, w = planes.shape[-2:]
-    mode = "reflect" if radius < min(h, w) else "replicate"
+    mode = edge_padding("reflect", radius, planes.shape[-2:])
     return F.pad(planes, (radius, radius, radius, radius), mode=mode)
 
 
 def gaussian_kernel(kernel_size: int, sigma: float, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """A normalized 1-D Gaussian of ``kernel_size`` taps (``sigma`` = 0 gives the identity kernel)."""
-    t = torch.arange(kernel_size, dtype=dtype, device=device) - (kernel_size - 1) / 2
-    if sigma <= 0:
-        return (t.abs() == t.abs().min()).to(dtype) / (t.abs() == t.abs().min()).sum()
-    kernel = torch.exp(-0.5 * (t / sigma) ** 2)
-    return kernel / kernel.sum()
+    """A normalized 1-D Gaussian of ``kernel_size`` taps (``sigma`` = 0 gives the identity kernel):
+    :func:`mei.engine.kernels.gaussian_kernel1d` with ``size=kernel_size``."""
+    return gaussian_kernel1d(sigma, dtype=dtype, device=device, size=kernel_size)
 
 
-class GaussianDenoiser:
+class GaussianDenoiser(Component):
     """Separable Gaussian blur with ``kernel_size`` taps of standard deviation ``sigma`` pixels.
 
     Args:
@@ -45,31 +44,24 @@ class GaussianDenoiser:
     """
 
     def __init__(self, kernel_size: int = 3, sigma: float = 1.0) -> None:
-        self.kernel_size, self.sigma = kernel_size, sigma
+        self.kernel_size = check_schedulable("kernel_size", kernel_size, minimum=1, integer=True)
+        self.sigma = check_schedulable("sigma", sigma, minimum=0)
 
     def __call__(self, x: Tensor, i_iter: int) -> Tensor:
         size, sigma = int(round(value_at(self.kernel_size, i_iter))), float(value_at(self.sigma, i_iter))
         if size <= 1 or sigma <= 0:
             return x
-        kernel = gaussian_kernel(size, sigma, x.dtype, x.device)
-        planes = _pad(_as_planes(x), size // 2)
-        planes = F.conv2d(planes, kernel.view(1, 1, 1, -1))
-        planes = F.conv2d(planes, kernel.view(1, 1, -1, 1))
-        h, w = x.shape[-2:]
-        return planes[..., :h, :w].reshape(x.shape)
+        return gaussian_blur(x, sigma, (-1, -2), size=size, padding="reflect")
 
-    def __repr__(self) -> str:
-        return f"GaussianDenoiser(kernel_size={self.kernel_size!r}, sigma={self.sigma!r})"
 
 
 def total_variation(x: Tensor) -> Tensor:
-    """Anisotropic total variation ``sum |dx| + |dy|`` of each image (first dimension)."""
-    dy = torch.diff(x, dim=-2).abs().reshape(x.shape[0], -1).sum(1)
-    dx = torch.diff(x, dim=-1).abs().reshape(x.shape[0], -1).sum(1)
-    return dx + dy
+    """Anisotropic total variation ``sum |dx| + |dy|`` of each image (first dimension):
+    :func:`mei.engine.kernels.total_variation`."""
+    return kernels.total_variation(x, (-2, -1))
 
 
-class TVDenoiser:
+class TVDenoiser(Component):
     """Total-variation denoising: ``num_iters`` gradient steps (rate ``lr``) on
     ``0.5 * ||y - x||^2 + regularization_scaler * TV(y)``, starting at ``y = x``.
 
@@ -82,7 +74,9 @@ class TVDenoiser:
     """
 
     def __init__(self, regularization_scaler: float = 0.1, lr: float = 0.1, num_iters: int = 5) -> None:
-        self.regularization_scaler, self.lr, self.num_iters = regularization_scaler, lr, num_iters
+        self.regularization_scaler = check_schedulable("regularization_scaler", regularization_scaler, minimum=0)
+        self.lr = check_schedulable("lr", lr, minimum=0)
+        self.num_iters = check_schedulable("num_iters", num_iters, minimum=0, integer=True)
 
     def __call__(self, x: Tensor, i_iter: int) -> Tensor:
         weight, lr = float(value_at(self.regularization_scaler, i_iter)), float(value_at(self.lr, i_iter))
@@ -100,12 +94,9 @@ class TVDenoiser:
             _, y = optimize(engine, NumIterations(n_steps))
         return y.reshape(x.shape)
 
-    def __repr__(self) -> str:
-        return (f"TVDenoiser(regularization_scaler={self.regularization_scaler!r}, lr={self.lr!r}, "
-                f"num_iters={self.num_iters!r})")
 
 
-class BilateralDenoiser:
+class BilateralDenoiser(Component):
     """Bilateral filter: each pixel becomes the average of its ``kernel_size`` x ``kernel_size`` neighbours,
     weighted by ``exp(-d^2 / (2 sigma_spatial^2)) * exp(-(I_q - I_p)^2 / (2 sigma_color^2))``.
 
@@ -118,7 +109,9 @@ class BilateralDenoiser:
     """
 
     def __init__(self, kernel_size: int = 3, sigma_color: float = 1.0, sigma_spatial: float = 1.0) -> None:
-        self.kernel_size, self.sigma_color, self.sigma_spatial = kernel_size, sigma_color, sigma_spatial
+        self.kernel_size = check_schedulable("kernel_size", kernel_size, minimum=1, integer=True)
+        self.sigma_color = check_schedulable("sigma_color", sigma_color, minimum=0, strict_minimum=True)
+        self.sigma_spatial = check_schedulable("sigma_spatial", sigma_spatial, minimum=0, strict_minimum=True)
 
     def __call__(self, x: Tensor, i_iter: int) -> Tensor:
         size = int(round(value_at(self.kernel_size, i_iter)))
@@ -138,9 +131,6 @@ class BilateralDenoiser:
         out = (weights * patches).sum(1) / weights.sum(1)
         return out.reshape(x.shape)
 
-    def __repr__(self) -> str:
-        return (f"BilateralDenoiser(kernel_size={self.kernel_size!r}, sigma_color={self.sigma_color!r}, "
-                f"sigma_spatial={self.sigma_spatial!r})")
 
 
 DENOISERS = {"gaussian": GaussianDenoiser, "tv": TVDenoiser, "bilateral": BilateralDenoiser}

@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .tools.schedules import Schedule, value_at
+from ..engine.component import Component, check_choice
+from .tools.schedules import Schedule, check_schedulable, value_at
 
 METRICS = ("euclidean", "cosine", "correlation")
 LINKAGES = ("minimum", "average")
@@ -44,7 +45,7 @@ def diversity(images: Tensor, metric: str = "euclidean", linkage: str = "minimum
     raise ValueError(f"linkage must be one of {LINKAGES}, got {linkage!r}")
 
 
-class DiversityReward:
+class DiversityReward(Component):
     """The engine regularization ``-div_weight * diversity(samples)`` over the samples of the current step.
 
     Args:
@@ -57,7 +58,10 @@ class DiversityReward:
 
     def __init__(self, source: object, div_metric: str = "euclidean", div_linkage: str = "minimum",
                  div_weight: float | Schedule = 1.0) -> None:
-        self.source, self.div_metric, self.div_linkage, self.div_weight = source, div_metric, div_linkage, div_weight
+        self.source = source
+        self.div_metric = check_choice("div_metric", div_metric, METRICS)
+        self.div_linkage = check_choice("div_linkage", div_linkage, LINKAGES)
+        self.div_weight = check_schedulable("div_weight", div_weight)
         self.last: Tensor | None = None
 
     def __call__(self, transformed: Tensor, i_iter: int) -> Tensor:

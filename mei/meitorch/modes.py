@@ -23,18 +23,25 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..engine.component import Component
 from .augment import FourierPrecondition, rescale_norm
 from .noise import draw as _noise
-from .tools.schedules import value_at
+from .tools.schedules import check_schedulable, value_at
 
 Step = Callable[[Tensor, int], Tensor]
 
 
-class ImagePostprocessing:
-    """``blur`` (a denoiser) then ``norm`` (rescale each image to that L2 norm), applied after each step."""
+class ImagePostprocessing(Component):
+    """``blur`` (a denoiser) then ``norm`` (rescale each image to that L2 norm), applied after each step.
+
+    Args:
+        denoiser (Callable | None): one of :mod:`mei.meitorch.denoisers`, or None.
+        norm (float | Schedule | None): L2 norm of each image after the step, > 0 (None: unchanged).
+    """
 
     def __init__(self, denoiser: Step | None, norm: Any) -> None:
-        self.denoiser, self.norm = denoiser, norm
+        self.denoiser = denoiser
+        self.norm = check_schedulable("norm", norm, minimum=0, strict_minimum=True, optional=True)
 
     @property
     def active(self) -> bool:

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from ...engine.component import check_number
+from ...engine.errors import HyperparameterError
 
 
 class Schedule:
@@ -147,10 +148,31 @@ def schedule_from_json(value: Mapping[str, Any]) -> Schedule:
         raise ValueError(f"{kind} schedule: {error}") from None
 
 
+def check_schedulable(name: str, value: Any, minimum: float | None = None, strict_minimum: bool = False,
+                      integer: bool = False, optional: bool = False) -> Any:
+    """Validate a hyperparameter that may be a number or a :class:`Schedule` (or ``None`` when ``optional``).
+
+    A number is checked as :func:`~mei.engine.component.check_number` checks it; a schedule by its smallest
+    value (:meth:`Schedule.bounds`). Returns ``value`` unchanged. Raises a
+    :class:`~mei.engine.errors.HyperparameterError` naming ``name``.
+    """
+    if value is None and optional:
+        return None
+    if isinstance(value, Schedule):
+        low = value.bounds()[0]
+        if minimum is not None and (low < minimum or (strict_minimum and low == minimum)):
+            raise HyperparameterError(name, f"must be {'>' if strict_minimum else '>='} {minimum}, got {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise HyperparameterError(name, f"must be a number{' or None' if optional else ''} or a schedule, got {value!r}")
+    check_number(name, value, minimum=minimum, integer=integer, strict_minimum=strict_minimum)
+    return value
+
+
 def value_at(value: Any, i_iter: int) -> Any:
     """``value(i_iter)`` for a schedule, ``value`` itself otherwise."""
     return value(i_iter) if isinstance(value, Schedule) else value
 
 
 __all__ = ["Schedule", "LinearSchedule", "OctaveSchedule", "RandomSchedule", "value_at", "schedule_from_json",
-           "is_schedule_spec"]
+           "is_schedule_spec", "check_schedulable"]
