@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from .engine.component import Component, check_number, component
+from .engine.kernels import rescale_norm
 
 
 def _per_image_stat(x: Tensor, stat: Tensor) -> Tensor:
@@ -31,8 +32,7 @@ class ChangeNorm(Component):
         self.norm = check_number("norm", norm, minimum=0, strict_minimum=True)
 
     def __call__(self, x: Tensor, i_iter: int) -> Tensor:
-        norms = torch.linalg.vector_norm(x.reshape(x.shape[0], -1), dim=1).clamp_min(1e-12)
-        return x * (self.norm / _per_image_stat(x, norms))
+        return rescale_norm(x, self.norm)
 
 
 @component("postprocessing")

@@ -5,40 +5,21 @@ Both act on the last two (spatial) dimensions of each image and channel independ
 
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from .engine.component import Component, check_number, component
-
-
-def gaussian_kernel1d(sigma: float, truncate: float = 4.0, dtype: torch.dtype = torch.float32,
-                      device: torch.device | str = "cpu") -> Tensor:
-    """A normalized 1-D Gaussian of standard deviation ``sigma`` pixels, radius ``ceil(truncate*sigma)``."""
-    radius = max(1, int(math.ceil(truncate * sigma)))
-    t = torch.arange(-radius, radius + 1, dtype=dtype, device=device)
-    kernel = torch.exp(-0.5 * (t / sigma) ** 2)
-    return kernel / kernel.sum()
+from .engine.kernels import edge_padding, filter_spectrum, gaussian_blur, gaussian_radius, radial_frequency
+from .engine.kernels import gaussian_kernel1d as gaussian_kernel1d  # its old path, kept
 
 
 def blur2d(x: Tensor, sigma: float, truncate: float = 4.0, padding: str = "reflect") -> Tensor:
-    """Separable Gaussian blur of the last two dimensions of ``x``."""
-    if sigma <= 0:
-        return x
-    kernel = gaussian_kernel1d(sigma, truncate, x.dtype, x.device)
-    r = kernel.numel() // 2
-    h, w = x.shape[-2:]
-    flat = x.reshape(-1, 1, h, w)
-    mode = "circular" if padding == "circular" else padding
-    if mode == "reflect" and (r >= h or r >= w):
-        mode = "replicate"
-    flat = F.pad(flat, (r, r, 0, 0), mode=mode)
-    flat = F.conv2d(flat, kernel.view(1, 1, 1, -1))
-    flat = F.pad(flat, (0, 0, r, r), mode=mode)
-    flat = F.conv2d(flat, kernel.view(1, 1, -1, 1))
-    return flat.reshape(x.shape)
+    """Separable Gaussian blur of the last two dimensions of ``x`` (width first), the size kept.
+
+    :func:`mei.engine.kernels.gaussian_blur` along ``(-1, -2)``; ``"reflect"`` padding becomes ``"replicate"``
+    where the kernel radius reaches the height or the width.
+    """
+    return gaussian_blur(x, sigma, (-1, -2), truncate=truncate, padding=padding)
 
 
 @component("precondition")
@@ -66,9 +47,7 @@ class GaussianBlur(Component):
 
 def fourier_filter(height: int, width: int, factor: float, device: torch.device | str = "cpu") -> Tensor:
     """Radial low-pass ``1 / max(1, r^(2*factor))`` over integer frequencies ``r``, normalized to mean 1."""
-    fy = torch.minimum(torch.arange(height), height - torch.arange(height)).float()
-    fx = torch.arange(width // 2 + 1).float()
-    r2 = fy[:, None] ** 2 + fx[None, :] ** 2
+    r2 = radial_frequency(height, width, unit="cycles/image", onesided=True, squared=True)
     filt = 1.0 / torch.clamp(r2 ** factor, min=1.0)
     return (filt / filt.mean()).to(device)
 
@@ -94,26 +73,18 @@ class FourierSmoothing(Component):
         key = (h, w, grad.device, grad.dtype)
         if key not in self._cache:
             self._cache[key] = fourier_filter(h, w, self.factor, grad.device).to(grad.dtype)
-        spectrum = torch.fft.rfft2(grad)
-        return torch.fft.irfft2(spectrum * self._cache[key], s=(h, w))
+        return filter_spectrum(grad, self._cache[key])
 
 
 # ------------------------------------------------------------------------------------ any rank: time as well as space
 
 def blur1d(x: Tensor, sigma: float, dim: int, truncate: float = 4.0, padding: str = "reflect") -> Tensor:
-    """Gaussian blur of ``x`` along one dimension ``dim`` (every other entry filtered independently)."""
-    if sigma <= 0:
-        return x
-    kernel = gaussian_kernel1d(sigma, truncate, x.dtype, x.device)
-    r = kernel.numel() // 2
-    moved = x.movedim(dim, -1)
-    size = moved.shape[-1]
-    flat = moved.reshape(-1, 1, size)
-    mode = "replicate" if padding == "reflect" and r >= size else padding
-    if mode == "circular" and r > size:
-        raise ValueError(f"circular padding needs a kernel radius ({r}) <= the dimension's size ({size})")
-    flat = F.conv1d(F.pad(flat, (r, r), mode=mode), kernel.view(1, 1, -1))
-    return flat.reshape(moved.shape).movedim(-1, dim)
+    """Gaussian blur of ``x`` along one dimension ``dim`` (every other entry filtered independently).
+
+    :func:`mei.engine.kernels.gaussian_blur` along ``(dim,)``; ``"reflect"`` padding becomes ``"replicate"``
+    where the kernel radius reaches the dimension's size, ``"circular"`` needs a radius <= that size.
+    """
+    return gaussian_blur(x, sigma, (dim,), truncate=truncate, padding=padding)
 
 
 def _check_padding(padding: str) -> str:
@@ -197,9 +168,8 @@ class SpatioTemporalGaussianBlur(Component):
 
     def __call__(self, grad: Tensor, i_iter: int) -> Tensor:
         padding = self.padding
-        if self.sigma > 0 and padding == "reflect":
-            radius = max(1, int(math.ceil(self.truncate * self.sigma)))
-            padding = "replicate" if radius >= min(grad.shape[-2:]) else padding
+        if self.sigma > 0:
+            padding = edge_padding(padding, gaussian_radius(self.sigma, self.truncate), grad.shape[-2:])
         space = self._blur(self._blur(grad, -1, self.sigma, self.truncate, padding), -2, self.sigma,
                            self.truncate, padding)
         return self._time(space, i_iter)

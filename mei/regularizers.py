@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from .engine.component import Component, check_number, component
+from .engine.kernels import total_variation
 
 
 def per_image(x: Tensor) -> Tensor:
@@ -86,12 +87,7 @@ class TotalVariation(Component):
             raise ValueError("isotropic total variation needs exactly two dims")
 
     def __call__(self, x: Tensor, i_iter: int) -> Tensor:
-        diffs = [torch.diff(x, dim=d) for d in self.dims]
-        if self.isotropic:
-            dy, dx = diffs
-            dy, dx = dy[..., :, :-1], dx[..., :-1, :]
-            return self.weight * torch.sqrt(dy**2 + dx**2 + 1e-8).sum()
-        return self.weight * sum(d.abs().sum() for d in diffs)
+        return self.weight * total_variation(x, self.dims, isotropic=self.isotropic, eps=1e-8, per_image=False)
 
 
 # ------------------------------------------------------------------------------------ any rank: videos as well

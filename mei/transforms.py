@@ -11,11 +11,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from .engine import rng
 from .engine.component import Component, check_number, component
+from .engine.kernels import resample
 
 
 def shift(x: Tensor, shifts: Tensor, dims: Sequence[int]) -> Tensor:
@@ -67,18 +67,6 @@ class Jitter(Component):
         return shift(x, shifts, self.dims)
 
 
-def _zoom(image: Tensor, top: float, left: float, height: float, width: float) -> Tensor:
-    """Bilinearly resample the window (in pixels) of one image ``(C, ..., H, W)`` back to full size."""
-    h, w = image.shape[-2:]
-    ys = top + (torch.arange(h, dtype=image.dtype, device=image.device) + 0.5) * height / h - 0.5
-    xs = left + (torch.arange(w, dtype=image.dtype, device=image.device) + 0.5) * width / w - 0.5
-    grid_y, grid_x = torch.meshgrid(2 * (ys + 0.5) / h - 1, 2 * (xs + 0.5) / w - 1, indexing="ij")
-    grid = torch.stack([grid_x, grid_y], dim=-1)[None]
-    flat = image.reshape(1, -1, h, w)
-    out = F.grid_sample(flat, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-    return out.reshape(image.shape)
-
-
 @component("transform")
 class RandomCrop(Component):
     """Crop a random ``height`` x ``width`` window of each image and resize it back to full size.
@@ -100,10 +88,8 @@ class RandomCrop(Component):
             raise ValueError(f"crop {self.height}x{self.width} is larger than the input {h}x{w}")
         tops = rng.randint(0, h - self.height + 1, x.shape[0])
         lefts = rng.randint(0, w - self.width + 1, x.shape[0])
-        return torch.stack([
-            _zoom(image, float(t), float(l_), self.height, self.width)
-            for image, t, l_ in zip(x, tops, lefts, strict=True)
-        ])
+        windows = [(float(t), float(l_), self.height, self.width) for t, l_ in zip(tops, lefts, strict=True)]
+        return resample(x, window=windows)
 
 
 @component("transform")
@@ -126,11 +112,8 @@ class RandomScale(Component):
     def __call__(self, x: Tensor, i_iter: int) -> Tensor:
         h, w = x.shape[-2:]
         factors = self.min_scale + (self.max_scale - self.min_scale) * rng.rand((x.shape[0], 1))[:, 0]
-        out = []
-        for image, factor in zip(x, factors.tolist(), strict=True):
-            height, width = h / factor, w / factor
-            out.append(_zoom(image, (h - height) / 2, (w - width) / 2, height, width))
-        return torch.stack(out)
+        windows = [((h - h / f) / 2, (w - w / f) / 2, h / f, w / f) for f in factors.tolist()]
+        return resample(x, window=windows)
 
 
 @component("transform", "precondition", "postprocessing")

@@ -7,6 +7,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..engine.kernels import radial_frequency
+
 
 def as_image(x: Tensor | np.ndarray) -> Tensor:
     """A 2-D float tensor from an MEI of shape ``(h, w)``, ``(1, h, w)`` or ``(1, 1, h, w)``."""
@@ -23,9 +25,7 @@ def _power_2d(mei: Tensor, pad_to: int) -> tuple[Tensor, Tensor]:
     x = as_image(mei)
     size = max(pad_to, *x.shape)
     power = torch.fft.fft2(x - x.mean(), s=(size, size)).abs() ** 2
-    frequencies = torch.fft.fftfreq(size, dtype=torch.float64)
-    radius = torch.sqrt(frequencies[None, :] ** 2 + frequencies[:, None] ** 2)
-    return power, radius
+    return power, radial_frequency(size, size, dtype=torch.float64)
 
 
 def frequency_spectrum(mei: Tensor, n_bins: int = 32, pad_to: int = 128) -> tuple[np.ndarray, np.ndarray]:
@@ -72,9 +72,7 @@ def radial_power_spectrum(images: Tensor) -> tuple[Tensor, Tensor]:
     images = images.detach().float().cpu()
     h, w = images.shape[-2:]
     power = torch.fft.fft2(images).abs().pow(2).reshape(-1, h, w).mean(0)
-    fy = torch.minimum(torch.arange(h), h - torch.arange(h)).float()
-    fx = torch.minimum(torch.arange(w), w - torch.arange(w)).float()
-    radius = torch.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2).round().long()
+    radius = radial_frequency(h, w, unit="cycles/image").round().long()
     n_bins = min(h, w) // 2 + 1
     keep = radius < n_bins
     totals = torch.zeros(n_bins).index_add_(0, radius[keep], power[keep])
@@ -87,7 +85,5 @@ def high_frequency_fraction(images: Tensor, cutoff: float = 0.5) -> float:
     images = images.detach().float().cpu()
     h, w = images.shape[-2:]
     power = torch.fft.fft2(images - images.mean(dim=(-2, -1), keepdim=True)).abs().pow(2).reshape(-1, h, w).sum(0)
-    fy = torch.minimum(torch.arange(h), h - torch.arange(h)).float() / (h / 2)
-    fx = torch.minimum(torch.arange(w), w - torch.arange(w)).float() / (w / 2)
-    radius = torch.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2)
+    radius = radial_frequency(h, w, unit="nyquist")
     return float(power[radius > cutoff].sum() / power.sum().clamp_min(1e-30))

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from ..engine.kernels import radial_frequency
+
 KINDS = ("simple", "complex", "dog")
 
 
@@ -84,9 +86,7 @@ def natural_images(n: int, height: int, width: int, seed: int, exponent: float =
     """
     generator = torch.Generator().manual_seed(seed)
     noise = torch.randn(n, 1, height, width, generator=generator)
-    fy = torch.fft.fftfreq(height)[:, None]
-    fx = torch.fft.fftfreq(width)[None, :]
-    radius = torch.sqrt(fx**2 + fy**2)
+    radius = radial_frequency(height, width)
     radius[0, 0] = 1.0  # the mean is removed below anyway
     shaped = torch.fft.ifft2(torch.fft.fft2(noise) / radius**exponent).real
     shaped = shaped - shaped.mean(dim=(-2, -1), keepdim=True)

@@ -11,7 +11,7 @@ from typing import Any
 from torch import Tensor
 
 from ..engine.component import Component
-from ..engine.kernels import filter_spectrum, rescale_norm, resample
+from ..engine.kernels import filter_spectrum, resample, rescale_norm
 from ..preconditioners import fourier_filter
 from ..transforms import Jitter
 from .tools.schedules import check_schedulable, value_at

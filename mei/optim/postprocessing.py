@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from ..engine.component import Component, check_number, component
-from ..preconditioners import blur2d
+from ..engine.kernels import gaussian_blur
 
 
 def _zero_below_percentile(x: Tensor, score: Tensor, percentile: float) -> Tensor:
@@ -65,7 +65,7 @@ class PeriodicBlur(Component):
         self.width = check_number("width", width, minimum=0, maximum=1000)
 
     def __call__(self, x: Tensor, i_iter: int) -> Tensor:
-        return blur2d(x, self.width) if (i_iter + 1) % self.every == 0 else x
+        return gaussian_blur(x, self.width) if (i_iter + 1) % self.every == 0 else x
 
 
 @component("postprocessing")

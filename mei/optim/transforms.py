@@ -9,7 +9,6 @@ sees what K single-image runs would.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,8 +19,8 @@ from torch import Tensor, nn
 from ..engine import rng
 from ..engine.component import check_bool, check_choice, check_number, check_numbers, component
 from ..engine.errors import HyperparameterError
+from ..engine.kernels import edge_padding, resample
 from ..engine.module_component import ModuleComponent
-
 
 PADDING_MODES: tuple[str, ...] = ("reflection", "border", "zeros")
 """How :class:`RandomAffine` fills what the resampling uncovers (``grid_sample``'s ``padding_mode``)."""
@@ -63,7 +62,7 @@ class RandomSpatialJitter(ModuleComponent):
         if t == 0:
             return x
         height, width = x.shape[-2:]
-        mode = "reflect" if t < min(height, width) else "replicate"
+        mode = edge_padding("reflect", t, (height, width))
         padded = F.pad(x, (t, t, t, t), mode=mode)
         offsets = rng.randint(0, 2 * t + 1, x.shape[0], (2,)).tolist()
         return torch.stack([padded[k, ..., dy:dy + height, dx:dx + width] for k, (dy, dx) in enumerate(offsets)])
@@ -72,18 +71,10 @@ class RandomSpatialJitter(ModuleComponent):
 def affine(x: Tensor, scale: Tensor, degrees: Tensor, padding_mode: str = "reflection") -> Tensor:
     """Zoom each image by ``scale[k]`` (> 1 enlarges) and rotate it by ``degrees[k]`` about its centre.
 
-    Works in pixel units, so non-square images are rotated rigidly; bilinear, size kept.
+    Works in pixel units, so non-square images are rotated rigidly; bilinear, size kept:
+    :func:`mei.engine.kernels.resample`.
     """
-    height, width = x.shape[-2:]
-    angle = degrees.to(torch.float64) * math.pi / 180
-    cos, sin = torch.cos(angle) / scale.double(), torch.sin(angle) / scale.double()
-    zero = torch.zeros_like(cos)
-    theta = torch.stack([
-        torch.stack([cos, -sin * height / width, zero], dim=1),
-        torch.stack([sin * width / height, cos, zero], dim=1),
-    ], dim=1).to(x.device, x.dtype)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode=padding_mode, align_corners=False)
+    return resample(x, scale, degrees, padding_mode=padding_mode)
 
 
 @component("transform")
