@@ -64,6 +64,7 @@ def _run_selection(env_changes: dict[str, str]) -> str:
     return output
 
 
+@pytest.mark.slow
 def test_the_suite_connects_where_the_variables_point(monkeypatch):
     targets = {kind: servers.server(kind).require() for kind in ("mysql", "postgresql")}  # skips visibly if absent
     proxies = {kind: TcpProxy(address) for kind, address in targets.items()}
@@ -79,6 +80,7 @@ def test_the_suite_connects_where_the_variables_point(monkeypatch):
     print(f"\nthrough the proxies: {counts} connections, {SERVER_TESTS} tests passed")
 
 
+@pytest.mark.slow
 def test_an_unused_port_or_off_skips_every_server_test_visibly():
     unused = free_port()
     output = _run_selection({"MEI_TEST_MYSQL": f"127.0.0.1:{unused}", "MEI_TEST_POSTGRES": "off"})

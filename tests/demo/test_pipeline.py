@@ -14,6 +14,8 @@ from mei.demo import tables
 from mei.demo.pipeline import DemoSettings, run_demo
 from mei.demo.report import demo_report
 
+pytestmark = pytest.mark.slow  # the demo through the whole pipeline (training, MEIs, report cards)
+
 TINY = DemoSettings(n_neurons=3, n_train=200, n_val=40, height=16, width=20, member_seeds=(1, 2), epochs=1,
                     channels=4, steps=3)
 PREFIX = f"meitest_demo_{uuid.uuid4().hex[:8]}"  # schemas of this session's run on the shared embedded server

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import matplotlib.image
 import matplotlib.pyplot as plt
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "meitorch.md"
@@ -32,6 +33,7 @@ def run_examples(directory: Path) -> dict:
     return namespace
 
 
+@pytest.mark.slow
 def test_doc_examples_run_and_write_the_pictures_it_shows(tmp_path):
     namespace = run_examples(tmp_path)
     assert tuple(namespace["result"].mei.shape) == (8, 1, 32, 32)

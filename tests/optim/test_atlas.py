@@ -240,6 +240,7 @@ def test_an_atlas_of_a_linear_layer_renders_each_cell_along_its_vector():
     torch.testing.assert_close(picture[0, :, 3 * row:3 * row + 3, 3 * col:3 * col + 3], rendered[5])
 
 
+@pytest.mark.slow
 def test_quantiles_match_torch_and_large_layouts_work():
     from mei.optim.atlas import _quantile
 

@@ -42,6 +42,7 @@ def doc_run(tmp_path_factory):
     return directory, run_examples(directory)
 
 
+@pytest.mark.slow
 def test_doc_examples_run_and_write_the_pictures_they_show(doc_run):
     from PIL import Image
 
@@ -61,6 +62,7 @@ def test_doc_examples_run_and_write_the_pictures_they_show(doc_run):
         assert (ROOT / "docs" / name).exists(), f"docs/{name} is not committed"
 
 
+@pytest.mark.slow
 def test_channel_pictures_follow_their_filters(doc_run):
     """What the page says the first picture shows: picture k drives channel k harder than any other picture."""
     ns = doc_run[1]

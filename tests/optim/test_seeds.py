@@ -156,6 +156,7 @@ def test_act_max_example(seeded_torch, capsys):
     assert (output[0] == 0).all(0).float().mean() > 0.2
 
 
+@pytest.mark.slow
 def test_getting_started_example(seeded_torch):
     ns = _run(GETTING_STARTED_EXAMPLE)
     image, model = ns["image"], ns["model"]
@@ -167,6 +168,7 @@ def test_getting_started_example(seeded_torch):
     assert score(image) > 10 * score(fresh)  # the channel is far more active after 512 steps
 
 
+@pytest.mark.slow
 def test_circuits_example(seeded_torch):
     ns = _run(CIRCUITS_EXAMPLE)
     assert ns["W_4a_4b"].shape == (512, 508, 5, 5)

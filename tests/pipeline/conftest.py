@@ -26,6 +26,8 @@ import pytest
 from tests import servers
 
 BACKENDS = ("embedded", "mariadb", "postgresql")
+# the server backends are the slow tier (round trips to three databases); the fast tier runs on the embedded one
+BACKEND_PARAMS = [pytest.param(name, marks=() if name == "embedded" else pytest.mark.slow) for name in BACKENDS]
 
 
 @dataclass
@@ -114,7 +116,7 @@ def private_tmp() -> Path:
     shutil.rmtree(path, ignore_errors=True)
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=BACKEND_PARAMS)
 def backend(request: pytest.FixtureRequest, _instances: dict[str, Any]) -> Backend:
     """A :class:`Backend` per database; its schemas are dropped after the test."""
     name = request.param

@@ -110,6 +110,7 @@ schema.drop(prompt=False)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["mysql", "postgresql"])
 def test_connect_uses_the_server_datajoint_is_configured_for(kind, private_tmp):
     server = servers.server(kind)

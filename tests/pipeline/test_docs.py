@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "pipeline.md"
 BLOCK = re.compile(r"(<!-- (?P<marker>skip|file: [\w.]+) -->\n)?```(?P<lang>\w+)\n(?P<code>.*?)```", re.S)
@@ -35,6 +37,7 @@ def doc_programs() -> tuple[dict[str, str], str]:
     return files, "\n".join(script)
 
 
+@pytest.mark.slow
 def test_pipeline_page_runs(private_tmp):
     tmp_path = private_tmp
     files, script = doc_programs()

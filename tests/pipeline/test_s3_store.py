@@ -30,6 +30,8 @@ from mei.main import MEIMethod, MEISeed
 from .conftest import Backend, _make_instance
 from .lab_tables import METHOD_CONFIG, declare_lab, fill_upstream
 
+pytestmark = pytest.mark.slow  # every test here runs against a real S3 server process
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -34,6 +34,7 @@ print("MADE", result["success_count"], len(result["error_list"]))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["embedded"], indirect=True)
 def test_workers_split_the_keys(pipeline):
     lab_schema = pipeline.schema("lab")

@@ -23,7 +23,11 @@ def reliability_tmp():
     shutil.rmtree(path, ignore_errors=True)
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
+# the server backends are the slow tier; the fast tier runs on the embedded one
+BACKEND_PARAMS = [pytest.param(name, marks=() if name == "embedded" else pytest.mark.slow) for name in BACKENDS]
+
+
+@pytest.fixture(scope="session", params=BACKEND_PARAMS)
 def backend(request, reliability_tmp, embedded_server):
     """Each database backend in turn (the session's embedded server, PostgreSQL, MariaDB/MySQL); skips visibly.
     Its schemas are dropped at the end; the embedded server is the session's and stays up."""

@@ -152,6 +152,7 @@ def test_a_failed_make_leaves_orphans_that_gc_lists_and_deletes_exactly(lab):
     failed_makes_leave_orphans_that_gc_lists_and_deletes_exactly(lab, lab.backend.store.resolve().as_uri())
 
 
+@pytest.mark.slow
 def test_a_failed_make_leaves_orphans_that_gc_lists_and_deletes_exactly_on_s3(s3_lab):
     failed_makes_leave_orphans_that_gc_lists_and_deletes_exactly(s3_lab, f"s3://{s3_lab.bucket}/{s3_lab.prefix}")
 
@@ -172,6 +173,7 @@ def gc_listing(stdout: str) -> dict[str, int]:
     return {m[1]: int(m[2]) for m in re.finditer(r"^  mei:(\S+)  (\d+) bytes", stdout, re.MULTILINE)}
 
 
+@pytest.mark.slow
 def test_a_killed_worker_leaves_orphans_that_mei_jobs_gc_removes(lab):
     n_keys = 4
     lab_module.fill(lab, n_units=4, seeds=[1])
@@ -235,6 +237,7 @@ def test_mei_jobs_gc_refuses_bad_input_in_one_line(capsys):
         reliability.collect_orphans(object(), min_age=-5)
 
 
+@pytest.mark.slow
 def test_an_unconfigured_store_is_a_one_line_error(lab):
     with pytest.raises(ValueError, match="store 'elsewhere' is not configured on this connection"):
         reliability.collect_orphans(lab.MEI, stores=["elsewhere"])

@@ -79,6 +79,7 @@ def validation_report():
     return json.loads(result.stdout.strip().splitlines()[-1]), set(closure)
 
 
+@pytest.mark.slow
 def test_validating_every_public_callable_touches_nothing(validation_report):
     report, closure = validation_report
     assert report["touched"] == [], report["touched"]
@@ -90,6 +91,7 @@ def test_validating_every_public_callable_touches_nothing(validation_report):
           f"(components instantiated), 0 files / processes / sockets / databases touched")
 
 
+@pytest.mark.slow
 def test_validation_imports_only_component_modules_and_their_dependencies(validation_report):
     report, closure = validation_report
     assert set(report["imported"]) <= closure, sorted(set(report["imported"]) - closure)

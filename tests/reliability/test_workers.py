@@ -112,6 +112,7 @@ def run_together(lab, n_workers: int, name: str, args: tuple[str, ...] = ()) -> 
     return reports
 
 
+@pytest.mark.slow
 def test_load_every_key_exactly_once(lab):
     n_workers, n_keys = 4, 64
     lab_module.fill(lab, n_units=16, seeds=[1, 2, 3, 4])
@@ -125,6 +126,7 @@ def test_load_every_key_exactly_once(lab):
           f"duplicates 0, reserved left 0, rows lost {n_keys - len(lab.MEI())}")
 
 
+@pytest.mark.slow
 def test_batched_workers_make_every_key_exactly_once(lab):
     n_workers, n_keys, batch = 2, 32, 8
     lab_module.fill(lab, n_units=8, seeds=[1, 2, 3, 4])
@@ -137,6 +139,7 @@ def test_batched_workers_make_every_key_exactly_once(lab):
           f"made per worker {made}, duplicates 0, reserved left 0")
 
 
+@pytest.mark.slow
 def test_a_stopped_batched_worker_puts_its_whole_batch_back(lab):
     n_keys, batch = 6, 4
     lab_module.fill(lab, n_units=6, seeds=[1])
@@ -303,6 +306,7 @@ def stop_mid_make(lab, sig: signal.Signals) -> dict:
     return key
 
 
+@pytest.mark.slow
 def test_crash_and_stop_signals_lose_nothing(lab):
     n_keys = 4
     lab_module.fill(lab, n_units=4, seeds=[1])
@@ -349,6 +353,7 @@ def private_server(reliability_tmp):
         stop_embedded(backend)
 
 
+@pytest.mark.slow
 def test_database_restart_mid_populate(private_server):
     from .backends import restart_private_postgres
 
@@ -394,6 +399,7 @@ def proxied_server(request, reliability_tmp):
     backend.cleanup()
 
 
+@pytest.mark.slow
 def test_connection_cut_mid_populate_on_shared_servers(proxied_server):
     backend, proxy = proxied_server
     instance = backend.connect()  # the test's own connection goes straight to the server
