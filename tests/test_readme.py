@@ -1,20 +1,68 @@
-"""The Python examples of the README and of the engine docs run as written."""
+"""The Python examples of the README and of the engine docs run as written and do what the pages say."""
 
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", ROOT / "docs" / "engine.md"]
 BLOCKS = [block for page in PAGES for block in re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)]
 
 
+def check_engine_example(namespace: dict, printed: str) -> None:
+    """README: gradient_ascent on a random model prints the MEI's shape, its score and the evaluation steps."""
+    shape, score, times = re.fullmatch(r"(torch\.Size\(\[[\d, ]+\]\)) (-?[\d.]+) (\[.*\])\n", printed).groups()
+    assert shape == "torch.Size([1, 1, 32, 32])" and times == "[0, 10, 20]"
+    mei, output = namespace["mei"], namespace["output"]
+    assert float(score) == round(namespace["score"], 3)
+    assert output["EvaluationObjective"]["times"] == list(range(0, 100, 10))
+    assert float(mei.norm()) == pytest.approx(10.0, rel=1e-4)  # ChangeNorm(10)
+
+
+def check_custom_stopper(namespace: dict, printed: str) -> None:
+    """README: the custom stopper stops once the evaluation reaches its threshold."""
+    stopper = namespace["EvaluationThreshold"](0.5)
+    assert printed == ""
+    assert stopper(SimpleNamespace(evaluation=0.4)) == (False, None)
+    assert stopper(SimpleNamespace(evaluation=0.5)) == (True, None)
+
+
+def check_meitorch_example(namespace: dict, printed: str) -> None:
+    """README: meitorch's pixel MEI prints the MEIs' shape (2, 1, 16, 16) and the last activation."""
+    shape, activation = printed.split(") ")
+    assert shape + ")" == "torch.Size([2, 1, 16, 16])"
+    result = namespace["result"]
+    assert float(activation) == result.losses["activation"][-1] and len(result.losses["activation"]) == 20
+
+
+def check_optimize_example(namespace: dict, printed: str) -> None:
+    """docs/engine.md: optimize reaches the target and logs the evaluation every 50 steps."""
+    assert printed == "[0, 50, 100, 150]\n"
+    assert torch.allclose(namespace["x"], namespace["target"], atol=1e-4)
+
+
+def check_component_example(namespace: dict, printed: str) -> None:
+    """docs/engine.md: the ClampAbove postprocessing clamps at its ceiling and refuses a non-number."""
+    clamp = namespace["ClampAbove"]
+    assert printed == ""
+    assert torch.equal(clamp(0.5)(torch.tensor([0.0, 1.0]), 0), torch.tensor([0.0, 0.5]))
+    with pytest.raises(ValueError, match="ceiling must be a number, got 'high'"):
+        clamp("high")
+
+
+CHECKS = [check_engine_example, check_custom_stopper, check_meitorch_example, check_optimize_example,
+          check_component_example]
+
+
 def test_readme_has_examples():
-    assert len(BLOCKS) >= 4
+    assert len(BLOCKS) == len(CHECKS) == 5
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
 def test_readme_example_runs(index, capsys):
     namespace = {"__name__": f"readme_example_{index}"}
     exec(compile(BLOCKS[index], f"example {index}", "exec"), namespace)
+    CHECKS[index](namespace, capsys.readouterr().out)
