@@ -138,3 +138,15 @@ def test_fused_ensemble_populate_writes_the_plain_rows(pipeline, monkeypatch):
         np.testing.assert_allclose(np.asarray(row["mei"]), np.asarray(plain[key]["mei"]), rtol=1e-5, atol=1e-6)
         assert row["score"] == pytest.approx(plain[key]["score"], rel=1e-5, abs=1e-6)
         assert row["config_hash"] == plain[key]["config_hash"]
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+def test_a_batched_method_returning_too_few_results_fails_every_key_of_its_batch(pipeline):
+    lab, _ = lab_with_keys(pipeline, seeds=(1,))
+    lab.MEI().populate(batch_size=8)  # the good method's three keys
+    MEIMethod().add_method("tests.batched.helpers.short_batched", CONFIG)
+    result = lab.MEI().populate(batch_size=8, reserve_jobs=True, suppress_errors=True)
+    assert result["success_count"] == 0 and len(result["error_list"]) == 3
+    assert all(error == "ValueError: the batched method of tests.batched.helpers.short_batched returned 2 results "
+               "for 3 keys" for _, error in result["error_list"]), result["error_list"]
+    assert len(lab.MEI()) == 3 and len(lab.MEI().jobs.errors) == 3 and len(lab.MEI().jobs.reserved) == 0
