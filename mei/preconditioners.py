@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .engine.component import Component, check_number, component
+from .engine.component import Component, check_choice, check_number, component
 from .engine.kernels import edge_padding, filter_spectrum, gaussian_blur, gaussian_radius, radial_frequency
 from .engine.kernels import gaussian_kernel1d as gaussian_kernel1d  # its old path, kept
 
@@ -37,9 +37,7 @@ class GaussianBlur(Component):
     def __init__(self, sigma: float, truncate: float = 4.0, padding: str = "reflect") -> None:
         self.sigma = check_number("sigma", sigma, minimum=0, maximum=1000)
         self.truncate = check_number("truncate", truncate, minimum=0.5, maximum=100)
-        if padding not in ("reflect", "replicate", "circular"):
-            raise ValueError(f"padding must be 'reflect', 'replicate' or 'circular', got {padding!r}")
-        self.padding = padding
+        self.padding = _check_padding(padding)
 
     def __call__(self, grad: Tensor, i_iter: int) -> Tensor:
         return blur2d(grad, self.sigma, self.truncate, self.padding)
@@ -88,9 +86,8 @@ def blur1d(x: Tensor, sigma: float, dim: int, truncate: float = 4.0, padding: st
 
 
 def _check_padding(padding: str) -> str:
-    if padding not in ("reflect", "replicate", "circular"):
-        raise ValueError(f"padding must be 'reflect', 'replicate' or 'circular', got {padding!r}")
-    return padding
+    return check_choice("padding", padding, ("reflect", "replicate", "circular"),
+                        expected="'reflect', 'replicate' or 'circular'")
 
 
 def blur_matrix(size: int, sigma: float, truncate: float = 4.0, padding: str = "reflect",

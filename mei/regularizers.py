@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from .engine.component import Component, check_number, component
+from .engine.errors import HyperparameterError
 from .engine.kernels import total_variation
 
 
@@ -84,7 +85,7 @@ class TotalVariation(Component):
         self.dims = [check_number("dims", d, integer=True) for d in dims]
         self.isotropic = bool(isotropic)
         if self.isotropic and len(self.dims) != 2:
-            raise ValueError("isotropic total variation needs exactly two dims")
+            raise HyperparameterError("dims", f"must be exactly two dims for isotropic total variation, got {dims!r}")
 
     def __call__(self, x: Tensor, i_iter: int) -> Tensor:
         return self.weight * total_variation(x, self.dims, isotropic=self.isotropic, eps=1e-8, per_image=False)
@@ -150,12 +151,13 @@ class Sum(Component):
     """
 
     _repr_fields = ("regularizers",)
+    _arguments_as_given = ("regularizers",)
 
     def __init__(self, regularizers: Sequence[Mapping[str, Any]]) -> None:
         from .engine.resolve import build_component
 
         if not isinstance(regularizers, (list, tuple)) or not regularizers:
-            raise ValueError("regularizers must be a non-empty list of component specs")
+            raise HyperparameterError("regularizers", f"must be a non-empty list of component specs, got {regularizers!r}")
         self.regularizers = [build_component(spec, f"regularizers[{i}]") for i, spec in enumerate(regularizers)]
 
     def __call__(self, x: Tensor, i_iter: int) -> Tensor:

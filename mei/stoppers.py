@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .engine.component import Component, check_number, component, reads_input
+from .engine.errors import HyperparameterError
 
 
 class OptimizationStopper(Component, abc.ABC):
@@ -108,7 +109,7 @@ class PerImageStopper(OptimizationStopper):
     def __init__(self, stoppers: Sequence[Any]) -> None:
         self.stoppers = list(stoppers)
         if not self.stoppers or not all(callable(s) for s in self.stoppers):
-            raise ValueError("stoppers must be a non-empty list of stoppers, one per image")
+            raise HyperparameterError("stoppers", f"must be a non-empty list of stoppers, one per image, got {stoppers!r}")
         self.stopped_at: list[int | None] = [None] * len(self.stoppers)
         self.reads_input = any(reads_input(s) for s in self.stoppers)
         self.changed = False

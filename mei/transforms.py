@@ -14,7 +14,8 @@ import torch
 from torch import Tensor
 
 from .engine import rng
-from .engine.component import Component, check_number, component
+from .engine.component import Component, check_choice, check_number, component
+from .engine.errors import HyperparameterError
 from .engine.kernels import resample
 
 
@@ -54,7 +55,7 @@ class Jitter(Component):
         self.dims = [check_number("dims", d, integer=True) for d in dims]
         shifts = [max_shift] * len(self.dims) if isinstance(max_shift, (int, float)) else list(max_shift)
         if len(shifts) != len(self.dims):
-            raise ValueError(f"max_shift has {len(shifts)} entries for {len(self.dims)} dims")
+            raise HyperparameterError("max_shift", f"has {len(shifts)} entries for {len(self.dims)} dims, got {max_shift!r}")
         self.max_shift = [check_number("max_shift", s, minimum=0, maximum=10**6, integer=True) for s in shifts]
 
     def __call__(self, x: Tensor, i_iter: int) -> Tensor:
@@ -125,12 +126,13 @@ class Compose(Component):
     """
 
     _repr_fields = ("transforms",)
+    _arguments_as_given = ("transforms",)
 
     def __init__(self, transforms: Sequence[Mapping[str, Any]]) -> None:
         from .engine.resolve import build_component
 
         if not isinstance(transforms, (list, tuple)):
-            raise ValueError(f"transforms must be a list of component specs, got {type(transforms).__name__}")
+            raise HyperparameterError("transforms", f"must be a list of component specs, got {type(transforms).__name__}")
         self.transforms = [build_component(spec, f"transforms[{i}]") for i, spec in enumerate(transforms)]
 
     def __call__(self, x: Tensor, i_iter: int) -> Tensor:
@@ -193,9 +195,7 @@ class TemporalJitter(Component):
     def __init__(self, max_shift: int, dim: int = 2, padding: str = "replicate", value: float = 0.0) -> None:
         self.max_shift = check_number("max_shift", max_shift, minimum=0, maximum=10**6, integer=True)
         self.dim = check_number("dim", dim, integer=True)
-        if padding not in PADDINGS:
-            raise ValueError(f"padding must be one of {list(PADDINGS)}, got {padding!r}")
-        self.padding = padding
+        self.padding = check_choice("padding", padding, PADDINGS)
         self.value = check_number("value", value)
 
     def __call__(self, x: Tensor, i_iter: int) -> Tensor:

@@ -78,6 +78,9 @@ class Component:
     * :meth:`state_dict` / :meth:`load_state_dict`: the hyperparameters and the attributes listed in
       ``_state_attributes`` (the component's running state, empty for most).
 
+    A constructor that stores something else under an argument's name (say, the components built from a list
+    of specs) lists that argument in ``_arguments_as_given``: ``defaults`` then holds what the caller passed.
+
     For ``nn.Module`` components use :class:`mei.engine.module_component.ModuleComponent`, which keeps
     ``nn.Module``'s own ``state_dict`` and carries the same record in its extra state.
     """
@@ -86,6 +89,7 @@ class Component:
     """The constructor's arguments by name, as checked (empty until a constructor of a subclass has run)."""
     _repr_fields: tuple[str, ...] = ()
     _state_attributes: tuple[str, ...] = ()
+    _arguments_as_given: tuple[str, ...] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -145,8 +149,9 @@ def _recording(init: Callable[..., None]) -> Callable[..., None]:
         if type(self).__init__ is __init__:
             bound = signature.bind(self, *args, **kwargs)
             bound.apply_defaults()
-            stored = vars(self)
-            self.defaults = {name: _snapshot(stored[name] if name in stored and name != "defaults" else value)
+            stored = {name: value for name, value in vars(self).items()
+                      if name not in self._arguments_as_given and name != "defaults"}
+            self.defaults = {name: _snapshot(stored.get(name, value))
                              for name, value in list(bound.arguments.items())[1:]}
 
     __init__._records_defaults = True  # type: ignore[attr-defined]

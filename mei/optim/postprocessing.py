@@ -94,6 +94,7 @@ class ContributionCrop(Component):
     """
 
     _repr_fields = ("percentile",)
+    _state_attributes = ("_last", "_last_step")
 
     def __init__(self, percentile: float = 30.0) -> None:
         self.percentile = check_number("percentile", percentile, minimum=0, maximum=100)
