@@ -167,4 +167,4 @@ class ChangeNormAndClipPerChannel(Component):
 
 # Postprocessors share the ``(x, i_iter) -> x`` signature of transforms, so one Compose chains either kind:
 # {"path": "mei.postprocessing.Compose", "kwargs": {"transforms": [spec, spec]}}.
-from .transforms import Compose  # noqa: E402
+from .transforms import Compose as Compose  # noqa: E402 - re-exported: the path is a component
