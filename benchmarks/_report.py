@@ -14,7 +14,8 @@ from typing import Any
 import torch
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
-HEADER = "# Benchmarks\n\nWritten by the scripts in `benchmarks/` (`make bench` runs them all). Figures are ratios measured within one run unless stated.\n"
+HEADER = ("# Benchmarks\n\nWritten by the scripts in `benchmarks/` (`make bench` runs them all). "
+          "Figures are ratios measured within one run unless stated.\n")
 
 
 def timed(fn: Callable[..., Any], *args: Any) -> tuple[float, Any]:

@@ -40,11 +40,13 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._report import write_section  # noqa: E402
-from mei.batched import cudnn_benchmark  # noqa: E402
-from mei.batched import gradient_ascent_batched  # noqa: E402
-from mei.methods import gradient_ascent, recording  # noqa: E402
-from mei.modules import ConstrainedOutputModel, EnsembleModel  # noqa: E402
+from benchmarks._report import write_section
+from mei.batched import (
+    cudnn_benchmark,
+    gradient_ascent_batched,
+)
+from mei.methods import gradient_ascent, recording
+from mei.modules import ConstrainedOutputModel, EnsembleModel
 
 
 class PointReadout(nn.Module):
@@ -326,6 +328,18 @@ def conv_variants(members: int, channels: int, kernel: int, generator: torch.Gen
     }
 
 
+def _forward_and_input_grad(conv: Callable[[torch.Tensor], torch.Tensor],
+                            x: torch.Tensor) -> Callable[[], torch.Tensor]:
+    """A step for :func:`measure`: ``conv(x)`` and the gradient of its sum with respect to ``x``; returns the output."""
+
+    def step() -> torch.Tensor:
+        out = conv(x)
+        torch.autograd.grad(out, x, torch.ones_like(out))
+        return out
+
+    return step
+
+
 def conv_table(device: str, k: int, repeats: int, size: int = 64, members: int = 5, channels: int = 32,
                kernel: int = 5) -> str:
     """Forward + input gradient of one lab core layer for K images, four ways, float32 (and bf16 on CUDA); markdown.
@@ -344,13 +358,7 @@ def conv_table(device: str, k: int, repeats: int, size: int = 64, members: int =
             for name, conv in variants.items():
                 if dtype is torch.bfloat16 and name.startswith("FFT"):
                     continue
-                x = x0.to(dtype).contiguous(memory_format=layout).requires_grad_(True)
-
-                def step() -> torch.Tensor:
-                    out = conv(x)
-                    torch.autograd.grad(out, x, torch.ones_like(out))
-                    return out
-
+                step = _forward_and_input_grad(conv, x0.to(dtype).contiguous(memory_format=layout).requires_grad_(True))
                 try:
                     with cudnn_benchmark(dev.type == "cuda"):
                         step()  # warm-up (and the cuDNN algorithm search)
@@ -370,7 +378,7 @@ def conv_table(device: str, k: int, repeats: int, size: int = 64, members: int =
 
 def profile_table(device: str, k: int, steps: int, **batch: Any) -> str:
     """The most expensive kernels of ``steps`` lab-scale steps at ``k`` (``torch.profiler``); a text block."""
-    from torch.profiler import ProfilerActivity, profile  # noqa: PLC0415 - only for --profile
+    from torch.profiler import ProfilerActivity, profile  # only for --profile
 
     run = batched(lab_model(), method_config(device, 64, steps, chunk_size=k, **batch), k)
     run()  # warm-up: allocator, cuDNN algorithm choice

@@ -12,12 +12,12 @@ import time
 
 import torch
 
+from mei.analysis.report_card import report_card
 from mei.demo.lab import dataset_fn, model_fn
 from mei.demo.settings import DemoSettings
 from mei.demo.training import fit
 from mei.methods import gradient_ascent
 from mei.modules import ConstrainedOutputModel, EnsembleModel
-from mei.analysis.report_card import report_card
 
 try:
     from benchmarks._report import write_section

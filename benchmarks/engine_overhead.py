@@ -17,9 +17,9 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._report import timed, write_section  # noqa: E402
-from mei.methods import gradient_ascent  # noqa: E402
-from mei.modules import ConstrainedOutputModel  # noqa: E402
+from benchmarks._report import timed, write_section
+from mei.methods import gradient_ascent
+from mei.modules import ConstrainedOutputModel
 
 
 def small_cnn(n_units: int = 100, channels: int = 16) -> nn.Module:

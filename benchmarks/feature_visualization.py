@@ -23,11 +23,11 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import mei.act_max_util as amu  # noqa: E402
-import mei.optim as opt  # noqa: E402
-from benchmarks._report import timed, write_section  # noqa: E402
-from mei.optim.postprocessing import _zero_below_percentile  # noqa: E402
-from mei.preconditioners import blur2d  # noqa: E402
+import mei.act_max_util as amu
+import mei.optim as opt
+from benchmarks._report import timed, write_section
+from mei.optim.postprocessing import _zero_below_percentile
+from mei.preconditioners import blur2d
 
 
 def captum_engine(model: nn.Module, image: nn.Module, steps: int) -> None:

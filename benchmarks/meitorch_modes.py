@@ -20,8 +20,8 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._report import timed, write_section  # noqa: E402
-from mei.meitorch.mei import MEI  # noqa: E402
+from benchmarks._report import timed, write_section
+from mei.meitorch.mei import MEI
 
 STEPS = 200
 

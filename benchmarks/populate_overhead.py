@@ -43,7 +43,8 @@ def random_data(seed: int, n_images: int = 4) -> dict:
     generator = torch.Generator().manual_seed(seed)
     images = torch.randn(n_images, 1, SIZE, SIZE, generator=generator)
     responses = torch.rand(n_images, N_UNITS, generator=generator)
-    return {"train": {"s": torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, responses), batch_size=4)}}
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, responses), batch_size=4)
+    return {"train": {"s": loader}}
 
 
 def cnn(dataloaders: Any, seed: int, data_info: dict | None = None, channels: int = 16) -> nn.Module:
@@ -146,9 +147,9 @@ def measure(mei_table: Any, model: nn.Module, n: int, config: dict, repeats: int
 
 def run(n: int, steps: int, backend: str, repeats: int) -> dict[str, Any]:
     """Set up a database with the lab's tables and measure (see :func:`measure`)."""
-    from mei.pipeline import database as db
     from mei.engine import resolve
     from mei.main import MEIMethod, MEISeed
+    from mei.pipeline import database as db
 
     resolve.allow_modules("benchmarks")
     root = Path(tempfile.mkdtemp(prefix="mei-bench-"))

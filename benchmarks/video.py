@@ -24,12 +24,12 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._report import timed, write_section  # noqa: E402
-from mei.batched import gradient_ascent_batched  # noqa: E402
-from mei.methods import gradient_ascent  # noqa: E402
-from mei.modules import ConstrainedOutputModel  # noqa: E402
-from mei.reducers import MeanOverTime  # noqa: E402
-from mei.targets.video import video_config  # noqa: E402
+from benchmarks._report import timed, write_section
+from mei.batched import gradient_ascent_batched
+from mei.methods import gradient_ascent
+from mei.modules import ConstrainedOutputModel
+from mei.reducers import MeanOverTime
+from mei.targets.video import video_config
 
 SHAPE = (1, 2, 50, 18, 16)
 NORM = 10.0

@@ -156,8 +156,8 @@ def load_config_file(path: str) -> tuple[str, Any]:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate a method config file without a database."""
-    from .pipeline.generation import validate_method
     from .engine.resolve import ConfigError
+    from .pipeline.generation import validate_method
 
     _allow(args.allow)
     method_fn, config = load_config_file(args.file)

@@ -30,11 +30,16 @@ import datajoint as dj
 
 from .pipeline import database as db
 from .pipeline.builders import (
-    accepts_keyword, data_info_from_dataloaders, get_data, get_model, get_trainer, resolve_fn,
+    accepts_keyword,
+    data_info_from_dataloaders,
+    get_data,
+    get_model,
+    get_trainer,
+    resolve_fn,
 )
-from .pipeline.schemas import LazyActivated, TableMixin, bind_schema, default_schema_name
-from .pipeline.values import frozen_copy, from_bytes, make_hash, to_blob_value, to_bytes
 from .pipeline.part_tables import give_own_parts
+from .pipeline.schemas import LazyActivated, TableMixin, bind_schema, default_schema_name
+from .pipeline.values import from_bytes, frozen_copy, make_hash, to_blob_value, to_bytes
 
 __all__ = [
     "make_hash", "activate", "schema", "FabrikantMixin", "SeedMixin", "DatasetMixin", "ModelMixin", "TrainerMixin",

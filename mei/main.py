@@ -26,15 +26,15 @@ import datajoint as dj
 import numpy as np
 import torch
 
-from .pipeline import database as db
-from .pipeline.model_cache import ModelCache, freeze_model
-from .pipeline.schemas import LazyActivated, bind_schema, default_schema_name
-from .pipeline.values import frozen_copy, from_bytes, make_hash, to_bytes
-from .pipeline.generation import run_config, run_method, validate_method, versions
-from .pipeline.part_tables import give_own_parts, primary_key_of
-from .pipeline.batched_populate import BatchedPopulateMixin
 from .fabrik import Dataset, data_info_from_dataloaders
 from .modules import ConstrainedOutputModel, EnsembleModel
+from .pipeline import database as db
+from .pipeline.batched_populate import BatchedPopulateMixin
+from .pipeline.generation import run_config, run_method, validate_method, versions
+from .pipeline.model_cache import ModelCache, freeze_model
+from .pipeline.part_tables import give_own_parts, primary_key_of
+from .pipeline.schemas import LazyActivated, bind_schema, default_schema_name
+from .pipeline.values import from_bytes, frozen_copy, make_hash, to_bytes
 
 __all__ = [
     "activate", "schema", "MEIMethod", "MEISeed", "TrainedEnsembleModelTemplate", "PopulationObjectiveTemplate",
@@ -285,7 +285,9 @@ class PopulationObjectiveTemplate(dj.Computed):
     def key_source(self) -> Any:
         datasets = self.dataset_table().proj()
         trained = self.trained_model_table
-        return datasets & trained.DataInfo().proj() if trained is not None and hasattr(trained, "DataInfo") else datasets
+        if trained is not None and hasattr(trained, "DataInfo"):
+            return datasets & trained.DataInfo().proj()
+        return datasets
 
     def data_info(self, key: Mapping[str, Any]) -> dict[str, Any]:
         """The data info of the dataset in ``key`` (stored with a trained model, else from its dataloaders)."""

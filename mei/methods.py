@@ -16,8 +16,8 @@ from torch import Tensor, nn
 
 from .engine import rng
 from .engine.component import component
-from .optimization import MEI, optimize
 from .engine.resolve import Components, build_components
+from .optimization import MEI, optimize
 from .tracking import Tracker
 
 _run_info: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("mei_run_info", default=None)

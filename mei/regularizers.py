@@ -157,7 +157,8 @@ class Sum(Component):
         from .engine.resolve import build_component
 
         if not isinstance(regularizers, (list, tuple)) or not regularizers:
-            raise HyperparameterError("regularizers", f"must be a non-empty list of component specs, got {regularizers!r}")
+            raise HyperparameterError("regularizers",
+                                      f"must be a non-empty list of component specs, got {regularizers!r}")
         self.regularizers = [build_component(spec, f"regularizers[{i}]") for i, spec in enumerate(regularizers)]
 
     def __call__(self, x: Tensor, i_iter: int) -> Tensor:

@@ -109,7 +109,8 @@ class PerImageStopper(OptimizationStopper):
     def __init__(self, stoppers: Sequence[Any]) -> None:
         self.stoppers = list(stoppers)
         if not self.stoppers or not all(callable(s) for s in self.stoppers):
-            raise HyperparameterError("stoppers", f"must be a non-empty list of stoppers, one per image, got {stoppers!r}")
+            raise HyperparameterError("stoppers",
+                                      f"must be a non-empty list of stoppers, one per image, got {stoppers!r}")
         self.stopped_at: list[int | None] = [None] * len(self.stoppers)
         self.reads_input = any(reads_input(s) for s in self.stoppers)
         self.changed = False

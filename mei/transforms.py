@@ -55,7 +55,8 @@ class Jitter(Component):
         self.dims = [check_number("dims", d, integer=True) for d in dims]
         shifts = [max_shift] * len(self.dims) if isinstance(max_shift, (int, float)) else list(max_shift)
         if len(shifts) != len(self.dims):
-            raise HyperparameterError("max_shift", f"has {len(shifts)} entries for {len(self.dims)} dims, got {max_shift!r}")
+            raise HyperparameterError("max_shift",
+                                      f"has {len(shifts)} entries for {len(self.dims)} dims, got {max_shift!r}")
         self.max_shift = [check_number("max_shift", s, minimum=0, maximum=10**6, integer=True) for s in shifts]
 
     def __call__(self, x: Tensor, i_iter: int) -> Tensor:
@@ -132,7 +133,8 @@ class Compose(Component):
         from .engine.resolve import build_component
 
         if not isinstance(transforms, (list, tuple)):
-            raise HyperparameterError("transforms", f"must be a list of component specs, got {type(transforms).__name__}")
+            raise HyperparameterError("transforms",
+                                      f"must be a list of component specs, got {type(transforms).__name__}")
         self.transforms = [build_component(spec, f"transforms[{i}]") for i, spec in enumerate(transforms)]
 
     def __call__(self, x: Tensor, i_iter: int) -> Tensor:

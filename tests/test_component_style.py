@@ -157,7 +157,7 @@ def test_repr_reads_like_the_call_and_rebuilds_the_component(path):
     if not json_like(dict(component.defaults)):
         pytest.skip("arguments are not JSON-like")
     namespace = vars(importlib.import_module(type(component).__module__))
-    rebuilt = eval(repr(component), dict(namespace))  # noqa: S307 - our own repr, in the component's own module
+    rebuilt = eval(repr(component), dict(namespace))
     assert type(rebuilt) is type(component)
     assert same(dict(rebuilt.defaults), dict(component.defaults))
     assert repr(rebuilt) == repr(component)

@@ -140,7 +140,7 @@ def test_state_fields_describe_each_step():
     assert output["StopperOutputObjective"]["values"] == [{"seen": i} for i in range(5)]
     states = Recorder.states
     assert [s["i_iter"] for s in states] == [0, 1, 2, 3, 4]
-    for before, after in zip(states, states[1:]):  # consecutive pairs: one shorter by design
+    for before, after in zip(states, states[1:], strict=False):  # consecutive pairs: one shorter by design
         assert torch.equal(after["input_"], before["post_processed_input"])
     for s in states:
         x, t = s["input_"], s["transformed_input"]
@@ -249,10 +249,10 @@ def test_any_torch_optimizer_by_path():
 
 
 def test_pre_step_input_is_copied_only_when_someone_may_read_it():
+    from mei.objectives import EvaluationObjective, TransformedInputObjective
     from mei.optimization import MEI, optimize
     from mei.stoppers import NumIterations
     from mei.tracking import Tracker
-    from mei.objectives import EvaluationObjective, TransformedInputObjective
 
     seen = []
 
@@ -277,4 +277,4 @@ def test_pre_step_input_is_copied_only_when_someone_may_read_it():
     mei = new()
     mei.keep_input = False
     with pytest.raises(AttributeError, match="reads_input"):
-        mei.step().input_.shape
+        _ = mei.step().input_.shape

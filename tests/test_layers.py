@@ -108,8 +108,8 @@ def test_nothing_in_the_package_imports_a_re_export_shim():
 
 def test_the_shims_re_export_their_new_home():
     import mei.db
-    import mei.pipeline.database
     import mei.engine.resolve
+    import mei.pipeline.database
     import mei.resolve
 
     assert mei.resolve.allow_modules is mei.engine.resolve.allow_modules

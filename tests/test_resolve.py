@@ -2,7 +2,15 @@
 
 import pytest
 
-from mei.engine.resolve import COMPONENT_KINDS, ComponentNotAllowedError, ConfigError, allow_modules, disallow_modules, resolve, validate_config
+from mei.engine.resolve import (
+    COMPONENT_KINDS,
+    ComponentNotAllowedError,
+    ConfigError,
+    allow_modules,
+    disallow_modules,
+    resolve,
+    validate_config,
+)
 from mei.stoppers import NumIterations
 
 
@@ -73,8 +81,8 @@ def test_a_component_is_handed_out_only_for_a_slot_of_its_kind():
     assert resolve("torch.optim.sgd.SGD", kinds=("optimizer",)).__name__ == "SGD"
 
 
-@pytest.mark.parametrize("path", ["mei.__builtins__", ".relative.Thing", "mei.engine.component.Component", "NumIterations",
-                                  "", "   ", "mei..stoppers", "mei.stoppers.NumIterations()"])
+@pytest.mark.parametrize("path", ["mei.__builtins__", ".relative.Thing", "mei.engine.component.Component",
+                                  "NumIterations", "", "   ", "mei..stoppers", "mei.stoppers.NumIterations()"])
 def test_malformed_paths_are_refused(path):
     with pytest.raises(ConfigError):
         resolve(path)
@@ -162,6 +170,7 @@ def test_non_dict_config_is_refused():
 
 
 def test_a_factory_of_yours_that_returns_no_component_is_refused(allow_tests_modules):
-    with pytest.raises(ConfigError, match="tests.components.make_number\\(\\*\\*kwargs\\) returned a non-callable int") as info:
+    match = "tests.components.make_number\\(\\*\\*kwargs\\) returned a non-callable int"
+    with pytest.raises(ConfigError, match=match) as info:
         validate_config(good_config(transform={"path": "tests.components.make_number"}))
     assert info.value.key == "transform.path"

@@ -4,7 +4,15 @@ batch (:mod:`~mei.batched.objectives`) and ensemble fusion (:mod:`~mei.batched.f
 from ..engine.options import BatchOptions
 from .fusion import FusedEnsembleModel, fuse_ensembles
 from .objectives import BatchedConstrainedOutputModel, PerImageModel, batch_objectives
-from .run import AutocastModel, PerImageTracker, cudnn_benchmark, gradient_ascent_batched, run_chunk, run_in_chunks, wrap_objective
+from .run import (
+    AutocastModel,
+    PerImageTracker,
+    cudnn_benchmark,
+    gradient_ascent_batched,
+    run_chunk,
+    run_in_chunks,
+    wrap_objective,
+)
 
 __all__ = ["BatchOptions", "FusedEnsembleModel", "fuse_ensembles", "BatchedConstrainedOutputModel", "PerImageModel",
            "batch_objectives", "AutocastModel", "PerImageTracker", "cudnn_benchmark", "gradient_ascent_batched",

@@ -148,7 +148,7 @@ class FusedEnsembleModel(nn.Module):
             other = _state_signature(member)
             if other != signature:
                 # not strict: the signatures may differ in length; the padding None marks the first extra entry
-                diff = next((a, b) for a, b in zip(signature + [None], other + [None]) if a != b)
+                diff = next((a, b) for a, b in zip(signature + [None], other + [None], strict=False) if a != b)
                 raise ValueError(f"cannot fuse ensemble members of different architectures: member 0 has "
                                  f"{diff[0]}, member {index} has {diff[1]} (name, shape, dtype)")
         params, buffers = stack_module_state(list(members))

@@ -26,13 +26,13 @@ from typing import Any, cast
 import torch
 from torch import Tensor, nn
 
-from ..methods import get_device, input_shape_from_dataloaders, record, run_engine
-from .fusion import fuse_ensembles
-from .objectives import batch_objectives
 from ..engine.options import BatchOptions
 from ..engine.resolve import Components, build_components
+from ..methods import get_device, input_shape_from_dataloaders, record, run_engine
 from ..stoppers import PerImageStopper
 from ..tracking import Tracker
+from .fusion import fuse_ensembles
+from .objectives import batch_objectives
 
 Result = tuple[Tensor, float, dict[str, Any]]
 _AUTOCAST_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}

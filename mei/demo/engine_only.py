@@ -73,7 +73,8 @@ def run(out_dir: str | Path = "mei_output", n_units: int = 8, seed: int = 42) ->
     results = [gradient_ascent(None, ConstrainedOutputModel(model, unit), CONFIG, seed)
                for unit in tqdm(range(n_units), desc="MEIs", unit="unit")]
     fig, axes = plt.subplots(2, n_units // 2, figsize=(2 * n_units // 2, 4.4))
-    for unit, (ax, (mei, score, _)) in enumerate(zip(axes.flat, results)):  # not strict: odd n_units, one axis short
+    # not strict: odd n_units, one axis short
+    for unit, (ax, (mei, score, _)) in enumerate(zip(axes.flat, results, strict=False)):
         lim = float(mei.abs().max())
         ax.imshow(mei[0, 0], cmap="gray", vmin=-lim, vmax=lim)
         ax.set_title(f"unit {unit}: {score:.2f}", fontsize=9)

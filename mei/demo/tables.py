@@ -16,11 +16,11 @@ from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
 from .. import fabrik, main
-from ..pipeline.schemas import LazyActivated, bind_schema
+from ..analysis.report_card import Objective as ObjectiveFn
 from ..fabrik import TrainedModelBase
 from ..main import MEITemplate, PopulationObjectiveTemplate, TrainedEnsembleModelTemplate
-from ..analysis.report_card import Objective as ObjectiveFn
 from ..pipeline.report_card_table import ReportCardTemplate
+from ..pipeline.schemas import LazyActivated, bind_schema
 from .lab import DATA_KEY, dataset_fn, population_for
 
 SCHEMA = "mei_demo"

@@ -115,7 +115,8 @@ class Component:
 
     def state_dict(self) -> dict[str, Any]:
         """``{"defaults": hyperparameters, "state": running state}`` (references, as ``torch.optim`` returns)."""
-        return {"defaults": dict(self.defaults), "state": {name: getattr(self, name) for name in self._state_attributes}}
+        state = {name: getattr(self, name) for name in self._state_attributes}
+        return {"defaults": dict(self.defaults), "state": state}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Rebuild with the saved hyperparameters (checked again by the constructor), then restore the state.
@@ -134,7 +135,8 @@ class Component:
     def _restore_state(self, state: Mapping[str, Any]) -> None:
         unknown = sorted(set(state) - set(self._state_attributes))
         if unknown:
-            raise ValueError(f"{type(self).__name__} has no state {unknown}; its state is {list(self._state_attributes)}")
+            raise ValueError(f"{type(self).__name__} has no state {unknown}; "
+                             f"its state is {list(self._state_attributes)}")
         for name, value in state.items():
             setattr(self, name, value)
 

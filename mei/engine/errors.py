@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+
 class ConfigError(ValueError):
     """A method config (or one of its components) is invalid.
 

@@ -30,9 +30,9 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from .component import BUILDER_KINDS, COMPONENT_KINDS, KINDS, METHOD_KINDS, declared_kinds
 from .errors import ComponentNotAllowedError, ConfigError
 from .options import BatchOptions
-from .component import BUILDER_KINDS, COMPONENT_KINDS, KINDS, METHOD_KINDS, declared_kinds
 
 ENV_VAR = "MEI_ALLOWED_MODULES"
 PACKAGE = "mei"
@@ -70,7 +70,8 @@ def _check_prefix(prefix: str) -> str:
     top = prefix.split(".")[0]
     if top in NEVER_ALLOWED:
         what = ("the package's own components are allowed already and its other modules never are"
-                if top == PACKAGE else f"{top!r} is not a module of yours; allow the module that defines your components")
+                if top == PACKAGE
+                else f"{top!r} is not a module of yours; allow the module that defines your components")
         raise ValueError(f"cannot allow module prefix {prefix!r}: {what}")
     return prefix
 
@@ -164,7 +165,7 @@ def _package_component(path: str, parts: list[str], key: str) -> Any:
 
 
 def _is_torch_optimizer(obj: Any) -> bool:
-    from torch.optim import Optimizer  # noqa: PLC0415 - keep `mei.engine.resolve` importable without paying for torch
+    from torch.optim import Optimizer  # keep `mei.engine.resolve` importable without paying for torch
 
     return isinstance(obj, type) and issubclass(obj, Optimizer) and obj is not Optimizer
 
@@ -322,7 +323,8 @@ def check_json_value(value: Any, key: str, max_abs: float = 1e12, depth: int = 0
                 raise ConfigError(key, f"keys must be strings, got {k!r}")
             check_json_value(item, f"{key}.{k}", max_abs, depth + 1)
         return
-    raise ConfigError(key, f"{type(value).__name__} values are not JSON-serialisable; use numbers, strings, lists, dicts")
+    raise ConfigError(key, f"{type(value).__name__} values are not JSON-serialisable; "
+                           "use numbers, strings, lists, dicts")
 
 
 def check_kwargs(target: Callable[..., Any], kwargs: Mapping[str, Any], key: str, n_positional: int = 0) -> None:
@@ -341,7 +343,8 @@ def check_kwargs(target: Callable[..., Any], kwargs: Mapping[str, Any], key: str
 def component_spec(spec: Any, key: str) -> tuple[str, dict[str, Any]]:
     """Validate the shape of a ``{"path": ..., "kwargs": {...}}`` spec and return ``(path, kwargs)``."""
     if not isinstance(spec, Mapping):
-        raise ConfigError(key, f'a component must be a dict {{"path": ..., "kwargs": {{...}}}}, got {type(spec).__name__}')
+        raise ConfigError(key, 'a component must be a dict {"path": ..., "kwargs": {...}}, '
+                               f"got {type(spec).__name__}")
     unknown = sorted(set(spec) - {"path", "kwargs"})
     if unknown:
         raise ConfigError(key, f"unknown keys {unknown}; a component has only 'path' and 'kwargs'")
@@ -432,7 +435,7 @@ class Components:
 
 
 def _optimizer_factory(spec: Any, key: str) -> Callable[[list[Any]], Any]:
-    import torch  # noqa: PLC0415 - keep `mei.engine.resolve` importable without paying for torch at import
+    import torch  # keep `mei.engine.resolve` importable without paying for torch at import
 
     factory = build_component(spec, key, n_positional=1, kinds=("optimizer",))
     kwargs = component_spec(spec, key)[1]

@@ -96,4 +96,5 @@ class MEI:
         return self._run("transformation", config, seed, keys)
 
     def __repr__(self) -> str:
-        return f"MEI(operation={getattr(self.operation, '__name__', self.operation)!r}, shape={self.shape}, device='{self.device}')"
+        operation = getattr(self.operation, "__name__", self.operation)
+        return f"MEI(operation={operation!r}, shape={self.shape}, device='{self.device}')"

@@ -25,8 +25,8 @@ import torch
 from torch import Tensor, nn
 
 from ..engine.component import component
-from ..methods import evaluation_mode, get_device, input_shape_from_dataloaders, record
 from ..engine.resolve import ConfigError, build_component, check_json_value
+from ..methods import evaluation_mode, get_device, input_shape_from_dataloaders, record
 from .config import parse_config
 from .result import MEIResult
 from .runner import generate
@@ -55,7 +55,8 @@ def _image_shape(value: Any) -> tuple[int, int, int]:
 
 def _network(spec: Any, shape: tuple[int, int, int] | None) -> nn.Module:
     if not isinstance(spec, Mapping):
-        raise ConfigError("transform", f"must be a dict of GenerativeConvNet arguments or a component spec, got {spec!r}")
+        raise ConfigError("transform",
+                          f"must be a dict of GenerativeConvNet arguments or a component spec, got {spec!r}")
     if "path" in spec:
         return build_component(spec, "transform")
     kwargs = dict(spec)
@@ -82,7 +83,9 @@ def _split(mode: str, config: Any, shape: tuple[int, int, int] | None = None) ->
 
 
 def validate(mode: str, config: Any) -> None:
-    """Check a pipeline config of ``mode`` completely; raises :class:`~mei.engine.resolve.ConfigError` naming the key."""
+    """Check a pipeline config of ``mode`` completely.
+
+    Raises :class:`~mei.engine.resolve.ConfigError` naming the key."""
     _, _, keys = _split(mode, config)
     parse_config(keys, mode)
 

@@ -43,7 +43,8 @@ def _limits(ranges: Ranges, name: str) -> Sequence[float] | None:
 def draw_losses(axes: Sequence[Any], steps: Sequence[int], losses: Mapping[str, Sequence[float]],
                 ranges: Ranges = None) -> None:
     """One loss curve per axis, y-limits from ``ranges`` (a ``(low, high)`` for all, or per loss name)."""
-    for ax, (name, values) in zip(axes, losses.items()):  # not strict: a figure may have more axes than losses
+    # not strict: a figure may have more axes than losses
+    for ax, (name, values) in zip(axes, losses.items(), strict=False):
         ax.plot(steps[: len(values)], values)
         ax.set(title=name, xlabel="step")
         limits = _limits(ranges, name)
@@ -73,7 +74,7 @@ def _as_picture(image: Tensor) -> Any:
 
 def draw_images(axes: Sequence[Any], images: Tensor, titles: Sequence[str] = ()) -> None:
     """The first images of a batch ``(N, C, H, W)``, grey scale (colour for 3 channels), one per axis."""
-    for i, (ax, image) in enumerate(zip(axes, images)):  # not strict: the first len(axes) images
+    for i, (ax, image) in enumerate(zip(axes, images, strict=False)):  # not strict: the first len(axes) images
         ax.imshow(_as_picture(image), cmap="gray")
         ax.axis("off")
         if i < len(titles):

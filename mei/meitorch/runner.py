@@ -16,10 +16,10 @@ import torch
 from torch import Tensor
 
 from ..engine import rng
+from ..engine.resolve import ConfigError
 from ..objectives import Objective
 from ..optimization import MEI as Engine
 from ..optimization import no_regularization, optimize
-from ..engine.resolve import ConfigError
 from ..stoppers import NumIterations
 from ..tracking import Tracker
 from .augment import Augmentation

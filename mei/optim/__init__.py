@@ -6,8 +6,8 @@ Modules: :mod:`~mei.optim.loss` (composable objectives by layer object or name),
 :class:`n_steps`), :mod:`~mei.optim.relu` (``RedirectedReLU``), :mod:`~mei.optim.circuits`,
 :mod:`~mei.optim.postprocessing` (Yosinski regularizers), :mod:`~mei.optim.models` (a small random-weight zoo),
 :mod:`~mei.optim.reducer` (``ChannelReducer``: NMF, PCA or any scikit-learn-style estimator over the channels of
-activations), :mod:`~mei.optim.dataset` (a dataset's colour covariance and KLT matrix for ``ToRGB``), :mod:`~mei.optim.atlas`
-(activation atlases) and :mod:`~mei.optim.visualize`. Usage mirrors captum.optim::
+activations), :mod:`~mei.optim.dataset` (a dataset's colour covariance and KLT matrix for ``ToRGB``),
+:mod:`~mei.optim.atlas` (activation atlases) and :mod:`~mei.optim.visualize`. Usage mirrors captum.optim::
 
     import mei.optim as opt
     model = opt.models.googlenet()
@@ -17,8 +17,21 @@ activations), :mod:`~mei.optim.dataset` (a dataset's colour covariance and KLT m
         opt.optimization.n_steps(64, False))
 """
 
-from . import (atlas, circuits, dataset, hooks, images, loss, models, optimization, postprocessing, reducer, relu,
-               transforms, visualize)
+from . import (
+    atlas,
+    circuits,
+    dataset,
+    hooks,
+    images,
+    loss,
+    models,
+    optimization,
+    postprocessing,
+    reducer,
+    relu,
+    transforms,
+    visualize,
+)
 from .hooks import ModuleOutputs, ObjectiveModel, collect_activations, get_model_layers, objective_model
 from .optimization import InputOptimization
 from .relu import RedirectedReLU, SkipLayer, replace_layers, skip_layers, swapped_layers

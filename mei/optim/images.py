@@ -5,7 +5,8 @@ Each parameterization holds one parameter ``param`` (first dimension = images) a
 ``param`` and :class:`~mei.optim.optimization.InputOptimization` writes the result back, so ``image()``
 shows the final picture. The chain follows captum.optim and lucid:
 
-    parameters (pixel, 1/f-scaled spectrum or Laplacian pyramid) -> colour recorrelation (:class:`ToRGB`) -> squash -> image
+    parameters (pixel, 1/f-scaled spectrum or Laplacian pyramid) -> colour recorrelation (:class:`ToRGB`)
+        -> squash -> image
 
 Any number of channels and any spatial size work; :class:`ToRGB` takes any square colour matrix.
 :class:`RenderImage` is the same chain as an engine transform ``(x, i_iter) -> image`` for pipeline configs.

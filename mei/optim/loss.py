@@ -186,7 +186,8 @@ class _LayerLoss(Loss):
     def __init__(self, target: Target, batch_index: BatchIndex = None, reduction: str = "mean") -> None:
         super().__init__([target], batch_index)
         self.target = target
-        self.reduction = check_choice("reduction", reduction, tuple(REDUCTIONS), expected=f"one of {sorted(REDUCTIONS)}")
+        self.reduction = check_choice("reduction", reduction, tuple(REDUCTIONS),
+                                      expected=f"one of {sorted(REDUCTIONS)}")
 
     def activation(self, activations: ModuleOutputs) -> Tensor:
         return activations[self.target]

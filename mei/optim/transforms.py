@@ -210,7 +210,8 @@ class RandomChoice(ModuleComponent):
     def __init__(self, transforms: Sequence[Any]) -> None:
         super().__init__()
         if not transforms:
-            raise HyperparameterError("transforms", f"must hold at least one transform to pick from, got {transforms!r}")
+            raise HyperparameterError("transforms",
+                                      f"must hold at least one transform to pick from, got {transforms!r}")
         self.transforms = nn.ModuleList(_as_module(t, f"transforms[{i}]") for i, t in enumerate(transforms))
 
     def forward(self, x: Tensor, i_iter: int = 0) -> Tensor:

@@ -26,13 +26,13 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from . import database as db
-from .model_cache import freeze_model
-from .generation import run_config
-from .part_tables import primary_key_of
 from ..batched import gradient_ascent_batched
 from ..methods import gradient_ascent, recording
 from ..modules import ConstrainedOutputModel
+from . import database as db
+from .generation import run_config
+from .model_cache import freeze_model
+from .part_tables import primary_key_of
 
 
 def batched_counterpart(method: Callable[..., Any]) -> Callable[..., Any] | None:
@@ -136,7 +136,7 @@ class BatchRun:
             for prepared in batch:
                 if self.jobs is None or self.jobs.reserve(prepared.key):
                     reserved.append(prepared)
-        except BaseException as error:
+        except BaseException as error:  # noqa: BLE001 - a stop too: the keys reserved so far are marked, then re-raised
             self._fail(reserved, error)
             return None
         return reserved
@@ -148,13 +148,13 @@ class BatchRun:
         start = time.perf_counter()
         try:
             dataloaders = self.table._dataloaders(first.key) if first.needs_data else None
+            batched = batched_counterpart(first.method)
+            assert batched is not None  # _split batches only the keys whose method has a batched counterpart
             with recording() as info:
-                results = batched_counterpart(first.method)(
-                    dataloaders, [p.objective for p in batch], first.config, [p.seed for p in batch]
-                )
+                results = batched(dataloaders, [p.objective for p in batch], first.config, [p.seed for p in batch])
             share = (time.perf_counter() - start) / len(batch)
             rows = self._results(batch, results, info, share)
-        except BaseException as error:
+        except BaseException as error:  # noqa: BLE001 - a stop too: every key of the batch is marked, then re-raised
             self._fail(batch, error)
             return None
         return rows, share
@@ -198,7 +198,7 @@ class BatchRun:
                     row = self.table._row(prepared.key, result, prepared.stored_config)
                     with db.store_errors(db.config_of(self.table.connection), hint=db.POPULATE_HINT):
                         self.table.insert1(row, allow_direct_insert=True)
-        except BaseException as error:
+        except BaseException as error:  # noqa: BLE001 - a stop too: the key is marked, then re-raised or recorded
             self._fail([prepared], error)
             return
         if self.jobs is not None:

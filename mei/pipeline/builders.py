@@ -17,8 +17,8 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..methods import _first_batch_inputs
 from ..engine.resolve import ConfigError, resolve
+from ..methods import _first_batch_inputs
 
 
 def resolve_fn(fn_name: str, key: str) -> Callable[..., Any]:
@@ -65,7 +65,8 @@ def get_model(model_fn: str | Callable[..., Any], model_config: Mapping[str, Any
     return model
 
 
-def get_trainer(trainer_fn: str | Callable[..., Any], trainer_config: Mapping[str, Any] | None = None) -> Callable[..., Any]:
+def get_trainer(trainer_fn: str | Callable[..., Any],
+                trainer_config: Mapping[str, Any] | None = None) -> Callable[..., Any]:
     """The trainer function, with ``trainer_config`` bound as keyword arguments if given."""
     fn = resolve_fn(trainer_fn, "trainer_fn") if isinstance(trainer_fn, str) else trainer_fn
     return functools.partial(fn, **dict(trainer_config)) if trainer_config is not None else fn

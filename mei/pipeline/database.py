@@ -51,8 +51,8 @@ from typing import Any
 __all__ = [
     "ENV_DATA_DIR", "ENV_DATABASE", "ENV_STORE", "DEFAULT_STORE", "DEFAULT_SCHEMA", "POPULATE_HINT", "data_dir",
     "store_name", "server_configured", "choose_backend", "start_embedded", "stop_embedded", "ensure_store",
-    "StoreError", "endpoint_url", "describe_store", "store_error", "store_errors", "check_store", "config_of", "connect",
-    "instance",
+    "StoreError", "endpoint_url", "describe_store", "store_error", "store_errors", "check_store", "config_of",
+    "connect", "instance",
 ]
 
 ENV_DATA_DIR = "MEI_DATA_DIR"

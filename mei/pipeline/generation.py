@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .. import __version__
-from ..methods import gradient_ascent, recording
 from ..engine.resolve import METHOD_KINDS, ConfigError, check_json_value, resolve, validate_config
+from ..methods import gradient_ascent, recording
 
 
 def method_validator(method: Callable[..., Any]) -> Callable[[Any], None] | None:

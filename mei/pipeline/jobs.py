@@ -266,7 +266,7 @@ def _populate_pass(table: Any, restrictions: tuple, report: dict[str, Any], say:
 def check_batch_size(table: Any, batch_size: Any) -> None:
     """Raise ``ValueError`` unless ``batch_size`` is a positive int, ``TypeError`` unless ``table`` (an instance or
     a class) has the batched populate of :class:`~mei.main.MEITemplate`."""
-    from .batched_populate import BatchedPopulateMixin  # noqa: PLC0415 - only for batched workers
+    from .batched_populate import BatchedPopulateMixin  # only for batched workers
 
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
@@ -490,7 +490,8 @@ def collect_orphans(table: Any, *, delete: bool = False, min_age: float = DEFAUL
         delete (bool, optional): remove the orphans; otherwise only report them (a dry run). Default: False.
         min_age (float, optional): seconds; keep unreferenced objects younger than this.
             Default: :data:`DEFAULT_GC_MIN_AGE_S` (1 h).
-        stores (Sequence[str], optional): the stores to collect. Default: the MEI store (:func:`mei.pipeline.database.store_name`).
+        stores (Sequence[str], optional): the stores to collect.
+            Default: the MEI store (:func:`mei.pipeline.database.store_name`).
         upstream (bool, optional): also collect the schemas of the tables ``table`` depends on. Default: True.
 
     Returns:

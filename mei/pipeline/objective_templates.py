@@ -28,10 +28,10 @@ from typing import Any, ClassVar
 
 from torch import nn
 
-from ..targets.contrastive import ContrastiveObjective, GroupObjective
 from ..main import PopulationObjectiveTemplate
 from ..modules import ConstrainedOutputModel
 from ..reducers import Reducer, build_reducer
+from ..targets.contrastive import ContrastiveObjective, GroupObjective
 
 __all__ = ["ReducedObjectiveTemplate", "ContrastiveObjectiveTemplate"]
 
@@ -108,7 +108,8 @@ class ContrastiveObjectiveTemplate(_SessionObjective, PopulationObjectiveTemplat
         return sorted(int(u) for u in units if int(u) != unit)
 
     def get_objective(self, model: nn.Module, key: Mapping[str, Any]) -> nn.Module:
-        """A :class:`mei.targets.contrastive.ContrastiveObjective` of the neuron in ``key`` against its session's others."""
+        """A :class:`mei.targets.contrastive.ContrastiveObjective` of the neuron in ``key`` against its session's
+        others."""
         unit, data_key, forward_kwargs = self.neuron(key)
         others = self.others(key, data_key, unit)
         if not others:

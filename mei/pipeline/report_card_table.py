@@ -10,8 +10,8 @@ import datajoint as dj
 import torch
 from torch import Tensor
 
-from ..modules import ConstrainedOutputModel, EnsembleModel
 from ..analysis.report_card import Objective, _responses, report_card
+from ..modules import ConstrainedOutputModel, EnsembleModel
 
 
 def _batch_inputs(batch: Any) -> Tensor:

@@ -3,12 +3,18 @@
 import pytest
 import torch
 
-from mei.batched import AutocastModel, BatchOptions, wrap_objective
-from mei.batched import gradient_ascent_batched
-from mei.methods import recording
-from mei.batched import BatchedConstrainedOutputModel, PerImageModel, batch_objectives
-from mei.modules import ConstrainedOutputModel
+from mei.batched import (
+    AutocastModel,
+    BatchedConstrainedOutputModel,
+    BatchOptions,
+    PerImageModel,
+    batch_objectives,
+    gradient_ascent_batched,
+    wrap_objective,
+)
 from mei.engine.resolve import ConfigError
+from mei.methods import recording
+from mei.modules import ConstrainedOutputModel
 from tests.batched.helpers import TOLERANCE, OutOfMemoryAbove, config, tiny_cnn, unit_models
 
 UNITS = [0, 1, 2, 3, 4, 2, 0]
@@ -45,7 +51,7 @@ def test_out_of_memory_halves_the_chunk_and_retries():
     reference, _ = run(64)
     assert info["chunk_size"] == 3
     assert limited.batch_sizes[0] == 7 and sorted(set(limited.batch_sizes)) == [1, 3, 7]  # 7 fails, then 3 + 3 + 1
-    for (mei, score, _), (r_mei, r_score, _) in zip(results, reference, strict=True):
+    for (mei, _score, _), (r_mei, _r_score, _) in zip(results, reference, strict=True):
         torch.testing.assert_close(mei, r_mei, **TOLERANCE)
 
 
@@ -120,7 +126,7 @@ def test_autocast_and_compile_wrap_the_objective():
 def test_channels_last_and_cudnn_benchmark_keep_the_result():
     plain, _ = run(64)
     fast, _ = run_with({"chunk_size": 64, "channels_last": True, "cudnn_benchmark": True})
-    for (mei, score, _), (f_mei, f_score, _) in zip(plain, fast, strict=True):
+    for (mei, _score, _), (f_mei, _f_score, _) in zip(plain, fast, strict=True):
         torch.testing.assert_close(f_mei, mei, **TOLERANCE)
     assert torch.backends.cudnn.benchmark is False  # restored after the run
 

@@ -20,7 +20,7 @@ def test_batched_equals_unbatched_on_the_gpu():
     with recording() as info:
         batched = gradient_ascent_batched(None, models, cfg, [1, 2, 3, 4])
     assert info["device"].startswith("cuda")
-    for model, seed, (mei, score, _) in zip(models, [1, 2, 3, 4], batched, strict=True):
+    for model, seed, (mei, _score, _) in zip(models, [1, 2, 3, 4], batched, strict=True):
         single, single_score, _ = gradient_ascent(None, model, cfg, seed)
         assert mei.device.type == "cpu"
         torch.testing.assert_close(mei, single, atol=1e-4, rtol=1e-4)  # TF32 convolutions: looser than CPU
@@ -31,7 +31,7 @@ def test_bfloat16_channels_last_and_autotuning_run_on_the_gpu():
     cfg = config(device="cuda", batch={"autocast": "bfloat16", "channels_last": True, "cudnn_benchmark": True})
     results = gradient_ascent_batched(None, unit_models(net, [0, 1]), cfg, [1, 2])
     plain = gradient_ascent_batched(None, unit_models(net, [0, 1]), config(device="cuda"), [1, 2])
-    for (mei, score, _), (p_mei, p_score, _) in zip(results, plain, strict=True):
+    for (mei, score, _), (_p_mei, p_score, _) in zip(results, plain, strict=True):
         assert torch.isfinite(mei).all()
         assert score == pytest.approx(p_score, rel=0.1, abs=0.1)  # bfloat16 rounding, not equality
 
@@ -45,5 +45,5 @@ def test_fused_ensemble_equals_the_ensemble_on_the_gpu(fuse):
     fused = gradient_ascent_batched(None, objectives, config(device="cuda", **JITTER,
                                                              batch={"fuse_ensemble": fuse}), [1, 2, 3, 4])
     plain = gradient_ascent_batched(None, objectives, config(device="cuda", **JITTER), [1, 2, 3, 4])
-    for (mei, score, _), (p_mei, p_score, _) in zip(fused, plain, strict=True):
+    for (mei, _score, _), (p_mei, _p_score, _) in zip(fused, plain, strict=True):
         torch.testing.assert_close(mei, p_mei, atol=1e-4, rtol=1e-4)  # TF32 convolutions: looser than CPU

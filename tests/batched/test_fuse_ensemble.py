@@ -6,11 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from mei.batched import gradient_ascent_batched
-from mei.methods import gradient_ascent
-from mei.batched import BatchedConstrainedOutputModel, FusedEnsembleModel, fuse_ensembles
-from mei.modules import ConstrainedOutputModel, EnsembleModel
+from mei.batched import BatchedConstrainedOutputModel, FusedEnsembleModel, fuse_ensembles, gradient_ascent_batched
 from mei.engine.resolve import ConfigError, validate_config
+from mei.methods import gradient_ascent
+from mei.modules import ConstrainedOutputModel, EnsembleModel
 from tests.batched.helpers import TOLERANCE, config, tiny_cnn
 
 UNITS = [0, 3, 1, 4]

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from mei.main import MEIMethod, MEISeed
-from tests.pipeline.conftest import _instances, backend, pipeline  # noqa: F401 - the pipeline fixtures
 from tests.pipeline.lab_tables import METHOD_CONFIG, declare_lab, fill_upstream
 
 CONFIG = {**METHOD_CONFIG, "transform": {"path": "mei.transforms.Jitter", "kwargs": {"max_shift": 1}}}

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from mei import cli
-from mei.pipeline import database as db
 from mei.demo import tables
 from mei.demo.pipeline import DemoSettings, run_demo
 from mei.demo.report import demo_report
+from mei.pipeline import database as db
 
 pytestmark = pytest.mark.slow  # the demo through the whole pipeline (training, MEIs, report cards)
 

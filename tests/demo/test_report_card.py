@@ -6,10 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from mei.demo.population import dog, gabor
 from mei.analysis.report_card import (
-    activation_ratio, frequency_spectrum, jitter_robustness, peak_frequency, report_card, rf_correlation, transfer,
+    activation_ratio,
+    frequency_spectrum,
+    jitter_robustness,
+    peak_frequency,
+    report_card,
+    rf_correlation,
+    transfer,
 )
+from mei.demo.population import dog, gabor
 
 H, W = 24, 32
 GABOR = dict(x0=16.0, y0=12.0, theta=0.4, wavelength=8.0, sigma=3.6)

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from mei.engine.resolve import ConfigError
 from mei.meitorch.config import BLUR_PARAMS, DIVERSE_PARAMS, KEYS, defaults, parse_config
 from mei.meitorch.mei import MEI
 from mei.meitorch.tools.transformations import GenerativeConvNet
-from mei.engine.resolve import ConfigError
 
 from .helpers import SHAPE, squared_distance_operation, target
 

@@ -5,10 +5,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from mei.pipeline.generation import validate_method
+from mei.engine.resolve import ConfigError, resolve
 from mei.meitorch import methods
 from mei.methods import recording
-from mei.engine.resolve import ConfigError, resolve
+from mei.pipeline.generation import validate_method
 
 from .helpers import target
 

@@ -7,9 +7,8 @@ import math
 import pytest
 import torch
 
-from mei.main import MEIMethod, MEISeed
 from mei.engine.resolve import ConfigError
-from tests.pipeline.conftest import _instances, backend, pipeline  # noqa: F401 - the pipeline's fixtures
+from mei.main import MEIMethod, MEISeed
 from tests.pipeline.lab_tables import declare_lab, fill_upstream
 
 VARIATIONAL = {"iter_n": 6, "n_samples_per_batch": 4, "train_norm": 1.0, "optimizer": "sgd",

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
+from mei.engine.resolve import ConfigError
 from mei.meitorch.mei import MEI
 from mei.meitorch.tools.schedules import LinearSchedule, OctaveSchedule, RandomSchedule, schedule_from_json
-from mei.engine.resolve import ConfigError
 
 from .helpers import SHAPE, linear_operation, squared_distance_operation, target
 

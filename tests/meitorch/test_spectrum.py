@@ -26,7 +26,8 @@ def test_white_noise_has_a_flat_spectrum_and_a_constant_image_none():
 
 @pytest.mark.parametrize("weak, strong", [
     (GaussianDenoiser(kernel_size=5, sigma=0.5), GaussianDenoiser(kernel_size=5, sigma=1.5)),
-    (TVDenoiser(regularization_scaler=0.05, lr=0.1, num_iters=5), TVDenoiser(regularization_scaler=0.2, lr=0.1, num_iters=10)),
+    (TVDenoiser(regularization_scaler=0.05, lr=0.1, num_iters=5),
+     TVDenoiser(regularization_scaler=0.2, lr=0.1, num_iters=10)),
     (BilateralDenoiser(kernel_size=5, sigma_color=0.3, sigma_spatial=1.0),
      BilateralDenoiser(kernel_size=5, sigma_color=3.0, sigma_spatial=1.0)),
 ])

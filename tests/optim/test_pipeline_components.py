@@ -3,9 +3,9 @@
 import pytest
 import torch
 
+from mei.engine.resolve import ConfigError, validate_config
 from mei.methods import gradient_ascent
 from mei.optim.hooks import objective_model
-from mei.engine.resolve import ConfigError, validate_config
 
 from ._models import Small
 
@@ -56,8 +56,8 @@ def test_bad_values_are_refused_naming_the_key():
 
 
 def test_render_image_takes_a_dataset_colour_matrix_from_a_config():
-    from mei.optim.images import RenderImage, ToRGB
     from mei.engine.resolve import build_components
+    from mei.optim.images import RenderImage, ToRGB
 
     klt = [[0.5, 0.1, 0.0], [0.4, -0.1, 0.05], [0.3, 0.0, -0.1]]
     spec = {"path": "mei.optim.images.RenderImage",

@@ -207,7 +207,7 @@ def test_embedding_estimators_say_what_they_lack():
     reducer = ChannelReducer(2, EmbeddingOnly)
     assert torch.equal(reducer.fit_transform(x), x[:, :2])
     with pytest.raises(AttributeError, match="EmbeddingOnly has no components_"):
-        reducer.components
+        _ = reducer.components
     with pytest.raises(AttributeError, match="EmbeddingOnly cannot transform new data"):
         reducer.transform(x)
 
@@ -229,7 +229,7 @@ def test_errors_name_the_problem():
     with pytest.raises(RuntimeError, match="not fitted yet"):
         ChannelReducer(2).transform(x)
     with pytest.raises(RuntimeError, match="not fitted yet"):
-        ChannelReducer(2).components
+        _ = ChannelReducer(2).components
     with pytest.raises(ValueError, match="fitted on 4 channels, got 3"):
         ChannelReducer(2).fit(x).transform(x[:, :3])
     with pytest.raises(ValueError, match="at least 2 dimensions"):

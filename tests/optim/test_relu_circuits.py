@@ -37,7 +37,7 @@ def test_replace_and_swap_layers_restore_the_originals():
         assert isinstance(model[1], relu.RedirectedReLU) and isinstance(model[2][0], relu.RedirectedReLU)
     assert [model[1], model[2][0]] == originals
     with pytest.raises(ZeroDivisionError), relu.swapped_layers(model):
-        1 / 0
+        _ = 1 / 0
     assert model[1] is originals[0]
     replaced = relu.replace_layers(model, nn.ReLU, nn.Identity)
     assert sorted(replaced) == ["1", "2.0"] and isinstance(model[1], nn.Identity)

@@ -123,7 +123,7 @@ opt.show(img_set, images_per_row=3, figsize=(15, 10))
 
 def _run(code: str) -> dict:
     namespace: dict = {"__name__": "seed_example"}
-    exec(compile(code, "<seed example>", "exec"), namespace)  # noqa: S102 - the examples are constants above
+    exec(compile(code, "<seed example>", "exec"), namespace)
     return namespace
 
 

@@ -6,8 +6,8 @@ import copy
 
 import pytest
 
-from mei.main import MEIMethod, MEISeed, MEITemplate, TrainedEnsembleModelTemplate
 from mei.engine.resolve import ComponentNotAllowedError, ConfigError
+from mei.main import MEIMethod, MEISeed, MEITemplate, TrainedEnsembleModelTemplate
 
 from .lab_tables import METHOD_CONFIG, declare_lab, fill_upstream
 
@@ -21,7 +21,8 @@ def _config(**changes):
 
 
 BAD_METHODS = [
-    ("mei.methods.no_such_method", METHOD_CONFIG, ConfigError, "method_fn: 'mei.methods' has no attribute 'no_such_method'"),
+    ("mei.methods.no_such_method", METHOD_CONFIG, ConfigError,
+     "method_fn: 'mei.methods' has no attribute 'no_such_method'"),
     ("os.system", METHOD_CONFIG, ComponentNotAllowedError, "'os.system' is outside the allowed modules"),
     ("tests.pipeline.lab.PopulationModel.__init__", METHOD_CONFIG, ConfigError, "invalid part '__init__'"),
     (GA, _config(stopper={"path": "mei.stoppers.NumIterations", "kwargs": {"num_iterations": -3}}),
@@ -36,7 +37,8 @@ BAD_METHODS = [
     (GA, _config(stopper={"path": "subprocess.Popen", "kwargs": {}}), ComponentNotAllowedError, "stopper.path"),
     (GA, _config(initial={"path": "mei.fabrik.activate", "kwargs": {"schema_name": "x"}}), ComponentNotAllowedError,
      "'mei.fabrik.activate' is not a component: 'mei.fabrik' holds no components"),
-    ("mei.main.MEIMethod", METHOD_CONFIG, ComponentNotAllowedError, "method_fn: 'mei.main.MEIMethod' is not a component"),
+    ("mei.main.MEIMethod", METHOD_CONFIG, ComponentNotAllowedError,
+     "method_fn: 'mei.main.MEIMethod' is not a component"),
 ]
 
 

@@ -16,7 +16,8 @@ DOC = ROOT / "docs" / "pipeline.md"
 BLOCK = re.compile(r"(<!-- (?P<marker>skip|file: [\w.]+) -->\n)?```(?P<lang>\w+)\n(?P<code>.*?)```", re.S)
 TEARDOWN = """
 import datajoint as dj, mei.pipeline.database
-assert mei.pipeline.database.connect() is dj.conn() and mei.pipeline.database.connect(reset=True).conn_info["host"] == connection.conn_info["host"]
+assert mei.pipeline.database.connect() is dj.conn()
+assert mei.pipeline.database.connect(reset=True).conn_info["host"] == connection.conn_info["host"]
 print("WHERE", connection.conn_info["host"], dj.config["database.backend"], dj.config["stores"]["mei"]["location"])
 mei.pipeline.database.stop_embedded(delete=True)
 print("DOCS OK")

@@ -23,9 +23,9 @@ import pytest
 import torch
 
 from mei import main
+from mei.main import MEIMethod, MEISeed
 from mei.pipeline import database as db
 from mei.pipeline.values import from_bytes
-from mei.main import MEIMethod, MEISeed
 
 from .conftest import Backend, _make_instance
 from .lab_tables import METHOD_CONFIG, declare_lab, fill_upstream
@@ -250,7 +250,8 @@ print("connected")
 
 def test_a_lab_with_wrong_credentials_in_dj_stores_gets_the_error_from_connect(backend, s3_server, s3_bucket,
                                                                                 private_tmp):
-    """The deployment's way (``DJ_STORES``): ``mei.pipeline.database.connect()`` stops before any database or store is written."""
+    """The deployment's way (``DJ_STORES``): ``mei.pipeline.database.connect()`` stops before any database or store
+    is written."""
     import json
 
     from tests import servers
@@ -267,7 +268,8 @@ def test_a_lab_with_wrong_credentials_in_dj_stores_gets_the_error_from_connect(b
                             text=True, timeout=120)
     assert result.returncode == 1, result.stdout + result.stderr[-3000:]
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"mei.pipeline.database.StoreError: {_where(spec)} refused the credentials (SignatureDoesNotMatch: "), last
+    expected = f"mei.pipeline.database.StoreError: {_where(spec)} refused the credentials (SignatureDoesNotMatch: "
+    assert last.startswith(expected), last
     assert "connected" not in result.stdout
     assert not (private_tmp / "data" / "postgres").exists()  # not even the embedded database was started
     assert not _schema_exists(backend.connection, name)

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from mei.engine.resolve import ComponentNotAllowedError, ConfigError, allow_modules, disallow_modules, resolve, validate_config
+from mei.engine.resolve import (
+    ComponentNotAllowedError,
+    ConfigError,
+    allow_modules,
+    disallow_modules,
+    resolve,
+    validate_config,
+)
 
 from .bad_configs import good
 

@@ -8,7 +8,6 @@ install torch and the package the way the Makefile does.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 

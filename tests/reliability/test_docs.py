@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
 import yaml
 
 from . import lab as lab_module
@@ -45,7 +44,8 @@ def test_security_doc_states_the_catalogue_size():
 def test_security_doc_lists_the_component_modules():
     from mei.engine.resolve import COMPONENT_MODULES
 
-    listed = re.search(r"component modules\s+\(`mei.engine.resolve.COMPONENT_MODULES`: (.*?)\) and is named", SECURITY, re.S)
+    listed = re.search(r"component modules\s+\(`mei.engine.resolve.COMPONENT_MODULES`: (.*?)\) and is named",
+                       SECURITY, re.S)
     assert listed and re.findall(r"`([\w.]+)`", listed[1]) == list(COMPONENT_MODULES)
 
 

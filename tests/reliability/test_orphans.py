@@ -89,7 +89,7 @@ def stored_files(lab) -> dict[str, int]:
 
 
 def meis(table) -> dict[tuple, torch.Tensor]:
-    return {tuple(sorted(key.items())): table().fetch_mei(key) for key in table().keys()}  # noqa: SIM118 - DataJoint keys
+    return {tuple(sorted(key.items())): table().fetch_mei(key) for key in table().keys()}
 
 
 def assert_optimal(table, n_rows: int) -> None:

@@ -12,16 +12,23 @@ from pathlib import Path
 
 import pytest
 
-from mei.engine.resolve import (COMPONENT_MODULES, KINDS, ComponentNotAllowedError, ConfigError, component_catalogue, package_components,
-                         resolve)
+from mei.engine.resolve import (
+    COMPONENT_MODULES,
+    KINDS,
+    ComponentNotAllowedError,
+    ConfigError,
+    component_catalogue,
+    package_components,
+    resolve,
+)
 
 from .validate_everything import public_paths
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPONENTS_DOC = (ROOT / "docs" / "components.md").read_text()
-MACHINERY = ("mei.main", "mei.fabrik", "mei.pipeline.database", "mei.cli", "mei.pipeline.jobs", "mei.demo.engine_only", "mei.pipeline.builders",
-             "mei.demo.tables", "mei.demo.pipeline", "mei.demo.report", "mei.pipeline.batched_populate",
-             "mei.pipeline.report_card_table", "mei.pipeline.objective_templates")
+MACHINERY = ("mei.main", "mei.fabrik", "mei.pipeline.database", "mei.cli", "mei.pipeline.jobs", "mei.demo.engine_only",
+             "mei.pipeline.builders", "mei.demo.tables", "mei.demo.pipeline", "mei.demo.report",
+             "mei.pipeline.batched_populate", "mei.pipeline.report_card_table", "mei.pipeline.objective_templates")
 
 
 def documented() -> set[str]:
@@ -52,7 +59,8 @@ def test_every_public_callable_is_a_documented_component_or_refused():
 
 
 def test_components_doc_is_the_generated_catalogue():
-    assert component_catalogue() in COMPONENTS_DOC, "docs/components.md is stale: paste mei.engine.resolve.component_catalogue()"
+    assert component_catalogue() in COMPONENTS_DOC, (
+        "docs/components.md is stale: paste mei.engine.resolve.component_catalogue()")
 
 
 def test_each_documented_component_has_kinds_and_a_docstring():

@@ -15,7 +15,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import datajoint as dj
-import numpy as np
 import pytest
 
 from mei import main
@@ -259,7 +258,7 @@ def test_add_method_refuses_every_bad_config_and_writes_nothing(lab):
     from .bad_configs import CASES
 
     before = len(main.MEIMethod())
-    for name, config, key, fragment, _ in CASES:
+    for name, config, _key, fragment, _ in CASES:
         with pytest.raises(ValueError) as caught:
             main.MEIMethod().add_method("mei.methods.gradient_ascent", config)
         assert fragment in str(caught.value), (name, str(caught.value))

@@ -27,7 +27,7 @@ from typing import Any
 
 import datajoint
 import matplotlib
-import matplotlib.pyplot  # noqa: F401 - third-party start-up happens before the sentinels
+import matplotlib.pyplot
 import numpy  # noqa: F401
 import torch
 import tqdm  # noqa: F401
@@ -50,7 +50,8 @@ SENTINELS = [
     (os, "execv", "os.execv"), (os, "execve", "os.execve"), (os, "kill", "os.kill"),
     (shutil, "rmtree", "shutil.rmtree"), (shutil, "copyfile", "shutil.copyfile"), (shutil, "move", "shutil.move"),
     (pathlib.Path, "write_text", "Path.write_text"), (pathlib.Path, "write_bytes", "Path.write_bytes"),
-    (pathlib.Path, "mkdir", "Path.mkdir"), (pathlib.Path, "touch", "Path.touch"), (pathlib.Path, "unlink", "Path.unlink"),
+    (pathlib.Path, "mkdir", "Path.mkdir"), (pathlib.Path, "touch", "Path.touch"),
+    (pathlib.Path, "unlink", "Path.unlink"),
     (pathlib.Path, "open", "Path.open"), (subprocess.Popen, "__init__", "subprocess.Popen"),
     (socket.socket, "connect", "socket.connect"), (socket.socket, "bind", "socket.bind"),
     (socket, "create_connection", "socket.create_connection"), (datajoint, "conn", "datajoint.conn"),
@@ -122,8 +123,8 @@ def main() -> None:
     torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)  # torch's lazy start-up (a cache-dir probe)
     for owner, name, label in SENTINELS:
         _sentinel(owner, name, label)
-    from mei.pipeline.generation import validate_method
     from mei.engine.resolve import ConfigError, package_components, validate_config
+    from mei.pipeline.generation import validate_method
 
     before = {m for m in sys.modules if m == "mei" or m.startswith("mei.")}
     paths = public_paths_from_names()

@@ -3,12 +3,11 @@
 import pytest
 import torch
 
-from mei.targets.contrastive import ContrastiveObjective
-from mei.batched import gradient_ascent_batched
+from mei.batched import BatchedConstrainedOutputModel, batch_objectives, gradient_ascent_batched
 from mei.methods import gradient_ascent
-from mei.batched import BatchedConstrainedOutputModel, batch_objectives
 from mei.modules import ConstrainedOutputModel
 from mei.reducers import MeanOverTime
+from mei.targets.contrastive import ContrastiveObjective
 from mei.targets.video import video_config
 
 from .models import SHAPE, LinearFilterModel, session_filters

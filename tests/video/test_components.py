@@ -7,8 +7,8 @@ import torch
 
 from mei import initial, postprocessing, preconditioners, reducers, regularizers, transforms
 from mei.engine import rng
-from mei.preconditioners import blur1d, gaussian_kernel1d
 from mei.engine.resolve import build_component, build_components
+from mei.preconditioners import blur1d, gaussian_kernel1d
 from mei.transforms import shift_padded
 
 VIDEO = (2, 2, 7, 5, 6)

@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from mei.targets.contrastive import ContrastiveObjective, GroupObjective, UnitResponses
-from mei.targets.layers import LayerObjective, capture
 from mei.methods import gradient_ascent
 from mei.modules import ConstrainedOutputModel
 from mei.reducers import MeanOverTime
+from mei.targets.contrastive import ContrastiveObjective, GroupObjective, UnitResponses
+from mei.targets.layers import LayerObjective, capture
 from mei.targets.video import correlation, video_config
 
 from .models import SHAPE, LinearFilterModel, TinyConvNet, session_filters

@@ -12,7 +12,6 @@ import torch
 from mei.main import MEIMethod, MEISeed, MEITemplate, TrainedEnsembleModelTemplate
 from mei.pipeline.objective_templates import ContrastiveObjectiveTemplate, ReducedObjectiveTemplate
 from mei.targets.video import correlation, video_config
-
 from tests.pipeline.lab_tables import declare_fabrik
 
 from .models import SHAPE, LinearFilterModel, session_filters
@@ -61,6 +60,12 @@ def fill(lab: SimpleNamespace) -> None:
     lab.Ensemble().create_ensemble(dataset)
 
 
+def contrast(responses, unit, x):
+    """``unit``'s time-averaged response to ``x`` minus the mean of the session's other units."""
+    r = responses(x.float()).mean(dim=-1)[0]
+    return (r[unit] - torch.cat([r[:unit], r[unit + 1:]]).mean()).item()
+
+
 def test_two_session_video_meis_through_populate(pipeline):
     lab = declare(pipeline.schema("video"))
     fill(lab)
@@ -90,9 +95,4 @@ def test_two_session_video_meis_through_populate(pipeline):
         contrastive = lab.ContrastMEI().fetch_mei(key)
         responses = LinearFilterModel(FILTERS[row["data_key"]])
         unit = row["output_unit"]
-
-        def contrast(x):
-            r = responses(x.float()).mean(dim=-1)[0]
-            return (r[unit] - torch.cat([r[:unit], r[unit + 1:]]).mean()).item()
-
-        assert contrast(contrastive) > contrast(mei)
+        assert contrast(responses, unit, contrastive) > contrast(responses, unit, mei)

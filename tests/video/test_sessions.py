@@ -4,10 +4,10 @@ import pytest
 import torch
 from torch import nn
 
-from mei.targets.contrastive import ContrastiveObjective, GroupObjective
 from mei.methods import gradient_ascent
 from mei.modules import ConstrainedOutputModel, EnsembleModel
 from mei.reducers import MeanOverTime, build_reducer
+from mei.targets.contrastive import ContrastiveObjective, GroupObjective
 from mei.targets.video import correlation, video_config
 
 from .models import SHAPE, TwoSessionModel, session_filters

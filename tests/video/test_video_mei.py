@@ -3,10 +3,10 @@
 import pytest
 import torch
 
+from mei.engine.resolve import validate_config
 from mei.methods import gradient_ascent
 from mei.modules import ConstrainedOutputModel
 from mei.reducers import MeanOverTime, MeanOverWindow
-from mei.engine.resolve import validate_config
 from mei.targets.video import correlation, video_config
 
 from .models import SHAPE, LinearFilterModel, session_filters

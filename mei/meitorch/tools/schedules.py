@@ -164,7 +164,8 @@ def check_schedulable(name: str, value: Any, minimum: float | None = None, stric
             raise HyperparameterError(name, f"must be {'>' if strict_minimum else '>='} {minimum}, got {value!r}")
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise HyperparameterError(name, f"must be a number{' or None' if optional else ''} or a schedule, got {value!r}")
+        or_none = " or None" if optional else ""
+        raise HyperparameterError(name, f"must be a number{or_none} or a schedule, got {value!r}")
     check_number(name, value, minimum=minimum, integer=integer, strict_minimum=strict_minimum)
     return value
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 from torch import Tensor, nn
 
 from ...engine.component import check_number
@@ -60,7 +59,7 @@ class GenerativeConvNet(nn.Module):
         sizes = [channels, *hidden, channels * (1 if self.fixed_stddev is not None else 2)]
         self.layers = nn.ModuleList(
             # not strict: consecutive pairs of sizes, one shorter by design
-            nn.Conv2d(a, b, self.kernel_size, padding="same") for a, b in zip(sizes[:-1], sizes[1:])
+            nn.Conv2d(a, b, self.kernel_size, padding="same") for a, b in zip(sizes[:-1], sizes[1:], strict=False)
         )
 
     def forward(self, x: Tensor) -> Tensor:
