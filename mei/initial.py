@@ -31,7 +31,7 @@ class RandomNormal(Component):
         std (float, optional): Default: 1.
     """
 
-    _repr_fields = ("mean", "std")
+    _repr_fields: tuple[str, ...] = ("mean", "std")
 
     def __init__(self, mean: float = 0.0, std: float = 1.0) -> None:
         self.mean = check_number("mean", mean)

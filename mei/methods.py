@@ -56,7 +56,7 @@ def _first_batch_inputs(batch: Any) -> Tensor:
     if isinstance(batch, Tensor):
         return batch
     if hasattr(batch, "_fields"):  # namedtuple, e.g. nnfabrik's (images, responses)
-        return getattr(batch, "inputs", None) if hasattr(batch, "inputs") else batch[0]
+        return batch.inputs if hasattr(batch, "inputs") else batch[0]
     if isinstance(batch, Mapping):
         return batch["inputs"] if "inputs" in batch else next(iter(batch.values()))
     if isinstance(batch, (list, tuple)):

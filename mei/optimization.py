@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import torch
 from torch import Tensor
@@ -28,11 +28,15 @@ from .tracking import Tracker
 
 
 class Transform(Protocol):
-    def __call__(self, x: Tensor, i_iter: int) -> Tensor: ...
+    """A transform, preconditioner or postprocessor: ``(x, i_iter) -> Tensor``, arguments by position."""
+
+    def __call__(self, x: Tensor, i_iter: int, /) -> Tensor: ...
 
 
 class Regularization(Protocol):
-    def __call__(self, x: Tensor, i_iter: int) -> Tensor | float: ...
+    """A regularization: ``(x, i_iter) -> Tensor | float``, arguments by position."""
+
+    def __call__(self, x: Tensor, i_iter: int, /) -> Tensor | float: ...
 
 
 def identity(x: Tensor, i_iter: int) -> Tensor:
@@ -335,7 +339,8 @@ class MEI:
         preconditioned = grad if self.precondition is identity else self.precondition(grad, i_iter)
         x.grad = preconditioned
         if self._needs_closure:
-            self.optimizer.step(self._closure(i_iter))
+            # torch types closure as returning float; optimizers take the loss tensor it returns
+            self.optimizer.step(cast(Callable[[], float], self._closure(i_iter)))
         else:
             self.optimizer.step()
         if self.postprocessing is not identity:
@@ -423,7 +428,8 @@ def optimize(
     The final evaluation is the function on the final, untransformed input (one extra forward, no
     gradient). ``tracker`` (if any) sees every state after the stopper; ``progress`` is called once a step.
     """
-    per_image = isinstance(stopper, PerImageStopper)
+    per_image_stopper = stopper if isinstance(stopper, PerImageStopper) else None
+    per_image = per_image_stopper is not None
     # the pre-step copy of the input costs a tensor copy per step: skip it when nobody can read it
     mei.keep_input = reads_input(stopper) or (tracker is not None and reads_input(tracker))
     while True:
@@ -432,8 +438,8 @@ def optimize(
             state.regularization = mei.regularization  # lets each image's view compute its own reg_term
         stop, output = stopper(state)
         state.stopper_output = output
-        if per_image and not stop and stopper.changed:
-            mei.freeze(stopper.finished)  # images whose own stopper said stop keep their value from now on
+        if per_image_stopper is not None and not stop and per_image_stopper.changed:
+            mei.freeze(per_image_stopper.finished)  # images whose own stopper said stop keep their value from now on
         if tracker is not None:
             tracker.track(state)
         if progress is not None:

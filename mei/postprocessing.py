@@ -133,8 +133,8 @@ class ClipRangePerChannel(Component):
         key = (x.dim(), x.dtype, x.device)
         if key not in self._bounds:
             view = (1, -1) + (1,) * (x.dim() - 2)
-            self._bounds[key] = tuple(torch.tensor(v, dtype=x.dtype, device=x.device).view(view)
-                                      for v in (self.x_min, self.x_max))
+            low, high = (torch.tensor(v, dtype=x.dtype, device=x.device).view(view) for v in (self.x_min, self.x_max))
+            self._bounds[key] = (low, high)
         return self._bounds[key]
 
     def __call__(self, x: Tensor, i_iter: int) -> Tensor:

@@ -32,7 +32,7 @@ class LpNorm(Component):
         power (bool, optional): penalize ``sum |x|^p`` instead of the norm. Default: False.
     """
 
-    _repr_fields = ("p", "weight", "power")
+    _repr_fields: tuple[str, ...] = ("p", "weight", "power")
 
     def __init__(self, p: float = 2.0, weight: float = 1.0, power: bool = False) -> None:
         self.p = check_number("p", p, minimum=1, maximum=100)

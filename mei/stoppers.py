@@ -39,7 +39,7 @@ class NumIterations(OptimizationStopper):
 
     reads_input = False
 
-    _repr_fields = ("num_iterations",)
+    _repr_fields: tuple[str, ...] = ("num_iterations",)
 
     def __init__(self, num_iterations: int) -> None:
         self.num_iterations = check_number("num_iterations", num_iterations, minimum=1, maximum=10**9, integer=True)
@@ -128,7 +128,8 @@ class PerImageStopper(OptimizationStopper):
     def num_iterations(self) -> int | None:
         """The most steps the batch can take, when every stopper has a fixed count (for progress bars)."""
         counts = [getattr(stopper, "num_iterations", None) for stopper in self.stoppers]
-        return None if None in counts else max(counts)
+        known = [count for count in counts if count is not None]
+        return max(known) if len(known) == len(counts) else None
 
     def running_at(self, i_iter: int) -> list[bool]:
         """One flag per image: was it still optimized at step ``i_iter``?"""
@@ -145,7 +146,7 @@ class PerImageStopper(OptimizationStopper):
             if stop:
                 self.stopped_at, self.changed = [current_state.i_iter] * len(self.stoppers), True
             return stop, [output] * len(self.stoppers)
-        outputs = []
+        outputs: list[Any] = []
         for k, stopper in enumerate(self.stoppers):
             if self.stopped_at[k] is not None:
                 outputs.append(None)

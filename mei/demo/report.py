@@ -120,8 +120,8 @@ def plot_losses(curves: Mapping[str, Mapping[str, Sequence[float]]], path: Path)
     return path
 
 
-def plot_spectra(cards: Sequence[Mapping[str, Any]], path: Path, true_frequencies: Sequence[float] | None = None,
-                 groups: Sequence[str] | None = None) -> Path:
+def plot_spectra(cards: Sequence[Mapping[str, Any]], path: Path,
+                 true_frequencies: Sequence[float | None] | None = None, groups: Sequence[str] | None = None) -> Path:
     """Mean radial power spectrum of the MEIs; with known preferred frequencies, MEI peak vs truth."""
     plt = _pyplot()
     panels = 2 if true_frequencies is not None else 1

@@ -165,7 +165,7 @@ def _snapshot(value: Any) -> Any:
     return list(value) if type(value) is list else dict(value) if type(value) is dict else value
 
 
-def _parameters(cls: type) -> dict[str, inspect.Parameter]:
+def _parameters(cls: type[Any]) -> dict[str, inspect.Parameter]:
     return dict(list(inspect.signature(cls.__init__).parameters.items())[1:])
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -270,8 +271,11 @@ def total_variation(x: Tensor, dims: Sequence[int] = (-2, -1), *, isotropic: boo
     else:
         terms = [d.abs() for d in diffs]
     if per_image:
-        return sum(t.reshape(x.shape[0], -1).sum(1) for t in terms)
-    return sum(t.sum() for t in terms)
+        total = sum(t.reshape(x.shape[0], -1).sum(1) for t in terms)
+    else:
+        total = sum(t.sum() for t in terms)
+    # a tensor for any non-empty dims; with none, sum's start value 0, which every caller adds as a zero loss
+    return cast(Tensor, total)
 
 
 def rescale_norm(x: Tensor, norm: float, eps: float = 1e-12) -> Tensor:

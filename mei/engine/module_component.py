@@ -37,8 +37,8 @@ class ModuleComponent(Component, nn.Module):
         Shift(2.0)
     """
 
-    state_dict = nn.Module.state_dict  # type: ignore[assignment]
-    load_state_dict = nn.Module.load_state_dict  # type: ignore[assignment]
+    state_dict = nn.Module.state_dict
+    load_state_dict = nn.Module.load_state_dict
 
     def get_extra_state(self) -> dict[str, Any]:
         """The hyperparameters and running state, as :meth:`Component.state_dict` gives them."""
@@ -57,7 +57,7 @@ class ModuleComponent(Component, nn.Module):
                 training = self.training
                 self._rebuild(defaults)
                 self.train(training)
-        super()._load_from_state_dict(state_dict, prefix, *args)  # type: ignore[arg-type]
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
 
 def _same(left: Any, right: Any) -> bool:

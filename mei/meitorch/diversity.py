@@ -7,6 +7,8 @@ mean distance to the others (``average``), averaged over the samples. As a regul
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
 from torch import Tensor
 
@@ -45,6 +47,13 @@ def diversity(images: Tensor, metric: str = "euclidean", linkage: str = "minimum
     raise ValueError(f"linkage must be one of {LINKAGES}, got {linkage!r}")
 
 
+class _ImageSource(Protocol):
+    """Where :class:`DiversityReward` reads the step's samples (e.g. :class:`mei.meitorch.runner.SamplePipeline`)."""
+
+    @property
+    def last_images(self) -> Tensor | None: ...
+
+
 class DiversityReward(Component):
     """The engine regularization ``-div_weight * diversity(samples)`` over the samples of the current step.
 
@@ -56,7 +65,7 @@ class DiversityReward(Component):
         div_weight (float | Schedule, optional): Default: 1.
     """
 
-    def __init__(self, source: object, div_metric: str = "euclidean", div_linkage: str = "minimum",
+    def __init__(self, source: _ImageSource, div_metric: str = "euclidean", div_linkage: str = "minimum",
                  div_weight: float | Schedule = 1.0) -> None:
         self.source = source
         self.div_metric = check_choice("div_metric", div_metric, METRICS)
@@ -65,7 +74,9 @@ class DiversityReward(Component):
         self.last: Tensor | None = None
 
     def __call__(self, transformed: Tensor, i_iter: int) -> Tensor:
-        self.last = diversity(self.source.last_images, self.div_metric, self.div_linkage)
+        images = self.source.last_images
+        assert images is not None  # the step's transform (the source) ran before its regularization
+        self.last = diversity(images, self.div_metric, self.div_linkage)
         return -value_at(self.div_weight, i_iter) * self.last
 
     def __repr__(self) -> str:

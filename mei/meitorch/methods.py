@@ -50,7 +50,7 @@ def _image_shape(value: Any) -> tuple[int, int, int]:
     if (not isinstance(value, (list, tuple)) or len(value) not in (3, 4)
             or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in value)):
         raise ConfigError("shape", f"must be [1, C, H, W] or [C, H, W] of positive ints, got {value!r}")
-    return tuple(value[-3:])  # type: ignore[return-value]
+    return tuple(value[-3:])
 
 
 def _network(spec: Any, shape: tuple[int, int, int] | None) -> nn.Module:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor
@@ -131,9 +131,15 @@ def _n_samples(mode: str, settings: dict[str, Any]) -> int:
     return math.prod(settings["n_samples_per_batch"]) if mode == "variational" else settings["n_samples"]
 
 
+def _last_images(pipeline: SamplePipeline) -> Tensor:
+    images = pipeline.last_images
+    assert images is not None  # snapshots are taken after a step, whose transform set them
+    return images
+
+
 def _snapshot_source(mode: str, parameterization: Any, pipeline: SamplePipeline) -> Callable[[Any], Tensor]:
     if mode == "transformation":
-        return lambda state: pipeline.last_images
+        return lambda state: _last_images(pipeline)
     return lambda state: parameterization.point(state.post_processed_input)
 
 
@@ -152,7 +158,9 @@ def generate(operation: Operation, shape: tuple[int, ...], device: torch.device,
     with rng.seeded([seed], devices=[device]):
         initial = parameterization.initial().to(device)
         objective.raw_shape = initial.shape
-        engine = Engine(objective, initial, factory, transform=pipeline,
+        # ScheduledOptimizer is the part of torch.optim.Optimizer the engine uses (step, zero_grad, param_groups)
+        optimizer = cast(Callable[[list[Tensor]], torch.optim.Optimizer], factory)
+        engine = Engine(objective, initial, optimizer, transform=pipeline,
                         regularization=diversity or no_regularization,
                         precondition=parameterization.precondition, postprocessing=parameterization.postprocess)
         tracker = Tracker(losses=LossRecorder(objective, diversity), images=Snapshots(

@@ -34,7 +34,7 @@ def _grid_size(grid_size: Sequence[int]) -> GridSize:
     size = tuple(int(n) for n in grid_size)
     if len(size) != 2 or min(size) < 1:
         raise ValueError(f"grid_size must be (rows, cols) of positive integers, got {tuple(grid_size)}")
-    return size  # type: ignore[return-value]
+    return size
 
 
 def _layout(xy_grid: Tensor, n_samples: int | None = None) -> Tensor:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -147,6 +148,8 @@ class FFTImage(ImageParameterization):
         decay_power (float, optional): exponent of the 1/f scaling (0 = white). Default: 1.
     """
 
+    scale: Tensor  # a registered buffer
+
     def __init__(self, size: SizeLike, channels: int = 3, batch: int = 1, init: Tensor | None = None,
                  decay_power: float = 1.0) -> None:
         super().__init__()
@@ -214,6 +217,7 @@ class LaplacianImage(ImageParameterization):
                 level = nn.functional.interpolate(level, size=self.size, mode="bilinear", align_corners=False)
                 level = level * scale**self.power
             image = level if image is None else image + level
+        assert image is not None  # scale_list holds at least the factor 1
         return image
 
 
@@ -235,6 +239,8 @@ class ToRGB(nn.Module):
 
     An extra last channel (alpha) passes through unchanged.
     """
+
+    matrix: Tensor  # a registered buffer
 
     def __init__(self, transform: str | Tensor | Sequence[Sequence[float]] = "klt") -> None:
         super().__init__()
@@ -307,7 +313,7 @@ class NaturalImage(ImageParameterization):
     def __init__(self, size: SizeLike = (224, 224), channels: int = 3, batch: int = 1, init: Tensor | None = None,
                  parameterization: type[ImageParameterization] = FFTImage,
                  squash_func: str | Callable[[Tensor], Tensor] = "sigmoid",
-                 decorrelation_module: nn.Module | None | str = "default") -> None:
+                 decorrelation_module: nn.Module | None | Literal["default"] = "default") -> None:
         super().__init__()
         if decorrelation_module == "default":
             decorrelation_module = ToRGB("klt") if channels in (3, 4) else None

@@ -9,6 +9,8 @@ drawn from a fixed seed, so two calls build identical networks.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -27,7 +29,7 @@ class PretrainedWeightsUnavailable(RuntimeError):
         )
 
 
-def _conv(in_channels: int, out_channels: int, kernel_size: int, **kwargs: int) -> nn.Sequential:
+def _conv(in_channels: int, out_channels: int, kernel_size: int, **kwargs: Any) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel_size, **kwargs), nn.ReLU())
 
 
@@ -106,6 +108,7 @@ def _build(factory: type[nn.Module], seed: int) -> nn.Module:
         for module in model.modules():
             if isinstance(module, (nn.Conv2d, nn.Linear)):
                 nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                assert module.bias is not None  # every layer of the zoo has a bias
                 nn.init.zeros_(module.bias)
     return model
 

@@ -161,7 +161,7 @@ class YosinskiRegularization(Component):
             if regularizer is not None:
                 x = regularizer(x, i_iter)
         if self.contribution is not None:
-            if step is not None:
+            if before is not None and step is not None:  # step is None exactly when before is
                 x = self.contribution.crop(x, before, step)
             self.contribution.start(x, i_iter)
         return x

@@ -152,9 +152,9 @@ class NMF:
         norm_a = torch.where(positive, norms[0][0], norms[1][0])
         norm_b = torch.where(positive, norms[0][1], norms[1][1])
         tiny = torch.finfo(x.dtype).tiny
-        scale = torch.sqrt(s * norm_a * norm_b)
-        w = a / norm_a.clamp_min(tiny) * scale
-        h = b / norm_b.clamp_min(tiny)[:, None] * scale[:, None]
+        scales = torch.sqrt(s * norm_a * norm_b)
+        w = a / norm_a.clamp_min(tiny) * scales
+        h = b / norm_b.clamp_min(tiny)[:, None] * scales[:, None]
         return w.masked_fill(w == 0, mean), h.masked_fill(h == 0, mean)
 
     def _updates(self, factor: Tensor, numerator: Tensor, gram: Tensor, left: bool) -> Tensor:

@@ -34,7 +34,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -532,7 +532,7 @@ def collect_orphans(table: Any, *, delete: bool = False, min_age: float = DEFAUL
                     f"could not read everything in store {store!r} for schemas {', '.join(names)}, so nothing was "
                     f"deleted: {'; '.join(problems + stats['scan_errors'])}")
             scanned.append((store, collector, stats))
-        now = datetime.now(UTC)
+        now = datetime.now(timezone.utc)
         for store, collector, stats in scanned:
             backend = collector.backend
             for kind, paths in (("hash", stats["orphaned_hash_paths"]), ("schema", stats["orphaned_schema_paths"])):

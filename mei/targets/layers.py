@@ -70,9 +70,11 @@ class LayerObjective(nn.Module):
         if self.channel is not None:
             activation = activation[:, self.channel]
             if self.position is not None:
-                activation = activation[(slice(None), *self.position)]
+                index = (slice(None), *self.position)
+                activation = activation[index]
         elif self.position is not None:
-            activation = activation[(slice(None), slice(None), *self.position)]
+            index = (slice(None), slice(None), *self.position)
+            activation = activation[index]
         if self.reducer is not None:
             activation = self.reducer(activation)
         return activation.reshape(activation.shape[0], -1).mean(dim=1)
