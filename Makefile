@@ -17,8 +17,11 @@ $(STAMP): setup.py pyproject.toml
 demo: $(STAMP)
 	$(BIN)/mei demo
 
-# pytest exits 5 when it collects no test: that is not a failure (PYTEST_ARGS passes options, e.g. -k)
+# ruff (lint, whole repo) and mypy (types, mei/) first; either failing fails the target. Then pytest:
+# it exits 5 when it collects no test, which is not a failure (PYTEST_ARGS passes options, e.g. -k)
 test: $(STAMP)
+	$(BIN)/ruff check
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "no tests were collected"; exit 0; fi; exit $$status
 
