@@ -1,16 +1,21 @@
 """The ``mei`` command: ``demo``, ``report``, ``check-config``, ``worker`` and ``jobs``.
 
 Exit codes: 0 success; 1 the work ran but found a problem (an invalid config, keys that failed, demo targets
-missed); 2 the command could not run as asked (bad arguments, unreadable file, unknown table).
+missed); 2 the command could not run as asked (bad arguments, unreadable file, unknown table, a ``--where``
+the database refuses, no database server): one line on stderr says what is wrong and what to do, and
+``--debug`` adds the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+import traceback
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +84,28 @@ def _restricted(table: Any, restrictions: Sequence[Any]) -> Any:
     return table
 
 
+def _checked_where(table: Any, restrictions: Sequence[Any], source: bool = True) -> list[Any]:
+    """``restrictions`` once the database accepts each of them on the table's key source (or, with
+    ``source=False``, on the table): a bad ``--where`` is a :class:`UsageError` naming it, before any work."""
+    target = table.key_source if source else table
+    for restriction in restrictions:
+        try:
+            len(target & restriction)
+        except Exception as error:
+            if _unreachable(error):
+                raise
+            text = json.dumps(restriction) if isinstance(restriction, dict) else str(restriction)
+            raise UsageError(f"cannot use --where {text!r}: {_one_line(error)}; give an SQL condition on the "
+                             "table's key attributes "
+                             "(\"neuron_id < 10\") or a JSON object ('{\"mei_seed\": 0}')") from error
+    return list(restrictions)
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
 def _add_table_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
     parser.add_argument("--table", required=required, help="dotted path of the table class, e.g. mymodule.MEI")
     parser.add_argument("--where", action="append", metavar="RESTRICTION",
@@ -130,7 +157,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .demo.report import write_report
 
     _allow(args.allow)
-    table = _restricted(_table(args.table), _restrictions(args.where))
+    table = _table(args.table)
+    table = _restricted(table, _checked_where(table, _restrictions(args.where), source=False))
     card = _table(args.card) if args.card else None
     try:
         path = write_report(table, args.out, card_table=card, title=args.title)
@@ -184,9 +212,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
         except (TypeError, ValueError) as error:
             print(f"mei worker: {error}", file=sys.stderr)
             return 2
+    restrictions = _checked_where(table, _restrictions(args.where))
     try:
-        report = run_worker(table, *_restrictions(args.where), max_passes=args.max_passes,
-                            batch_size=args.batch_size)
+        report = run_worker(table, *restrictions, max_passes=args.max_passes, batch_size=args.batch_size)
     except DatabaseConnectionLost as error:
         print(f"mei worker: {error}", file=sys.stderr)
         return 1
@@ -218,13 +246,16 @@ def _gc_lines(report: Any) -> list[str]:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    """Show a table's job counts; optionally re-queue stale reservations first, and list (or, with --delete,
-    remove) store objects of rolled-back or killed makes that no row references (--gc)."""
+    """Show where a table's work stands for a restriction: rows done, keys to do, reservations by worker, job
+    errors by message. Optionally first re-queue stale reservations (--clear-stale) or errored keys
+    (--retry-errors), and list (or, with --delete, remove) store objects of rolled-back or killed makes that no
+    row references (--gc)."""
     from .pipeline.jobs import (
         GarbageCollectionError,
         clear_stale,
         collect_orphans,
-        job_counts,
+        job_status,
+        retry_errors,
     )
 
     if args.delete and not args.gc:
@@ -234,11 +265,18 @@ def cmd_jobs(args: argparse.Namespace) -> int:
             raise UsageError(f"{name} only goes with --gc")
     if args.min_age is not None and not args.min_age >= 0:
         raise UsageError(f"--min-age must be a number of seconds >= 0, got {args.min_age:g}")
+    if args.clear_stale is not None and not args.clear_stale >= 0:
+        raise UsageError(f"--clear-stale must be a number of seconds >= 0 (0: no age limit), got {args.clear_stale:g}")
     _allow(args.allow)
     table = _table(args.table or os.environ.get(ENV_WORKER_TABLE))
+    restrictions = _checked_where(table, _restrictions(args.where))
+    say = (lambda line: print(line, file=sys.stderr)) if args.json else print
     if args.clear_stale is not None:
-        cleared = clear_stale(table, older_than=args.clear_stale)
-        print(f"re-queued {len(cleared)} stale reservation(s)")
+        cleared = clear_stale(table, older_than=args.clear_stale, restrictions=restrictions)
+        say(f"re-queued {len(cleared)} stale reservation(s)")
+    if args.retry_errors:
+        retried = retry_errors(table, *restrictions)
+        say(f"put {len(retried)} errored key(s) back in the queue")
     code = 0
     if args.gc:
         options = {} if args.min_age is None else {"min_age": args.min_age}
@@ -249,9 +287,13 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         except GarbageCollectionError as error:
             print(f"mei jobs: {error}", file=sys.stderr)
             return 1
-        print("\n".join(_gc_lines(report)))
+        say("\n".join(_gc_lines(report)))
         code = 1 if report.failed else 0
-    print(json.dumps(job_counts(table)))
+    status = job_status(table, *restrictions)
+    if args.json:
+        print(json.dumps(status.as_dict(), default=str))
+    else:
+        print("\n".join(status.lines()))
     return code
 
 
@@ -265,10 +307,18 @@ def _doc(command: Any) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``mei`` command (one sub-parser per command)."""
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="mei", description="Most exciting inputs for PyTorch models of neurons")
+    parser.add_argument("--version", action="version", version=f"mei {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback when a command fails")
+    debug = argparse.ArgumentParser(add_help=False)  # --debug also after the command (mei jobs --debug ...)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the traceback when the command fails")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="the ground-truth demo: synthetic V1 population -> ensemble -> MEIs -> report",
+    demo = sub.add_parser("demo", parents=[debug],
+                          help="the ground-truth demo: synthetic V1 population -> ensemble -> MEIs -> report",
                           description=_doc(cmd_demo))
     demo.add_argument("--out", default="mei_output", help="folder of the report (default: mei_output)")
     demo.add_argument("--fresh", action="store_true", help="drop the demo's schemas first instead of reusing rows")
@@ -281,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--engine", action="store_true", help="the small engine-only demo instead (no database)")
     demo.set_defaults(func=cmd_demo)
 
-    report = sub.add_parser("report", help="HTML report of the MEIs in a table restriction",
+    report = sub.add_parser("report", parents=[debug], help="HTML report of the MEIs in a table restriction",
                             description=_doc(cmd_report))
     _add_table_arguments(report)
     report.add_argument("--card", help="dotted path of a report-card table to include, e.g. mymodule.ReportCard")
@@ -289,14 +339,15 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--title", default="MEI report", help="page title")
     report.set_defaults(func=cmd_report)
 
-    check = sub.add_parser("check-config", help="validate a method config JSON file (no database needed)",
+    check = sub.add_parser("check-config", parents=[debug],
+                           help="validate a method config JSON file (no database needed)",
                            description=_doc(cmd_check_config) + " Exit code 0: valid, 1: invalid, 2: unreadable.")
     check.add_argument("file", help="JSON file: a method config, or {\"method_fn\": ..., \"method_config\": ...}")
     check.add_argument("--method", help="dotted path of the method (default: the file's, else gradient_ascent)")
     check.add_argument("--allow", action="append", metavar="PREFIX", help="also allow dotted paths under PREFIX")
     check.set_defaults(func=cmd_check_config)
 
-    worker = sub.add_parser("worker", help="populate a table with reserved jobs until no work is left",
+    worker = sub.add_parser("worker", parents=[debug], help="populate a table with reserved jobs until no work is left",
                             description=_doc(cmd_worker) + f" The table defaults to ${ENV_WORKER_TABLE}.")
     _add_table_arguments(worker, required=False)
     worker.add_argument("--max-passes", type=int, default=100, help="passes over the queue at most (default 100)")
@@ -304,14 +355,21 @@ def build_parser() -> argparse.ArgumentParser:
                         help="fill up to K keys sharing a model and method in one batched run (MEI tables)")
     worker.set_defaults(func=cmd_worker)
 
-    jobs = sub.add_parser("jobs", help="job counts of a table (pending, reserved, error, ...)",
+    jobs = sub.add_parser("jobs", parents=[debug], help="where a table's work stands: done, to do, reserved, errors",
                           description=_doc(cmd_jobs) + f" The table defaults to ${ENV_WORKER_TABLE}.")
     _add_table_arguments(jobs, required=False)
+    jobs.add_argument("--json", action="store_true",
+                      help="print the status as one JSON object (done, to_do, reserved, error, reservations, "
+                           "errors, jobs); other messages go to stderr")
+    jobs.add_argument("--retry-errors", action="store_true",
+                      help="first put the keys whose make failed (job errors) back in the queue, once the cause "
+                           "is fixed: no worker retries them otherwise")
     jobs.add_argument("--clear-stale", type=float, metavar="SECONDS",
-                      help="first re-queue reservations of dead workers (or older than SECONDS)")
+                      help="first re-queue reservations of dead workers (0), or also those older than SECONDS")
     jobs.add_argument("--gc", action="store_true",
                       help="list store objects that no row references (left by rolled-back or killed makes) in the "
-                           "table's schema and the schemas upstream of it; a dry run unless --delete")
+                           "table's schema and the schemas upstream of it (all of them: --where does not apply); "
+                           "a dry run unless --delete")
     jobs.add_argument("--delete", action="store_true", help="with --gc: delete the objects it lists")
     jobs.add_argument("--min-age", type=float, metavar="SECONDS",
                       help="with --gc: keep unreferenced objects younger than SECONDS, a make on a running worker "
@@ -322,14 +380,61 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+QUIET_WARNINGS: tuple[str, ...] = ("No datajoint.json found", "XDG_RUNTIME_DIR")
+"""Warnings the command silences (their message starts or contains these): DataJoint's note that it found no
+configuration file, which the command needs none of, and the one about ``XDG_RUNTIME_DIR``. Library users keep
+them."""
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Within the command only: :data:`QUIET_WARNINGS` are not shown."""
+    with warnings.catch_warnings():
+        for text in QUIET_WARNINGS:
+            warnings.filterwarnings("ignore", message=f".*{text}")
+        yield
+
+
+def _unreachable(error: BaseException) -> bool:
+    """Whether ``error`` (or what caused it) says the database server cannot be reached."""
+    from .pipeline.jobs import CONNECTION_MARKERS, _is_connection_error
+
+    seen: set[int] = set()
+    item: BaseException | None = error
+    while item is not None and id(item) not in seen:
+        seen.add(id(item))
+        if _is_connection_error(item) and (type(item).__name__ == "LostConnectionError"
+                                           or any(marker in str(item) for marker in CONNECTION_MARKERS)):
+            return True
+        item = item.__cause__ or item.__context__
+    return False
+
+
+def _failure(error: BaseException) -> str:
+    """One line for an error that stopped the command: what is wrong and what to do."""
+    if _unreachable(error):
+        return (f"cannot reach the database ({_one_line(error)}); check that the server is running and that "
+                "DJ_HOST, DJ_PORT, DJ_USER, DJ_PASS and DJ_BACKEND (or datajoint.json) point at it, then rerun")
+    return f"{_one_line(error)} (rerun with --debug for the traceback)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mei`` command; returns the exit code."""
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except UsageError as error:
-        print(f"mei {args.command}: {error}", file=sys.stderr)
-        return 2
+    debug = getattr(args, "debug", False)
+    with _quiet():
+        try:
+            return args.func(args)
+        except UsageError as error:
+            if debug:
+                traceback.print_exc()
+            print(f"mei {args.command}: {error}", file=sys.stderr)
+            return 2
+        except Exception as error:  # noqa: BLE001 - one line (the traceback with --debug), exit code 2
+            if debug:
+                traceback.print_exc()
+            print(f"mei {args.command}: {_failure(error)}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":

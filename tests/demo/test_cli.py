@@ -110,3 +110,50 @@ def test_table_module_is_found_in_the_current_folder(tmp_path, monkeypatch):
 
 def test_where_parses_json_objects_and_keeps_sql():
     assert cli._restrictions(['{"mei_seed": 0}', "neuron_id < 3", "[1]"]) == [{"mei_seed": 0}, "neuron_id < 3", "[1]"]
+
+
+def test_version(capsys):
+    import mei
+
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["--version"])
+    assert caught.value.code == 0 and capsys.readouterr().out == f"mei {mei.__version__}\n"
+
+
+def test_bad_numbers_are_one_line_and_exit_2(monkeypatch, capsys):
+    monkeypatch.delenv(cli.ENV_WORKER_TABLE, raising=False)
+    assert cli.main(["jobs", "--table", "lab.MEI", "--clear-stale", "-5"]) == 2
+    assert capsys.readouterr().err == ("mei jobs: --clear-stale must be a number of seconds >= 0 (0: no age limit), "
+                                       "got -5\n")
+
+
+def test_unexpected_errors_are_one_line_and_the_traceback_comes_with_debug(monkeypatch, capsys):
+    def broken(path):
+        raise RuntimeError("the lab module is broken")
+
+    monkeypatch.setattr(cli, "_table", broken)
+    assert cli.main(["jobs", "--table", "lab.MEI"]) == 2
+    assert capsys.readouterr().err == ("mei jobs: RuntimeError: the lab module is broken (rerun with --debug for the "
+                                       "traceback)\n")
+    for argv in (["--debug", "jobs", "--table", "lab.MEI"], ["jobs", "--debug", "--table", "lab.MEI"]):
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("Traceback (most recent call last):") and "RuntimeError: the lab module is broken" in err
+
+
+def test_the_command_silences_its_two_warnings_for_itself_only(tmp_path, capsys):
+    import warnings
+
+    before = list(warnings.filters)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(GOOD))
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with cli._quiet():
+            warnings.warn("No datajoint.json found. Using defaults", UserWarning, stacklevel=1)
+            warnings.warn("XDG_RUNTIME_DIR not set", UserWarning, stacklevel=1)
+            warnings.warn("something else", UserWarning, stacklevel=1)
+    assert [str(w.message) for w in seen] == ["something else"]
+    assert cli.main(["check-config", str(path)]) == 0
+    assert warnings.filters == before  # library users keep DataJoint's warnings

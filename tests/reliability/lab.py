@@ -7,7 +7,8 @@ leaves ``[-1, 1]``, which gradient ascent does at its second step.
 Worker processes run the real command, ``mei worker --table tests.reliability.worker_lab.MEI``. With
 ``MEI_TEST_STALL=<dir>/<name>`` the first ``make`` of that worker stops right after inserting its row
 (files uploaded, transaction open), writes ``<name>.stalled`` and waits for ``<name>.go``: the test can
-then kill, stop or disconnect it at the worst moment. The stall happens once per name.
+then kill, stop or disconnect it at the worst moment. The stall happens once per name; with
+``MEI_TEST_STALL_AT=n`` at the worker's n-th insert instead of its first.
 """
 
 from __future__ import annotations
@@ -57,10 +58,19 @@ class TargetModel(nn.Module):
         return torch.stack(columns, 1)
 
 
+STALL_AT_ENV = "MEI_TEST_STALL_AT"
+_inserts = [0]  # rows this process inserted so far
+
+
 def stall_once() -> None:
-    """Stop here once per ``$MEI_TEST_STALL`` name: announce it, then wait for the go file (or a signal)."""
+    """Stop here once per ``$MEI_TEST_STALL`` name: announce it, then wait for the go file (or a signal).
+
+    With ``$MEI_TEST_STALL_AT=n`` the stall comes at this process's n-th insert (default: the first)."""
     target = os.environ.get(STALL_ENV)
     if not target:
+        return
+    _inserts[0] += 1
+    if _inserts[0] < int(os.environ.get(STALL_AT_ENV, "1")):
         return
     stalled, go = Path(target + ".stalled"), Path(target + ".go")
     if stalled.exists():

@@ -118,11 +118,13 @@ def test_mei_jobs_command_requeues_dead_reservations(toy_tables, allow_tests_mod
     item, doubled, connection = toy_tables
     dead = max(reliability.live_connection_ids(connection)) + 10**6
     set_job(doubled, 4, status="'reserved'", connection_id=dead, reserved_time="CURRENT_TIMESTAMP(3)")
-    assert cli.main(["jobs", "--table", "tests.reliability.toy.Doubled", "--clear-stale", "0"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "re-queued 1 stale reservation(s)"
-    counts = json.loads(lines[1])
+    assert cli.main(["jobs", "--table", "tests.reliability.toy.Doubled", "--clear-stale", "0", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "re-queued 1 stale reservation(s)" in captured.err.splitlines()  # stdout is the JSON alone
+    status = json.loads(captured.out)
+    counts = status["jobs"]
     assert counts["pending"] == 4 and counts["reserved"] == 0, counts
+    assert (status["done"], status["to_do"], status["reserved"]) == (0, 4, 0), status
 
 
 def test_workers_starting_together_survive_the_job_table_declaration_race():
