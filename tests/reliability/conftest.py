@@ -5,9 +5,13 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from mei import main
+
+from . import lab as lab_module
 from .backends import BACKENDS, make_backend
 
 
@@ -34,3 +38,14 @@ def backend(request, reliability_tmp, embedded_server):
     backend = make_backend(request.param, reliability_tmp, embedded=embedded_server)
     yield backend
     backend.cleanup()
+
+
+@pytest.fixture
+def lab(backend):
+    """The reliability lab on ``backend``, in fresh schemas (dropped at the end of the session)."""
+    instance = backend.connect()
+    names = (backend.schema_name("mei"), backend.schema_name("lab"))
+    tables = lab_module.bind(instance.connection, *names)
+    yield SimpleNamespace(backend=backend, connection=instance.connection, names=names, **vars(tables))
+    main.model_cache.clear()
+    instance.connection.close()

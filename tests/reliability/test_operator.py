@@ -15,11 +15,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
-from mei import cli, main
+from mei import cli
 from mei.pipeline import jobs as reliability
 
 from . import lab as lab_module
@@ -124,17 +123,6 @@ def test_a_bad_where_is_one_line_and_exit_2(toy_tables, capsys):
 
 
 # ---------------------------------------------------------------------------------------- workers and populate
-
-
-@pytest.fixture
-def lab(backend):
-    """The reliability lab on ``backend``, in fresh schemas (dropped at the end of the session)."""
-    instance = backend.connect()
-    names = (backend.schema_name("mei"), backend.schema_name("lab"))
-    tables = lab_module.bind(instance.connection, *names)
-    yield SimpleNamespace(backend=backend, connection=instance.connection, names=names, **vars(tables))
-    main.model_cache.clear()
-    instance.connection.close()
 
 
 @pytest.mark.slow

@@ -28,17 +28,6 @@ WORKER_ARGS = ("worker", "--table", "tests.reliability.worker_lab.MEI", "--allow
 WAIT_S = 120
 
 
-@pytest.fixture
-def lab(backend):
-    """The reliability lab on ``backend``, in fresh schemas (dropped at the end of the session)."""
-    instance = backend.connect()
-    names = (backend.schema_name("mei"), backend.schema_name("lab"))
-    tables = lab_module.bind(instance.connection, *names)
-    yield SimpleNamespace(backend=backend, connection=instance.connection, names=names, **vars(tables))
-    main.model_cache.clear()
-    instance.connection.close()
-
-
 def start_workers(lab, n: int, env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> list[
         subprocess.Popen]:
     """``n`` processes running ``mei worker [args]`` on the lab's MEI table."""
