@@ -96,7 +96,7 @@ def wrap_objective(objective: nn.Module, options: BatchOptions) -> nn.Module:
     if options.fuse_ensemble:
         objective, _ = fuse_ensembles(objective, dense=options.fuse_ensemble == "dense")
     if options.channels_last:
-        objective.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # documented; not in the stubs
+        cast(Any, objective).to(memory_format=torch.channels_last)  # documented, but not in every version of the stubs
     if options.autocast is not None:
         objective = AutocastModel(objective, _AUTOCAST_DTYPES[options.autocast])
     if options.compile:
