@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -66,3 +67,18 @@ def embedded_server() -> servers.EmbeddedServer:
     yield server
     server.stop()
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Any:
+    """A real S3 server process (moto's server mode) on 127.0.0.1 at a free port, stopped at the end."""
+    pytest.importorskip("moto.server", reason="the S3 tests need moto[server] (the dev extra): "
+                        "pip install -e '.[all,dev]'")
+    pytest.importorskip("s3fs", reason="S3 stores need s3fs (the s3 extra): pip install -e '.[all,dev]'")
+    from tests.s3server import S3Server
+
+    directory = Path(tempfile.mkdtemp(prefix="mei-s3-tests-"))
+    server = S3Server(directory)
+    yield server
+    server.stop()
+    shutil.rmtree(directory, ignore_errors=True)

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -42,20 +40,6 @@ def lab(backend):
     yield bind_lab(backend, instance)
     main.model_cache.clear()
     instance.connection.close()
-
-
-@pytest.fixture(scope="module")
-def s3_server():
-    """A real S3 server process (moto's server mode, :mod:`tests.s3server`), stopped at the end."""
-    pytest.importorskip("moto.server", reason="the S3 variant needs moto[server] (the dev extra)")
-    pytest.importorskip("s3fs", reason="S3 stores need s3fs (the s3 extra)")
-    from tests.s3server import S3Server
-
-    directory = Path(tempfile.mkdtemp(prefix="mei-orphans-s3-"))
-    server = S3Server(directory)
-    yield server
-    server.stop()
-    shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture
