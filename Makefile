@@ -9,9 +9,10 @@ STAMP := $(VENV)/.installed
 $(STAMP): setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	# The pinned CPU build of torch; an unpinned torch would pull a multi-GB CUDA build.
+	# The pinned CPU build of torch; an unpinned torch would pull a multi-GB CUDA build. The pin is repeated in
+	# the package install: without it pip's resolver may replace the CPU build with a newer CUDA one.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[all,dev]"
+	$(BIN)/pip install --quiet -e ".[all,dev]" torch==2.13.0
 	touch $(STAMP)
 
 demo: $(STAMP)

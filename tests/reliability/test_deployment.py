@@ -131,9 +131,11 @@ def test_image_installs_the_way_the_makefile_does():
     args = dockerfile_args()
     assert f"torch=={args['TORCH_VERSION']}" == torch_pin
     assert "torch==${TORCH_VERSION}" in text
-    assert re.search(r'pip install .*-e "\.\[all,dev\]"', makefile)
+    assert re.search(r'pip install .*-e "\.\[all,dev\]" ' + torch_pin, makefile), "the package install keeps the pin"
     assert args["EXTRAS"] == "all" and 'pip install --no-cache-dir ".[${EXTRAS}]"' in text
     assert text.index("torch==${TORCH_VERSION}") < text.index('".[${EXTRAS}]"'), "torch must be pinned first"
+    pinned_install = '".[${EXTRAS}]" "datajoint[s3]>=2.3,<3" "torch==${TORCH_VERSION}"'
+    assert pinned_install in text, "the package install keeps the pin"
     setup = (ROOT / "setup.py").read_text()
     assert '"mei = mei.cli:main"' in setup and 'ENTRYPOINT ["mei"]' in text
 
