@@ -287,8 +287,9 @@ def component_catalogue() -> str:
     """The package's components as a Markdown table (kind, dotted path, first line of the docstring);
     ``docs/components.md`` is this table."""
     rows = ["| kind | dotted path | what it is |", "|---|---|---|"]
+    components = package_components()
     for kind in KINDS:
-        for path, kinds in package_components().items():
+        for path, kinds in components.items():
             if kind == min(kinds, key=KINDS.index):
                 summary = (inspect.getdoc(resolve(path)) or "").strip().split("\n\n")[0]
                 doc = " ".join(summary.split()).replace("|", "\\|")
