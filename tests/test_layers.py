@@ -15,7 +15,7 @@ PACKAGE = ROOT / "mei"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("engine", ("mei", "mei.engine")),
     ("components", ("mei.initial", "mei.stoppers", "mei.transforms", "mei.regularizers", "mei.preconditioners",
-                    "mei.postprocessing", "mei.objectives", "mei.tracking", "mei.reducers")),
+                    "mei.postprocessing", "mei.objectives", "mei.tracking", "mei.reducers", "mei.schedules")),
     ("loop", ("mei.optimization", "mei.modules", "mei.methods")),
     ("batched", ("mei.batched",)),
     ("targets", ("mei.targets",)),

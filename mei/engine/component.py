@@ -27,7 +27,10 @@ METHOD_KINDS: tuple[str, ...] = ("method",)
 """Method functions ``(dataloaders, model, config, seed) -> (mei, score, output)``, named by ``method_fn``."""
 BUILDER_KINDS: tuple[str, ...] = ("dataset", "model", "trainer")
 """nnfabrik-protocol builders, named by ``dataset_fn`` / ``model_fn`` / ``trainer_fn``."""
-KINDS: tuple[str, ...] = COMPONENT_KINDS + METHOD_KINDS + BUILDER_KINDS
+SCHEDULE_KINDS: tuple[str, ...] = ("schedule",)
+"""Schedules ``(i_iter) -> value``, written in place of a number in any component's kwargs
+(:mod:`mei.engine.schedule`)."""
+KINDS: tuple[str, ...] = COMPONENT_KINDS + METHOD_KINDS + BUILDER_KINDS + SCHEDULE_KINDS
 
 _T = TypeVar("_T")
 _declared: dict[int, tuple[Any, frozenset[str]]] = {}

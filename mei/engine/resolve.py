@@ -33,6 +33,7 @@ from typing import Any
 from .component import BUILDER_KINDS, COMPONENT_KINDS, KINDS, METHOD_KINDS, declared_kinds
 from .errors import ComponentNotAllowedError, ConfigError
 from .options import BatchOptions
+from .schedule import Schedule, ScheduledComponent, extreme_kwargs, schedule_optimizer, values_at
 
 ENV_VAR = "MEI_ALLOWED_MODULES"
 PACKAGE = "mei"
@@ -42,7 +43,7 @@ COMPONENT_MODULES: tuple[str, ...] = (
     "mei.initial", "mei.stoppers", "mei.transforms", "mei.regularizers", "mei.preconditioners", "mei.postprocessing",
     "mei.objectives", "mei.reducers", "mei.methods",
     "mei.optim.loss", "mei.optim.images", "mei.optim.transforms", "mei.optim.postprocessing",
-    "mei.meitorch.methods", "mei.demo.lab",
+    "mei.meitorch.methods", "mei.demo.lab", "mei.schedules",
 )
 """The package's modules that hold components. A path into any other module of the package is refused before
 it is imported; inside these modules only declared components are handed out."""
@@ -360,12 +361,61 @@ def component_spec(spec: Any, key: str) -> tuple[str, dict[str, Any]]:
     return spec["path"], dict(kwargs)
 
 
+def _schedule_class(value: Any) -> Any:
+    """The schedule class a kwargs value names, if it is a schedule spec ``{"path": ..., "kwargs": {...}}``
+    whose path resolves to a schedule (declared ``"schedule"`` or a :class:`Schedule` subclass); else None.
+
+    A spec naming anything else (a reducer, a transform that the component builds itself) is left alone, and
+    so is one whose path does not resolve: the component it is given to reports that with its own key."""
+    if not (isinstance(value, Mapping) and isinstance(value.get("path"), str) and set(value) <= {"path", "kwargs"}):
+        return None
+    try:
+        obj = resolve(value["path"])
+    except (ConfigError, ComponentNotAllowedError):
+        return None
+    if "schedule" in declared_kinds(obj) or (isinstance(obj, type) and issubclass(obj, Schedule)):
+        return obj
+    return None
+
+
+def build_schedules(kwargs: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """``kwargs`` with every schedule spec among its values built into its :class:`Schedule` (errors name
+    ``key.<name>``); everything else unchanged."""
+    out = dict(kwargs)
+    for name, value in kwargs.items():
+        if _schedule_class(value) is not None:
+            schedule = build_component(value, f"{key}.{name}", kinds=("schedule",))
+            if not isinstance(schedule, Schedule):
+                raise ConfigError(f"{key}.{name}.path", f"{value['path']} did not build a Schedule")
+            out[name] = schedule
+    return out
+
+
+def _check_extremes(factory: Callable[..., Any], kwargs: Mapping[str, Any], key: str, path: str,
+                    n_positional: int = 0) -> None:
+    """Build ``factory`` with every schedule at its smallest and at its largest value (and drop the result)."""
+    import torch
+
+    placeholders = [[torch.zeros(1, requires_grad=True)]] if n_positional else []
+    for which, values in zip(("smallest", "largest"), extreme_kwargs(kwargs), strict=True):
+        try:
+            factory(*placeholders, **values)
+        except (ValueError, TypeError) as error:
+            at = {name: values[name] for name, value in kwargs.items() if isinstance(value, Schedule)}
+            raise ConfigError(f"{key}.kwargs", f"{path} rejected its scheduled arguments at their {which} "
+                                               f"values {at}: {error}") from error
+
+
 def build_component(spec: Any, key: str, n_positional: int = 0, kinds: Sequence[str] = COMPONENT_KINDS) -> Any:
     """Resolve, check and instantiate one component spec; errors name ``key``.
 
     With ``n_positional > 0`` the resolved object is returned (not called), after its kwargs were checked
     against its signature with that many leading positional arguments (the optimizer takes ``params``).
     ``kinds`` are the component kinds the slot takes (see :func:`resolve`).
+
+    A kwargs value that is a schedule spec (``{"path": "mei.schedules.Linear", "kwargs": {...}}``) makes the
+    component a :class:`~mei.engine.schedule.ScheduledComponent`, built with each step's values; the
+    component is checked at each schedule's smallest and largest value first.
     """
     path, kwargs = component_spec(spec, key)
     factory = resolve(path, f"{key}.path", kinds)
@@ -374,8 +424,12 @@ def build_component(spec: Any, key: str, n_positional: int = 0, kinds: Sequence[
     check_kwargs(factory, kwargs, f"{key}.kwargs", n_positional)
     if n_positional:
         return factory
+    kwargs = build_schedules(kwargs, f"{key}.kwargs") if "schedule" not in kinds else kwargs
+    scheduled = any(isinstance(value, Schedule) for value in kwargs.values())
+    if scheduled:
+        _check_extremes(factory, kwargs, key, path)
     try:
-        component = factory(**kwargs)
+        component = ScheduledComponent(factory, kwargs, path) if scheduled else factory(**kwargs)
     except (ValueError, TypeError) as error:
         raise ConfigError(f"{key}.kwargs", f"{path} rejected its arguments: {error}") from error
     if not callable(component):
@@ -439,16 +493,23 @@ def _optimizer_factory(spec: Any, key: str) -> Callable[[list[Any]], Any]:
     import torch  # keep `mei.engine.resolve` importable without paying for torch at import
 
     factory = build_component(spec, key, n_positional=1, kinds=("optimizer",))
-    kwargs = component_spec(spec, key)[1]
+    kwargs = build_schedules(component_spec(spec, key)[1], f"{key}.kwargs")
+    schedules = {name: value for name, value in kwargs.items() if isinstance(value, Schedule)}
+    first = values_at(kwargs, 0)
+    if schedules:
+        _check_extremes(factory, kwargs, key, spec["path"], n_positional=1)
     try:
-        probe = factory([torch.zeros(1, requires_grad=True)], **kwargs)
+        probe = factory([torch.zeros(1, requires_grad=True)], **first)
     except (ValueError, TypeError) as error:
         raise ConfigError(f"{key}.kwargs", f"{spec['path']} rejected its arguments: {error}") from error
     if not (hasattr(probe, "step") and hasattr(probe, "zero_grad")):
         raise ConfigError(f"{key}.path", f"{spec['path']} is not a torch-style optimizer (no step/zero_grad)")
+    if schedules and not hasattr(probe, "register_step_pre_hook"):
+        raise ConfigError(f"{key}.kwargs", f"scheduled hyperparameters {sorted(schedules)} need a "
+                                           f"torch.optim.Optimizer; {spec['path']} has no step hooks")
 
     def make(params: list[Any]) -> Any:
-        return factory(params, **kwargs)
+        return schedule_optimizer(factory(params, **first), schedules)
 
     make.__qualname__ = f"{spec['path']}(**{kwargs!r})"
     return make

@@ -1,8 +1,10 @@
 """The ``optimizer`` key: torch's SGD, RMSprop and Adam, meitorch's normalized-gradient ``mei`` step, and
 schedules for any optimizer hyperparameter (``optimizer_params``).
 
-The engine builds the optimizer as ``factory([x])`` and calls ``zero_grad``/``step`` on it;
-:class:`ScheduledOptimizer` sets the scheduled hyperparameters of the coming step before each ``step``.
+The engine builds the optimizer as ``factory([x])`` and calls ``zero_grad``/``step`` on it; scheduled
+hyperparameters are set to the coming step's values by the engine's step pre-hook
+(:func:`mei.engine.schedule.schedule_optimizer`), the same one that applies schedules in the engine's JSON
+configs.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from torch import Tensor
 
 from ..engine.component import check_number
 from ..engine.resolve import ConfigError
-from .tools.schedules import Schedule, value_at
+from ..engine.schedule import Schedule, schedule_optimizer, value_at
 
 
 class MEIOptimizer(torch.optim.Optimizer):
@@ -58,50 +60,26 @@ OPTIMIZER_CLASSES: dict[str, type[torch.optim.Optimizer]] = {
 _DEFAULT_LR = 0.01
 
 
-class ScheduledOptimizer:
-    """A torch optimizer whose scheduled hyperparameters are set to the coming step's values before each step.
-
-    Args:
-        optimizer (torch.optim.Optimizer): the wrapped optimizer (its constructor saw the step-0 values).
-        schedules (dict[str, Schedule]): hyperparameter name -> schedule.
-    """
-
-    def __init__(self, optimizer: torch.optim.Optimizer, schedules: Mapping[str, Schedule]) -> None:
-        self.optimizer = optimizer
-        self.schedules = dict(schedules)
-        self.i_iter = 0
-
-    @property
-    def param_groups(self) -> list[dict[str, Any]]:
-        return self.optimizer.param_groups
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        self.optimizer.zero_grad(set_to_none=set_to_none)
-
-    def step(self) -> None:
-        for group in self.optimizer.param_groups:
-            for name, schedule in self.schedules.items():
-                group[name] = schedule(self.i_iter)
-        self.optimizer.step()
-        self.i_iter += 1
-
-
-def optimizer_factory(name: str, params: Mapping[str, Any]) -> Callable[[list[Tensor]], ScheduledOptimizer]:
+def optimizer_factory(name: str, params: Mapping[str, Any]) -> Callable[[list[Tensor]], torch.optim.Optimizer]:
     """The engine's optimizer factory for the ``optimizer`` / ``optimizer_params`` keys.
 
-    ``lr`` defaults to 0.01. Checks the arguments at once by building the optimizer on a probe tensor;
-    raises :class:`~mei.engine.resolve.ConfigError` naming ``optimizer_params`` if it refuses them.
+    ``lr`` defaults to 0.01. Checks the arguments at once by building the optimizer on a probe tensor (with
+    every schedule at its step-0, smallest and largest value); raises :class:`~mei.engine.resolve.ConfigError`
+    naming ``optimizer_params`` if it refuses them.
     """
     cls = OPTIMIZER_CLASSES[name]
     kwargs = {"lr": _DEFAULT_LR, **params}
     schedules = {k: v for k, v in kwargs.items() if isinstance(v, Schedule)}
     first = {k: value_at(v, 0) for k, v in kwargs.items()}
 
-    def make(tensors: list[Tensor]) -> ScheduledOptimizer:
-        return ScheduledOptimizer(cls(tensors, **first), schedules)
+    def make(tensors: list[Tensor]) -> torch.optim.Optimizer:
+        return schedule_optimizer(cls(tensors, **first), schedules)
 
-    try:
-        make([torch.zeros(1, requires_grad=True)])
-    except (TypeError, ValueError) as error:
-        raise ConfigError("optimizer_params", f"the {name} optimizer rejected {dict(params)!r}: {error}") from None
+    probes = [first] + [{**first, **{k: v.bounds()[end] for k, v in schedules.items()}} for end in (0, 1)]
+    for probe in probes if schedules else probes[:1]:
+        try:
+            cls([torch.zeros(1, requires_grad=True)], **probe)
+        except (TypeError, ValueError) as error:
+            raise ConfigError("optimizer_params",
+                              f"the {name} optimizer rejected {dict(params)!r}: {error}") from None
     return make

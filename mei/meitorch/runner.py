@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import Any, cast
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -158,9 +158,7 @@ def generate(operation: Operation, shape: tuple[int, ...], device: torch.device,
     with rng.seeded([seed], devices=[device]):
         initial = parameterization.initial().to(device)
         objective.raw_shape = initial.shape
-        # ScheduledOptimizer is the part of torch.optim.Optimizer the engine uses (step, zero_grad, param_groups)
-        optimizer = cast(Callable[[list[Tensor]], torch.optim.Optimizer], factory)
-        engine = Engine(objective, initial, optimizer, transform=pipeline,
+        engine = Engine(objective, initial, factory, transform=pipeline,
                         regularization=diversity or no_regularization,
                         precondition=parameterization.precondition, postprocessing=parameterization.postprocess)
         tracker = Tracker(losses=LossRecorder(objective, diversity), images=Snapshots(
