@@ -130,7 +130,7 @@ ENGINE_MODULES = [
     "mei", "mei.optimization", "mei.methods", "mei.engine.resolve", "mei.engine.rng", "mei.engine.hooks",
     "mei.initial", "mei.stoppers", "mei.tracking", "mei.objectives", "mei.transforms", "mei.regularizers",
     "mei.preconditioners", "mei.postprocessing", "mei.modules", "mei.batched", "mei.targets.layers",
-    "mei.targets.contrastive", "mei.analysis.report_card",
+    "mei.targets.contrastive", "mei.targets.clusters", "mei.analysis.report_card", "mei.analysis.mds",
 ]
 
 

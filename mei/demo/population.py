@@ -103,6 +103,8 @@ class Population:
         params (list[dict]): the parameters each filter was drawn with.
         scale (Tensor): ``(n,)`` drive scale (unit drive std over natural images).
         gain, slope, offset (Tensor): ``(n,)`` output nonlinearity ``gain * softplus(slope * drive + offset)``.
+        types (list[str]): the functional cell type of each neuron (the kind, unless the population was drawn
+            by :func:`make_typed_population`).
     """
 
     filters: Tensor
@@ -112,6 +114,7 @@ class Population:
     gain: Tensor | None = None
     slope: Tensor | None = None
     offset: Tensor | None = None
+    types: list[str] = field(default_factory=list)
 
     @property
     def n_neurons(self) -> int:
@@ -191,8 +194,15 @@ def make_population(n_neurons: int = 48, height: int = 36, width: int = 64, seed
     generator = torch.Generator().manual_seed(seed)
     kinds = cell_kinds(n_neurons)
     params = [_draw_params(kind, height, width, generator) for kind in kinds]
+    return _calibrated(kinds, params, height, width, seed, mean_rate, calibration_images)
+
+
+def _calibrated(kinds: list[str], params: list[dict], height: int, width: int, seed: int, mean_rate: float,
+                calibration_images: int, types: list[str] | None = None) -> Population:
+    """The population of these cells, with drive scale and output nonlinearity set from natural images."""
+    n_neurons = len(kinds)
     filters = torch.stack([_filters_for(kind, p, height, width) for kind, p in zip(kinds, params, strict=True)])
-    population = Population(filters=filters, kinds=kinds, params=params)
+    population = Population(filters=filters, kinds=kinds, params=params, types=types or list(kinds))
     calibration = natural_images(calibration_images, height, width, seed=seed + 7919)
     drive = population.drive(calibration)
     # Unit drive std over natural images; complex cells are centred by their mean energy instead.
@@ -203,3 +213,69 @@ def make_population(n_neurons: int = 48, height: int = 36, width: int = 64, seed
     base = torch.nn.functional.softplus(population.slope * population.drive(calibration) + population.offset)
     population.gain = mean_rate / base.mean(dim=0)
     return population
+
+
+TYPES: dict[str, dict] = {
+    "simple-0": {"kind": "simple", "theta": 0.0, "phase": 0.0, "wavelength": 8.0},
+    "simple-90": {"kind": "simple", "theta": math.pi / 2, "phase": 0.0, "wavelength": 10.0},
+    "complex-45": {"kind": "complex", "theta": math.pi / 4, "phase": 0.0, "wavelength": 9.0},
+    "dog-on": {"kind": "dog", "sign": 1.0},
+    "dog-off": {"kind": "dog", "sign": -1.0},
+}
+"""The functional cell types of :func:`make_typed_population`: a kind and the tuning its members share."""
+
+
+def make_typed_population(n_per_type: int = 8, types: dict[str, dict] | None = None, height: int = 36,
+                          width: int = 64, seed: int = 0, jitter: float = 1.5, mean_rate: float = 2.0,
+                          calibration_images: int = 2000) -> Population:
+    """A population of known *functional cell types*: members of a type share their tuning, up to jitter.
+
+    As in a retina or in a model whose readouts are centred (Burg et al. 2024), every receptive field sits
+    near the image centre (within ``jitter`` pixels); members of a type share kind, orientation, centre
+    sign and wavelength (orientations within ``2 * jitter`` degrees and wavelengths within ``2 * jitter``
+    percent of the type's); the envelope's aspect is drawn as :func:`make_population` does.
+    ``population.types`` names each neuron's type: the ground truth of the most discriminative stimuli
+    (:mod:`mei.analysis.mds`).
+
+    Args:
+        n_per_type (int, optional): neurons per type. Default: 8.
+        types (dict, optional): type name -> ``{"kind": ..., "theta": ..., "phase": ..., "sign": ...}``.
+            Default: :data:`TYPES` (two simple-cell orientations, a complex type, ON and OFF centre-surround).
+        height, width, seed, mean_rate, calibration_images: as in :func:`make_population`.
+        jitter (float, optional): spread of the centres in pixels. Default: 1.5.
+    """
+    types = dict(TYPES if types is None else types)
+    if n_per_type < 1 or not types:
+        raise ValueError(f"need at least one type and n_per_type >= 1, got {len(types)} types, {n_per_type}")
+    generator = torch.Generator().manual_seed(seed)
+    names, kinds, params = [], [], []
+    for name, spec in types.items():
+        spec = dict(spec)
+        kind = spec.pop("kind")
+        if kind not in KINDS:
+            raise ValueError(f"type {name!r}: kind must be one of {KINDS}, got {kind!r}")
+        for _ in range(n_per_type):
+            drawn = _draw_params(kind, height, width, generator)
+            offset = (torch.rand(2, generator=generator) * 2 - 1) * jitter
+            drawn.update(x0=(width - 1) / 2 + float(offset[0]), y0=(height - 1) / 2 + float(offset[1]))
+            drawn.update({k: v for k, v in spec.items() if k in drawn})
+            if "theta" in drawn:  # orientation within 2 * jitter degrees, wavelength within 2 * jitter percent
+                wobble = (torch.rand(2, generator=generator) * 2 - 1) * 2 * jitter
+                drawn["theta"] += math.radians(float(wobble[0]))
+                drawn["wavelength"] *= 1 + float(wobble[1]) / 100
+                drawn["sigma"] = 0.45 * drawn["wavelength"]
+            names.append(name)
+            kinds.append(kind)
+            params.append(drawn)
+    return _calibrated(kinds, params, height, width, seed, mean_rate, calibration_images, types=names)
+
+
+class PopulationModel(torch.nn.Module):
+    """A :class:`Population` as a model: images ``(b, 1, h, w)`` -> rates ``(b, neurons)`` (the ground truth)."""
+
+    def __init__(self, population: Population) -> None:
+        super().__init__()
+        self.population = population
+
+    def forward(self, x: Tensor, **_: object) -> Tensor:
+        return self.population.rates(x)
