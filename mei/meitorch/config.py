@@ -13,14 +13,18 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import torch
+
 from ..engine.component import check_bool, check_choice, check_int
 from ..engine.errors import HyperparameterError
 from ..engine.resolve import ConfigError
+from ..engine.schedule import Schedule
 from .augment import Augmentation, FourierPrecondition
 from .denoisers import DENOISERS
 from .diversity import DiversityReward
 from .modes import ImagePostprocessing
-from .tools.schedules import Schedule, check_schedulable, is_schedule_spec, schedule_from_json
+from .tools.schedules import LR_SCHEDULERS, check_schedulable, is_schedule_spec, schedule_from_json
+from .tools.schedules import Schedule as UnboundSchedule
 
 MODES = ("pixel", "variational", "transformation")
 _ALL = frozenset(MODES)
@@ -40,6 +44,9 @@ KEYS: dict[str, tuple[Any, frozenset[str], str]] = {
     "jitter": (None, _ALL, "largest random shift in pixels before each step (None: 0)"),
     "train_norm": (None, _ALL, "rescale each image to this L2 norm before the model (None: off)"),
     "norm": (None, _NOT_TRANSFORMATION, "rescale each image to this L2 norm after each step (None: off)"),
+    "clip": (False, _NOT_TRANSFORMATION, "clamp the images to [bias - scale, bias + scale] after each step"),
+    "init": (None, _NOT_TRANSFORMATION, "start image(s) instead of noise: (C, H, W) or one per sample"),
+    "gradient_rf": (False, _ALL, "optimize the operation's linear model at a blank image (its gradient) instead"),
     "optimizer": ("rmsprop", _ALL, "sgd, mei, rmsprop or adam"),
     "optimizer_params": ({}, _ALL, "keyword arguments of the optimizer, e.g. lr, weight_decay"),
     "precond": (None, _ALL, "Fourier fall-off exponent applied to the gradient (None or 0: off)"),
@@ -115,6 +122,10 @@ def _check_run(out: dict[str, Any]) -> None:
         if "n_samples" in out:
             out["n_samples"] = check_int("n_samples", out["n_samples"], 1, 10**9, expected="a whole number >= 1")
         check_bool("diverse", out["diverse"])
+        check_bool("gradient_rf", out["gradient_rf"], expected="True or False (meitorch's flag)")
+        if "clip" in out:
+            out["clip"] = bool(check_choice("clip", out["clip"], (None, False, True),
+                                            expected="True (clamp to [bias - scale, bias + scale]), False or None"))
         check_choice("optimizer", out["optimizer"], OPTIMIZERS)
         if "blur" in out:
             check_choice("blur", out["blur"], (None, *BLUR_PARAMS))
@@ -129,7 +140,7 @@ def _bound(key: str, value: Any, n_iter: int, seed: int) -> Any:
             value = schedule_from_json(value)
         except ValueError as error:
             raise ConfigError(key, str(error)) from None
-    return value.bind(n_iter, seed) if isinstance(value, Schedule) else value
+    return value.bind(n_iter, seed) if isinstance(value, UnboundSchedule) else value
 
 
 def _bind_schedules(values: dict[str, Any], n_iter: int, seed: int, prefix: str = "") -> dict[str, Any]:
@@ -193,7 +204,30 @@ def _check_optimizer_params(value: Any, n_iter: int, seed: int) -> dict[str, Any
         return {}
     if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
         raise ConfigError("optimizer_params", f"must be a dict of keyword arguments, got {value!r}")
-    return {name: _bound(f"optimizer_params.{name}", item, n_iter, seed) for name, item in value.items()}
+    out = {name: _bound(f"optimizer_params.{name}", item, n_iter, seed) for name, item in value.items()
+           if name != "scheduler_params"}
+    if value.get("scheduler_params") is not None:
+        scheduler = value["scheduler_params"]
+        if isinstance(out.get("lr"), Schedule):
+            raise ConfigError("optimizer_params.scheduler_params",
+                              "give the learning rate a schedule (lr) or a torch scheduler (scheduler_params), "
+                              "not both")
+        if not isinstance(scheduler, Mapping) or "type" not in scheduler:
+            raise ConfigError("optimizer_params.scheduler_params",
+                              f"must be a dict with 'type' (one of {sorted(LR_SCHEDULERS)}) and the scheduler's "
+                              f"arguments, got {scheduler!r}")
+        out["scheduler_params"] = dict(scheduler)
+    return out
+def _start_images(value: Any) -> Any:
+    """``init`` as a float tensor (from a tensor, an array or nested lists); its shape is checked by the mode."""
+    try:
+        images = torch.as_tensor(value, dtype=torch.float32)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise ConfigError("init", f"must be an image tensor (C, H, W) or (n, C, H, W), got "
+                                  f"{type(value).__name__}: {error}") from None
+    if not bool(torch.isfinite(images).all()):
+        raise ConfigError("init", "holds NaN or infinite values")
+    return images.detach().clone()
 
 
 def _check_mode(out: dict[str, Any], mode: str) -> None:
@@ -220,6 +254,8 @@ def parse_config(config: Any, mode: str, seed: int = 0) -> dict[str, Any]:
     """
     _check_keys(config, mode)
     out = {**defaults(mode), **config}
+    if out.get("init") is not None:
+        out["init"] = _start_images(out["init"])
     _check_run(out)
     n_iter = out["iter_n"]
     out = _bind_schedules(out, n_iter, seed)

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from ..engine.component import Component
+from ..engine.resolve import ConfigError
 from .augment import FourierPrecondition, rescale_norm
 from .noise import draw as _noise
 from .tools.schedules import check_schedulable, value_at
@@ -32,27 +33,45 @@ Step = Callable[[Tensor, int], Tensor]
 
 
 class ImagePostprocessing(Component):
-    """``blur`` (a denoiser) then ``norm`` (rescale each image to that L2 norm), applied after each step.
+    """``blur`` (a denoiser), then ``norm`` (rescale each image to that L2 norm), then ``clip`` (clamp to
+    ``[bias - scale, bias + scale]``), applied after each step.
 
     Args:
         denoiser (Callable | None): one of :mod:`mei.meitorch.denoisers`, or None.
         norm (float | Schedule | None): L2 norm of each image after the step, > 0 (None: unchanged).
+        clip (tuple | None): ``(bias, scale)`` (numbers or schedules) of the clamp range, or None for no clamp.
     """
 
-    def __init__(self, denoiser: Step | None, norm: Any) -> None:
+    def __init__(self, denoiser: Step | None, norm: Any, clip: tuple[Any, Any] | None = None) -> None:
         self.denoiser = denoiser
         self.norm = check_schedulable("norm", norm, minimum=0, strict_minimum=True, optional=True)
+        self.clip = clip
 
     @property
     def active(self) -> bool:
         """Whether there is anything to do (otherwise the step's result is left untouched)."""
-        return self.denoiser is not None or self.norm is not None
+        return self.denoiser is not None or self.norm is not None or self.clip is not None
 
     def __call__(self, images: Tensor, i_iter: int) -> Tensor:
         if self.denoiser is not None:
             images = self.denoiser(images, i_iter)
         norm = value_at(self.norm, i_iter)
-        return images if norm is None else rescale_norm(images, float(norm))
+        if norm is not None:
+            images = rescale_norm(images, float(norm))
+        if self.clip is not None:
+            bias, scale = (float(value_at(v, i_iter)) for v in self.clip)
+            images = images.clamp(bias - scale, bias + scale)
+        return images
+
+
+def start_images(init: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """The ``init`` key as a batch of ``shape`` = ``(n, C, H, W)``: one image ``(C, H, W)`` (or ``(1, C, H, W)``)
+    for every sample, or exactly ``n`` of them. Raises :class:`~mei.engine.resolve.ConfigError` otherwise."""
+    images = init[None] if init.dim() == len(shape) - 1 else init
+    if images.dim() != len(shape) or images.shape[1:] != shape[1:] or images.shape[0] not in (1, shape[0]):
+        raise ConfigError("init", f"must be one image of shape {tuple(shape[1:])} or {shape[0]} of them "
+                                  f"{tuple(shape)}, got {tuple(init.shape)}")
+    return images.expand(shape).clone()
 
 
 class PixelImages:
@@ -63,6 +82,8 @@ class PixelImages:
         self.preconditioner, self.postprocessing = FourierPrecondition(settings["precond"]), postprocessing
 
     def initial(self) -> Tensor:
+        if self.settings.get("init") is not None:
+            return start_images(self.settings["init"], self.shape)[None]
         bias, scale = value_at(self.settings["bias"], 0), value_at(self.settings["scale"], 0)
         return bias + scale * _noise((1, *self.shape), torch.device("cpu"))
 
@@ -97,7 +118,10 @@ class VariationalImages:
 
     def initial(self) -> Tensor:
         bias, scale = value_at(self.settings["bias"], 0), value_at(self.settings["scale"], 0)
-        mean = bias + scale * _noise((1, 1, *self.shape), torch.device("cpu"))
+        if self.settings.get("init") is not None:
+            mean = start_images(self.settings["init"], (1, *self.shape))[None]
+        else:
+            mean = bias + scale * _noise((1, 1, *self.shape), torch.device("cpu"))
         if not self.learned:
             return mean
         log_std = torch.full_like(mean, math.log(max(float(scale), 1e-3)))

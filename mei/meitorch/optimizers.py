@@ -18,6 +18,7 @@ from torch import Tensor
 from ..engine.component import check_number
 from ..engine.resolve import ConfigError
 from ..engine.schedule import Schedule, schedule_optimizer, value_at
+from .tools.schedules import get_lr_scheduler
 
 
 class MEIOptimizer(torch.optim.Optimizer):
@@ -60,20 +61,32 @@ OPTIMIZER_CLASSES: dict[str, type[torch.optim.Optimizer]] = {
 _DEFAULT_LR = 0.01
 
 
+def _with_lr_scheduler(optimizer: torch.optim.Optimizer, hparams: Mapping[str, Any] | None) -> torch.optim.Optimizer:
+    """meitorch's ``scheduler_params``: a torch learning-rate scheduler stepped after every optimizer step."""
+    if hparams is not None:
+        scheduler = get_lr_scheduler(optimizer, hparams)
+        optimizer.register_step_post_hook(lambda opt, args, kwargs: scheduler.step())
+        optimizer.lr_scheduler = scheduler  # type: ignore[attr-defined]
+    return optimizer
+
+
 def optimizer_factory(name: str, params: Mapping[str, Any]) -> Callable[[list[Tensor]], torch.optim.Optimizer]:
     """The engine's optimizer factory for the ``optimizer`` / ``optimizer_params`` keys.
 
-    ``lr`` defaults to 0.01. Checks the arguments at once by building the optimizer on a probe tensor (with
-    every schedule at its step-0, smallest and largest value); raises :class:`~mei.engine.resolve.ConfigError`
-    naming ``optimizer_params`` if it refuses them.
+    ``lr`` defaults to 0.01. ``optimizer_params["scheduler_params"]`` (meitorch's key) adds a torch learning-rate
+    scheduler (:func:`~mei.meitorch.tools.schedules.get_lr_scheduler`) stepped after each step. Checks the
+    arguments at once by building the optimizer on a probe tensor (with every schedule at its step-0, smallest
+    and largest value, and the scheduler); raises :class:`~mei.engine.resolve.ConfigError` naming
+    ``optimizer_params`` (or ``optimizer_params.scheduler_params``) if they are refused.
     """
     cls = OPTIMIZER_CLASSES[name]
-    kwargs = {"lr": _DEFAULT_LR, **params}
+    kwargs = {"lr": _DEFAULT_LR, **{k: v for k, v in params.items() if k != "scheduler_params"}}
+    scheduler = params.get("scheduler_params")
     schedules = {k: v for k, v in kwargs.items() if isinstance(v, Schedule)}
     first = {k: value_at(v, 0) for k, v in kwargs.items()}
 
     def make(tensors: list[Tensor]) -> torch.optim.Optimizer:
-        return schedule_optimizer(cls(tensors, **first), schedules)
+        return _with_lr_scheduler(schedule_optimizer(cls(tensors, **first), schedules), scheduler)
 
     probes = [first] + [{**first, **{k: v.bounds()[end] for k, v in schedules.items()}} for end in (0, 1)]
     for probe in probes if schedules else probes[:1]:
@@ -82,4 +95,8 @@ def optimizer_factory(name: str, params: Mapping[str, Any]) -> Callable[[list[Te
         except (TypeError, ValueError) as error:
             raise ConfigError("optimizer_params",
                               f"the {name} optimizer rejected {dict(params)!r}: {error}") from None
+    try:
+        make([torch.zeros(1, requires_grad=True)])
+    except ValueError as error:
+        raise ConfigError("optimizer_params.scheduler_params", str(error)) from None
     return make

@@ -39,6 +39,8 @@ class MEIResult:
         seed (int): the seed of the run.
         stddev (Tensor | None): the standard deviation image (variational only).
         transform (nn.Module | None): the trained generative network (transformation only).
+        pointrf (Tensor | None): with ``gradient_rf``, the gradient of the operation's objective at a blank
+            image ``(C, H, W)``, the linear model that was optimized.
     """
 
     def __init__(self, mode: str, mei: Tensor, losses: dict[str, list[float]], steps: list[int],
@@ -49,6 +51,7 @@ class MEIResult:
         self._parameterization = parameterization
         self.stddev: Tensor | None = None
         self.transform: nn.Module | None = None
+        self.pointrf: Tensor | None = None
         if mode == "variational":
             self.stddev = parameterization.stddev(params, config["iter_n"] - 1).detach().cpu()
         elif mode == "transformation":

@@ -123,7 +123,8 @@ def _parameterization(mode: str, shape: tuple[int, ...], settings: dict[str, Any
             return TransformedNoise(shape, settings, settings["transform"])
         except TypeError as error:
             raise ConfigError("transform", str(error)) from None
-    post = ImagePostprocessing(make_denoiser(settings["blur"], settings.get("blur_params", {})), settings["norm"])
+    clip = (settings["bias"], settings["scale"]) if settings["clip"] else None
+    post = ImagePostprocessing(make_denoiser(settings["blur"], settings.get("blur_params", {})), settings["norm"], clip)
     return (PixelImages if mode == "pixel" else VariationalImages)(shape, settings, post)
 
 
@@ -150,6 +151,10 @@ def generate(operation: Operation, shape: tuple[int, ...], device: torch.device,
     if settings["diverse"] and _n_samples(mode, settings) < 2:
         raise ConfigError("diverse", "needs at least 2 samples per step (n_samples or n_samples_per_batch)")
     parameterization = _parameterization(mode, shape, settings)
+    pointrf = None
+    if settings["gradient_rf"]:
+        with rng.seeded([seed], devices=[device]):
+            operation, pointrf = gradient_rf_operation(operation, shape, device)
     pipeline = SamplePipeline(parameterization, Augmentation(settings["scaler"], settings["jitter"],
                                                              settings["train_norm"]))
     objective = OperationObjective(operation, parameterization)
@@ -164,4 +169,28 @@ def generate(operation: Operation, shape: tuple[int, ...], device: torch.device,
         tracker = Tracker(losses=LossRecorder(objective, diversity), images=Snapshots(
             settings["save_every"], settings["iter_n"], _snapshot_source(mode, parameterization, pipeline)))
         score, final = optimize(engine, NumIterations(settings["iter_n"]), tracker)
-    return MEIResult.from_run(mode, settings, parameterization, final, tracker.log, seed)
+    result = MEIResult.from_run(mode, settings, parameterization, final, tracker.log, seed)
+    result.pointrf = pointrf
+    return result
+
+
+def gradient_rf_operation(operation: Operation, shape: tuple[int, ...], device: torch.device) -> tuple[
+        Operation, Tensor]:
+    """meitorch's ``gradient_rf``: the operation's linear model at a blank image.
+
+    The gradient ``rf`` of the operation's objective at one all-zero image ``(1, *shape)`` is its "point
+    receptive field"; the returned operation is ``inputs -> {"objective": (inputs * rf).sum()}`` (summed over
+    the batch, as meitorch's linear model is), whose optimum under a norm constraint is ``-rf`` normalized.
+
+    Returns:
+        tuple: ``(linear operation, rf)``, ``rf`` a CPU tensor of ``shape``.
+    """
+    blank = torch.zeros(1, *shape, device=device, requires_grad=True)
+    objective = _objective_of(operation(blank))
+    (rf,) = torch.autograd.grad(objective, blank, allow_unused=True)
+    rf = torch.zeros_like(blank) if rf is None else rf.detach()
+
+    def linear_model(inputs: Tensor) -> dict[str, Tensor]:
+        return {"objective": (inputs * rf).sum()}
+
+    return linear_model, rf[0].cpu()
