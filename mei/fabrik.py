@@ -37,6 +37,7 @@ from .pipeline.builders import (
     get_trainer,
     resolve_fn,
 )
+from .pipeline.legacy_bridge.guard import LegacyGuard
 from .pipeline.part_tables import give_own_parts
 from .pipeline.schemas import LazyActivated, TableMixin, bind_schema, default_schema_name
 from .pipeline.values import from_bytes, frozen_copy, make_hash, to_blob_value, to_bytes
@@ -256,7 +257,7 @@ def _cpu_state(model_state: Mapping[str, Any]) -> dict[str, Any]:
     return {name: value.detach().cpu() if hasattr(value, "detach") else value for name, value in model_state.items()}
 
 
-class TrainedModelBase(dj.Computed):
+class TrainedModelBase(LegacyGuard, dj.Computed):
     """Template of a trained-model table: inherit it in your schema (``@schema class TrainedModel(...)``).
 
     ``make`` builds dataloaders and model, trains with the trainer function and stores score, output, the

@@ -31,6 +31,7 @@ from .modules import ConstrainedOutputModel, EnsembleModel
 from .pipeline import database as db
 from .pipeline.batched_populate import BatchedPopulateMixin
 from .pipeline.generation import run_config, run_method, validate_method, versions
+from .pipeline.legacy_bridge.guard import LegacyGuard
 from .pipeline.model_cache import ModelCache, freeze_model
 from .pipeline.part_tables import give_own_parts, primary_key_of
 from .pipeline.schemas import LazyActivated, bind_schema, default_schema_name
@@ -148,7 +149,7 @@ class MEIMethod(LazyActivated, dj.Lookup):
 # ------------------------------------------------------------------------------------ ensembles
 
 
-class TrainedEnsembleModelTemplate(dj.Manual):
+class TrainedEnsembleModelTemplate(LegacyGuard, dj.Manual):
     """Template of ensembles of trained models whose outputs are averaged.
 
     Class attributes to set: ``dataset_table`` (default: :class:`mei.fabrik.Dataset`),
@@ -249,7 +250,7 @@ class TrainedEnsembleModelTemplate(dj.Manual):
 # ------------------------------------------------------------------------------------ objectives
 
 
-class PopulationObjectiveTemplate(dj.Computed):
+class PopulationObjectiveTemplate(LegacyGuard, dj.Computed):
     """Template of an objective table for population models: neuron id -> output unit, per dataset.
 
     ``populate()`` reads, for each dataset, the data info stored with a model trained on it (when
@@ -329,7 +330,7 @@ class PopulationObjectiveTemplate(dj.Computed):
 # ------------------------------------------------------------------------------------ MEIs
 
 
-class MEITemplate(BatchedPopulateMixin, dj.Computed):
+class MEITemplate(LegacyGuard, BatchedPopulateMixin, dj.Computed):
     """Template of the MEI table: one MEI per method, trained model, neuron (objective) and seed.
 
     Class attributes to set: ``trained_model_table`` (anything with ``load_model``, e.g. your

@@ -12,6 +12,7 @@ from torch import Tensor
 
 from ..analysis.report_card import Objective, _responses, report_card
 from ..modules import ConstrainedOutputModel, EnsembleModel
+from .legacy_bridge.guard import LegacyGuard
 
 
 def _batch_inputs(batch: Any) -> Tensor:
@@ -28,7 +29,7 @@ def loader_images(dataloaders: Any, tier: str = "train", data_key: str | None = 
     return torch.cat([_batch_inputs(batch) for batch in loaders])
 
 
-class ReportCardTemplate(dj.Computed):
+class ReportCardTemplate(LegacyGuard, dj.Computed):
     """Template of the report-card table: the metrics of :func:`report_card` for every MEI of ``mei_table``.
 
     Class attributes: ``mei_table`` (your :class:`mei.main.MEITemplate` table), ``max_shift`` (for

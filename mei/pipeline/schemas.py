@@ -27,14 +27,20 @@ def bind_schema(schema: Any, schema_name: str, *, connection: Any = None, create
         schema_name (str): database schema to bind to.
         connection (datajoint.Connection, optional): Default: :func:`mei.pipeline.database.connect`.
         create_schema, create_tables (bool, optional): as in ``datajoint.Schema.activate``. Default: True.
+
+    Raises:
+        LegacySchemaError: ``schema_name`` holds DataJoint 0.14 tables (nothing is written; see
+            :mod:`mei.pipeline.legacy_bridge.guard`).
     """
     from . import database as db
+    from .legacy_bridge.guard import refuse_legacy_schema
 
     if connection is None:
         connection = db.connect()
     db.ensure_store(db.config_of(connection))  # the MEI store must exist in the configuration of this connection
     if schema.database == schema_name and schema.connection is connection:
         return schema
+    refuse_legacy_schema(connection, schema_name)  # never declare DataJoint 2 tables beside DataJoint 0.14 ones
     schema.database = None  # allow moving the package tables to another schema or connection
     schema.activate(schema_name, connection=connection, create_schema=create_schema, create_tables=create_tables)
     return schema
