@@ -131,6 +131,7 @@ ENGINE_MODULES = [
     "mei.initial", "mei.stoppers", "mei.tracking", "mei.objectives", "mei.transforms", "mei.regularizers",
     "mei.preconditioners", "mei.postprocessing", "mei.modules", "mei.batched", "mei.targets.layers",
     "mei.targets.contrastive", "mei.targets.clusters", "mei.analysis.report_card", "mei.analysis.mds",
+    "mei.analysis.stimuli", "mei.analysis.tuning",
 ]
 
 
