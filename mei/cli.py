@@ -197,6 +197,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print(f"{args.file}: invalid config{where}: {error.message}", file=sys.stderr)
         return 1
     print(f"{args.file}: valid config for {method_fn}")
+    device = config.get("device") if isinstance(config, dict) else None
+    if isinstance(device, str) and device.startswith("cuda"):
+        print(f"note: device {device!r} is not checked against this machine (the one that runs the MEIs may "
+              "differ); a run where it is missing stops with an error that says so")
     return 0
 
 

@@ -26,6 +26,7 @@ import datajoint as dj
 import numpy as np
 import torch
 
+from .engine.errors import UnitOutOfRangeError
 from .fabrik import Dataset, data_info_from_dataloaders
 from .modules import ConstrainedOutputModel, EnsembleModel
 from .pipeline import database as db
@@ -450,7 +451,12 @@ class MEITemplate(LegacyGuard, BatchedPopulateMixin, dj.Computed):
         config = run_config(method, stored_config, self.input_shape(key))
         needs_data = self.include_dataloader or getattr(method, "needs_dataloaders", "shape" not in config)
         dataloaders = self._dataloaders(key) if needs_data else None
-        result = self._compute(key, model, objective, method, config, seed, dataloaders)
+        try:
+            result = self._compute(key, model, objective, method, config, seed, dataloaders)
+        except UnitOutOfRangeError as error:  # say which row selected the unit
+            selector = (self.objective_table or self.selector_table)()
+            raise UnitOutOfRangeError(error.units, error.n_units, f"{type(selector).__name__} row "
+                                      f"{primary_key_of(selector, key)}: its output unit") from error
         row = self._row(key, result, stored_config)
         with db.store_errors(db.config_of(self.connection), hint=db.POPULATE_HINT):  # a clear error if the store fails
             self.insert1(row)

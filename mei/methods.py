@@ -44,11 +44,16 @@ def record(**facts: Any) -> None:
 def get_device(name: str) -> torch.device:
     """The torch device for ``"cpu"``/``"cuda"``/``"cuda:N"``; a clear error when CUDA is not there."""
     device = torch.device(name)
+    checked = ("validating a config (check-config, inserting a method) accepts any 'cuda' device: it cannot know "
+               "the machine that will run it; this is that machine")
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError(f"config asks for device {name!r} but no CUDA GPU is available here; use 'cpu'")
+            raise RuntimeError(f"config asks for device {name!r} but no CUDA GPU is available here "
+                               f"(torch.cuda.is_available() is False); use 'cpu', or run it on a machine with a "
+                               f"GPU ({checked})")
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise RuntimeError(f"config asks for {name!r} but only {torch.cuda.device_count()} GPU(s) exist")
+            raise RuntimeError(f"config asks for {name!r} but only {torch.cuda.device_count()} GPU(s) exist here "
+                               f"(cuda:0 to cuda:{torch.cuda.device_count() - 1}; {checked})")
     return device
 
 
@@ -100,6 +105,7 @@ def run_engine(model: nn.Module, components: Components, shape: tuple[int, ...],
 
     ``tracker`` replaces the default ``Tracker(**components.objectives)`` (batched runs track per image).
     """
+    components.check_input(shape)
     with rng.seeded(seeds, devices=[device]), evaluation_mode(model):
         model.to(device)
         initial = components.initial((len(seeds), *shape[1:]) if len(seeds) > 1 else shape).to(device)

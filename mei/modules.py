@@ -8,6 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .engine.errors import UnitOutOfRangeError
+
 
 class ConstrainedOutputModel(nn.Module):
     """The model's output restricted to one unit: ``target_fn(model(x, **forward_kwargs)[:, constraint])``.
@@ -31,6 +33,7 @@ class ConstrainedOutputModel(nn.Module):
 
     def forward(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         output = self.model(x, *args, **{**self.forward_kwargs, **kwargs})
+        check_units(output, [self.constraint] if isinstance(self.constraint, int) else [])
         response = output[:, self.constraint]
         return self.target_fn(response) if self.target_fn is not None else response
 
@@ -54,3 +57,11 @@ class EnsembleModel(nn.Module):
     def forward(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         outputs = [member(x, *args, **kwargs) for member in self.members]
         return torch.stack(outputs).mean(dim=0) if len(outputs) > 1 else outputs[0]
+
+
+def check_units(output: Tensor, units: list[int], dim: int = 1) -> None:
+    """Raise :class:`~mei.engine.errors.UnitOutOfRangeError` if a unit lies outside ``output``'s unit ``dim``
+    (negative units count from the end, as in indexing)."""
+    n_units = output.shape[dim] if output.dim() > dim else 0
+    if units and not -n_units <= min(units) <= max(units) < n_units:
+        raise UnitOutOfRangeError(units, n_units)

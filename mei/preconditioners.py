@@ -8,7 +8,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .engine.component import Component, check_choice, check_number, component
+from .engine.component import Component, check_choice, check_dim, check_number, component
+from .engine.errors import HyperparameterError
 from .engine.kernels import edge_padding, filter_spectrum, gaussian_blur, gaussian_radius, radial_frequency
 from .engine.kernels import gaussian_kernel1d as gaussian_kernel1d  # its old path, kept
 
@@ -27,7 +28,7 @@ class GaussianBlur(Component):
     """Blur the gradient with a Gaussian of ``sigma`` pixels.
 
     Args:
-        sigma (float): standard deviation in pixels (0 = no blur).
+        sigma (float): standard deviation in pixels, > 0 (for no blur, leave the precondition out).
         truncate (float, optional): kernel radius in sigmas. Default: 4.
         padding (str, optional): ``"reflect"``, ``"replicate"`` or ``"circular"``. Default: ``"reflect"``.
     """
@@ -35,7 +36,7 @@ class GaussianBlur(Component):
     _repr_fields = ("sigma", "truncate", "padding")
 
     def __init__(self, sigma: float, truncate: float = 4.0, padding: str = "reflect") -> None:
-        self.sigma = check_number("sigma", sigma, minimum=0, maximum=1000)
+        self.sigma = check_number("sigma", sigma, minimum=0, strict_minimum=True, maximum=1000)
         self.truncate = check_number("truncate", truncate, minimum=0.5, maximum=100)
         self.padding = _check_padding(padding)
 
@@ -120,17 +121,18 @@ class TemporalGaussianBlur(Component):
     """Low-pass the gradient along time with a Gaussian of ``sigma`` frames.
 
     Args:
-        sigma (float): standard deviation in frames (0 = no blur).
+        sigma (float): standard deviation in frames, > 0 (for no blur, leave the precondition out).
         dim (int, optional): the time dimension. Default: 2 (``(N, C, T, H, W)``).
         truncate (float, optional): kernel radius in sigmas. Default: 4.
         padding (str, optional): ``"reflect"``, ``"replicate"`` or ``"circular"``. Default: ``"reflect"``.
     """
 
+    time_dim_field = "dim"  # the input must have a time dimension there (checked before a run)
     _repr_fields = ("sigma", "dim", "truncate", "padding")
 
     def __init__(self, sigma: float, dim: int = 2, truncate: float = 4.0, padding: str = "reflect") -> None:
-        self.sigma = check_number("sigma", sigma, minimum=0, maximum=1000)
-        self.dim = check_number("dim", dim, integer=True)
+        self.sigma = check_number("sigma", sigma, minimum=0, strict_minimum=True, maximum=1000)
+        self.dim = check_dim("dim", dim)
         self.truncate = check_number("truncate", truncate, minimum=0.5, maximum=100)
         self.padding = _check_padding(padding)
         self._blur = _BlurMatrices()
@@ -148,19 +150,27 @@ class SpatioTemporalGaussianBlur(Component):
 
     Args:
         sigma (float): spatial standard deviation in pixels (0 = none).
-        sigma_time (float): temporal standard deviation in frames (0 = none).
+        sigma_time (float): temporal standard deviation in frames (0 = none; not both 0).
         time_dim (int, optional): the time dimension. Default: 2.
         truncate (float, optional): kernel radius in sigmas. Default: 4.
         padding (str, optional): ``"reflect"``, ``"replicate"`` or ``"circular"``. Default: ``"reflect"``.
     """
 
+    time_dim_field = "time_dim"  # the input must have a time dimension there (checked before a run)
     _repr_fields = ("sigma", "sigma_time", "time_dim", "truncate", "padding")
 
     def __init__(self, sigma: float, sigma_time: float, time_dim: int = 2, truncate: float = 4.0,
                  padding: str = "reflect") -> None:
         self.sigma = check_number("sigma", sigma, minimum=0, maximum=1000)
-        self._time = TemporalGaussianBlur(sigma_time, time_dim, truncate, padding)
-        self.sigma_time, self.time_dim, self.truncate, self.padding = sigma_time, time_dim, truncate, padding
+        self.sigma_time = check_number("sigma_time", sigma_time, minimum=0, maximum=1000)
+        if self.sigma == 0 and self.sigma_time == 0:
+            raise HyperparameterError("sigma_time", "must be > 0 when sigma is 0 (both 0 would not blur; leave the "
+                                      "precondition out), got 0")
+        self.time_dim = check_dim("time_dim", time_dim)
+        self.truncate = check_number("truncate", truncate, minimum=0.5, maximum=100)
+        self.padding = _check_padding(padding)
+        self._time = (TemporalGaussianBlur(sigma_time, time_dim, truncate, padding) if self.sigma_time > 0
+                      else None)
         self._blur = _BlurMatrices()
 
     def __call__(self, grad: Tensor, i_iter: int) -> Tensor:
@@ -169,7 +179,7 @@ class SpatioTemporalGaussianBlur(Component):
             padding = edge_padding(padding, gaussian_radius(self.sigma, self.truncate), grad.shape[-2:])
         space = self._blur(self._blur(grad, -1, self.sigma, self.truncate, padding), -2, self.sigma,
                            self.truncate, padding)
-        return self._time(space, i_iter)
+        return self._time(space, i_iter) if self._time is not None else space
 
 
 # Preconditioners share the ``(x, i_iter) -> x`` signature of transforms, so one Compose chains either kind:

@@ -19,7 +19,7 @@ from typing import Any
 
 from torch import Tensor
 
-from .engine.component import Component, check_number, component
+from .engine.component import Component, check_dim, check_number, component
 
 Reducer = Callable[[Tensor], Tensor]
 
@@ -35,7 +35,7 @@ class MeanOverTime(Component):
     _repr_fields = ("dim",)
 
     def __init__(self, dim: int = -1) -> None:
-        self.dim = check_number("dim", dim, integer=True)
+        self.dim = check_dim("dim", dim)
 
     def __call__(self, response: Tensor) -> Tensor:
         return response.mean(dim=self.dim)
@@ -57,7 +57,7 @@ class MeanOverWindow(Component):
     def __init__(self, start: int = 0, stop: int | None = None, dim: int = -1) -> None:
         self.start = check_number("start", start, integer=True)
         self.stop = None if stop is None else check_number("stop", stop, integer=True)
-        self.dim = check_number("dim", dim, integer=True)
+        self.dim = check_dim("dim", dim)
         if self.stop is not None and (self.start >= 0) == (self.stop >= 0) and self.stop <= self.start:
             raise ValueError(f"the window start={self.start}, stop={self.stop} is empty")
 

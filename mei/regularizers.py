@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .engine.component import Component, check_number, component
+from .engine.component import Component, check_dim, check_number, component
 from .engine.errors import HyperparameterError
 from .engine.kernels import total_variation
 
@@ -82,7 +82,7 @@ class TotalVariation(Component):
 
     def __init__(self, weight: float = 1.0, dims: Sequence[int] = (-2, -1), isotropic: bool = False) -> None:
         self.weight = check_number("weight", weight, minimum=0)
-        self.dims = [check_number("dims", d, integer=True) for d in dims]
+        self.dims = [check_dim("dims", d) for d in dims]
         self.isotropic = bool(isotropic)
         if self.isotropic and len(self.dims) != 2:
             raise HyperparameterError("dims", f"must be exactly two dims for isotropic total variation, got {dims!r}")
@@ -129,11 +129,12 @@ class TemporalSmoothness(Component):
         order (int, optional): 1 or 2. Default: 1.
     """
 
+    time_dim_field = "dim"  # the input must have a time dimension there (checked before a run)
     _repr_fields = ("weight", "dim", "order")
 
     def __init__(self, weight: float = 1.0, dim: int = 2, order: int = 1) -> None:
         self.weight = check_number("weight", weight, minimum=0)
-        self.dim = check_number("dim", dim, integer=True)
+        self.dim = check_dim("dim", dim)
         self.order = check_number("order", order, minimum=1, maximum=2, integer=True)
 
     def __call__(self, x: Tensor, i_iter: int) -> Tensor:

@@ -71,7 +71,8 @@ class EvaluationPlateau(OptimizationStopper):
         self.patience = check_number("patience", patience, minimum=1, maximum=10**9, integer=True)
         self.min_delta = check_number("min_delta", min_delta, minimum=0)
         self.max_iterations = check_number("max_iterations", max_iterations, minimum=1, maximum=10**9, integer=True)
-        self.min_iterations = check_number("min_iterations", min_iterations, minimum=0, maximum=10**9, integer=True)
+        self.min_iterations = check_number("min_iterations", min_iterations, minimum=0,
+                                           maximum=self.max_iterations, integer=True)
         self.relative = bool(relative)
         self._best = -math.inf
         self._since_best = 0

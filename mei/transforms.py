@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from .engine import rng
-from .engine.component import Component, check_choice, check_number, component
+from .engine.component import Component, check_choice, check_dim, check_number, component
 from .engine.errors import HyperparameterError
 from .engine.kernels import resample
 
@@ -52,7 +52,7 @@ class Jitter(Component):
     _repr_fields = ("max_shift", "dims")
 
     def __init__(self, max_shift: int | Sequence[int], dims: Sequence[int] = (-2, -1)) -> None:
-        self.dims = [check_number("dims", d, integer=True) for d in dims]
+        self.dims = [check_dim("dims", d) for d in dims]
         shifts = [max_shift] * len(self.dims) if isinstance(max_shift, (int, float)) else list(max_shift)
         if len(shifts) != len(self.dims):
             raise HyperparameterError("max_shift",
@@ -192,11 +192,12 @@ class TemporalJitter(Component):
         value (float, optional): fill value of ``"constant"`` padding. Default: 0.
     """
 
+    time_dim_field = "dim"  # the input must have a time dimension there (checked before a run)
     _repr_fields = ("max_shift", "dim", "padding", "value")
 
     def __init__(self, max_shift: int, dim: int = 2, padding: str = "replicate", value: float = 0.0) -> None:
         self.max_shift = check_number("max_shift", max_shift, minimum=0, maximum=10**6, integer=True)
-        self.dim = check_number("dim", dim, integer=True)
+        self.dim = check_dim("dim", dim)
         self.padding = check_choice("padding", padding, PADDINGS)
         self.value = check_number("value", value)
 
@@ -218,6 +219,7 @@ class SpatioTemporalJitter(Component):
         padding (str, optional): padding in time. Default: ``"replicate"``.
     """
 
+    time_dim_field = "time_dim"  # the input must have a time dimension there (checked before a run)
     _repr_fields = ("max_shift_time", "max_shift_space", "time_dim", "padding")
 
     def __init__(self, max_shift_time: int, max_shift_space: int | Sequence[int], time_dim: int = 2,

@@ -229,8 +229,9 @@ def test_non_scalar_model_output_is_a_clear_error():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_cuda_without_gpu_is_a_clear_error():
-    with pytest.raises(RuntimeError, match="no CUDA GPU"):
+    with pytest.raises(RuntimeError, match="no CUDA GPU") as error:
         run(config(device="cuda"))
+    assert "accepts any 'cuda' device: it cannot know the machine that will run it" in str(error.value)
 
 
 def test_model_training_flag_is_restored_and_parameters_get_no_gradient():

@@ -11,6 +11,7 @@ from mei.engine.resolve import (
     resolve,
     validate_config,
 )
+from mei.pipeline.generation import validate_method
 from mei.stoppers import NumIterations
 
 
@@ -125,43 +126,67 @@ def test_a_good_config_validates():
     (good_config(device=1), "device", "'cpu' or 'cuda'"),
     (good_config(initial="mei.initial.RandomNormal"), "initial", "must be a dict"),
     (good_config(initial={"kwargs": {}}), "initial", "missing 'path'"),
-    (good_config(initial={"path": "mei.initial.RandomNormal", "args": [1]}), "initial", "unknown keys"),
+    (good_config(initial={"path": "mei.initial.RandomNormal", "args": [1]}), "initial.args", "unknown keys"),
     (good_config(initial={"path": "mei.initial.Nope"}), "initial.path", "no attribute"),
     (good_config(initial={"path": "os.getcwd"}), "initial.path", "outside the allowed"),
     (good_config(initial={"path": ""}), "initial.path", "empty"),
     (good_config(stopper={"path": "mei.stoppers.NumIterations"}), "stopper.kwargs", "num_iterations"),
     (good_config(stopper={"path": "mei.stoppers.NumIterations", "kwargs": {"num_iterations": 3, "steps": 3}}),
-     "stopper.kwargs",
-     "unexpected keyword"),
+     "stopper.kwargs.steps", "unknown argument 'steps'"),
+    (good_config(stopper={"path": "mei.stoppers.NumIterations", "kwargs": {"num_iterations": 3, "num_iteration": 3}}),
+     "stopper.kwargs.num_iteration", "unknown argument 'num_iteration'; did you mean 'num_iterations'"),
     (good_config(stopper={"path": "mei.stoppers.NumIterations", "kwargs": {"num_iterations": -3}}),
-     "stopper.kwargs", "num_iterations must be >= 1"),
+     "stopper.kwargs.num_iterations", "num_iterations must be >= 1"),
     (good_config(stopper={"path": "mei.stoppers.NumIterations", "kwargs": {"num_iterations": 1e300}}),
      "stopper.kwargs.num_iterations", "out of range"),
     (good_config(stopper={"path": "mei.stoppers.NumIterations", "kwargs": {"num_iterations": "ten"}}),
-     "stopper.kwargs", "must be a number"),
+     "stopper.kwargs.num_iterations", "must be a number"),
     (good_config(stopper={"path": "mei.stoppers.NumIterations", "kwargs": [10]}), "stopper.kwargs", "must be a dict"),
-    (good_config(optimizer={"path": "torch.optim.SGD", "kwargs": {"lr": -1.0}}), "optimizer.kwargs", "learning rate"),
-    (good_config(optimizer={"path": "torch.optim.SGD", "kwargs": {"learning_rate": 1.0}}), "optimizer.kwargs",
-     "unexpected keyword"),
+    (good_config(optimizer={"path": "torch.optim.SGD", "kwargs": {"lr": -1.0}}), "optimizer.kwargs.lr",
+     "learning rate"),
+    (good_config(optimizer={"path": "torch.optim.SGD", "kwargs": {"lr": "0.1"}}), "optimizer.kwargs.lr",
+     "must be a number, got '0.1'"),
+    (good_config(optimizer={"path": "torch.optim.Adam", "kwargs": {"betas": [0.9, "0.99"]}}),
+     "optimizer.kwargs.betas[1]", "must be a number"),
+    (good_config(optimizer={"path": "torch.optim.SGD", "kwargs": {"learning_rate": 1.0}}),
+     "optimizer.kwargs.learning_rate", "unknown argument"),
+    (good_config(optimizer={"path": "torch.optim.Adamm"}), "optimizer.path", "did you mean 'Adam'"),
+    (good_config(transform={"path": "mei.transforms.Jiter", "kwargs": {"max_shift": 1}}), "transform.path",
+     "no attribute 'Jiter'.*; did you mean 'Jitter'"),
+    (good_config(transform={"path": "mei.transforms.GaussianBlur", "kwargs": {"sigma": 1}}), "transform.path",
+     "did you mean 'mei.preconditioners.GaussianBlur'"),
+    (good_config(transform={"path": "mei.transform.Jitter"}), "transform.path", "did you mean 'mei.transforms'"),
+    (good_config(transform={"path": "mei.transforms.Jitter", "kwarg": {}}), "transform.kwarg",
+     "did you mean 'kwargs'"),
+    (good_config(stoper={"path": "mei.stoppers.NumIterations"}), "stoper", "did you mean 'stopper'"),
+    (good_config(precondition={"path": "mei.preconditioners.GaussianBlur", "kwargs": {"sigma": 0}}),
+     "precondition.kwargs.sigma", "sigma must be > 0, got 0"),
+    (good_config(transform={"path": "mei.transforms.Compose", "kwargs": {"transforms": [
+        {"path": "mei.transforms.Jitter", "kwargs": {"max_shift": -1}}]}}),
+     "transform.kwargs.transforms[0].kwargs.max_shift", "max_shift must be >= 0"),
     (good_config(optimizer={"path": "mei.stoppers.NumIterations", "kwargs": {}}), "optimizer.path",
      "kind stopper; this slot takes optimizer"),
     (good_config(optimizer={"path": "torch.optim.SGD", "kwargs": {"lr": float("nan")}}), "optimizer.kwargs.lr",
      "not a finite number"),
     (good_config(objectives={"path": "mei.objectives.EvaluationObjective"}), "objectives", "must be a list"),
     (good_config(objectives=[{"path": "mei.objectives.EvaluationObjective", "kwargs": {"interval": 0}}]),
-     "objectives[0].kwargs", "interval must be >= 1"),
+     "objectives[0].kwargs.interval", "interval must be >= 1"),
     (good_config(transform={"path": "mei.transforms.Jitter", "kwargs": {"max_shift": object()}}),
      "transform.kwargs.max_shift", "not JSON-serialisable"),
     (good_config(shape=[1, 0, 8]), "shape", "positive ints"),
     (good_config(minimize="yes"), "minimize", "true or false"),
     (good_config(postprocessing={"path": "mei.postprocessing.ClipRange", "kwargs": {"x_min": 1, "x_max": 0}}),
-     "postprocessing.kwargs", "x_max must be >="),
+     "postprocessing.kwargs.x_max", "x_max must be >="),
 ])
 def test_each_problem_is_an_error_naming_its_key(config, key, message):
+    """One scheme of keys: the path from the top of the config down to the bad value."""
     with pytest.raises(ConfigError, match=message) as info:
         validate_config(config)
-    assert info.value.key.startswith(key)
-    assert str(info.value).startswith(key)
+    assert info.value.key == key
+    assert str(info.value).startswith(f"{key}: ")
+    with pytest.raises(ConfigError) as info:  # the pipeline's (and check-config's) view: under method_config
+        validate_method("mei.methods.gradient_ascent", config)
+    assert info.value.key == f"method_config.{key}"
 
 
 def test_non_dict_config_is_refused():

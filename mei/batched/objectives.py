@@ -8,7 +8,7 @@ from typing import Any, cast
 import torch
 from torch import Tensor, nn
 
-from ..modules import ConstrainedOutputModel
+from ..modules import ConstrainedOutputModel, check_units
 
 
 class BatchedConstrainedOutputModel(nn.Module):
@@ -36,6 +36,7 @@ class BatchedConstrainedOutputModel(nn.Module):
         self.model = model
         self.target_fn = target_fn
         self.forward_kwargs = dict(forward_kwargs or {})
+        self._unit_range = [min(units), max(units)]  # checked against the output without reading the buffer
         self.register_buffer("units", torch.tensor(units, dtype=torch.long), persistent=False)
         self.register_buffer("images", torch.arange(len(units)), persistent=False)
 
@@ -43,6 +44,7 @@ class BatchedConstrainedOutputModel(nn.Module):
         if x.shape[0] != self.units.numel():
             raise ValueError(f"the input holds {x.shape[0]} images for {self.units.numel()} units")
         output = self.model(x, *args, **{**self.forward_kwargs, **kwargs})
+        check_units(output, self._unit_range)
         response = output[self.images, self.units]
         return self.target_fn(response) if self.target_fn is not None else response
 

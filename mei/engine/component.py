@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from .errors import HyperparameterError
+from .errors import ConfigError, HyperparameterError
 
 COMPONENT_KINDS: tuple[str, ...] = (
     "initial", "optimizer", "stopper", "transform", "regularization", "precondition", "postprocessing", "objective",
@@ -225,6 +225,14 @@ def check_number(name: str, value: Any, minimum: float | None = None, maximum: f
     return int(value) if integer else value
 
 
+def check_dim(name: str, value: Any) -> int:
+    """Validate a dimension of an input (or response): a whole number other than 0, which holds the images."""
+    dim = check_number(name, value, integer=True)
+    if dim == 0:
+        raise HyperparameterError(name, "must not be 0 (dimension 0 holds the images), got 0")
+    return dim
+
+
 def check_int(name: str, value: Any, minimum: int | None = None, maximum: int | None = None,
               expected: str | None = None) -> int:
     """Validate an ``int`` hyperparameter (not a bool, not a whole float) within ``[minimum, maximum]``.
@@ -293,3 +301,38 @@ def reads_input(component: Any) -> bool:
     if isinstance(own, property):  # computed by the component itself (e.g. a Tracker from its objectives)
         return bool(own.__get__(component))
     return True if own is None else bool(own)
+
+
+def _axis_names(ndim: int) -> list[str]:
+    middle = ["channels", "time"][:ndim - 3] + [f"dimension {i}" for i in range(3, ndim - 2)]
+    return ["images", *middle, "height", "width"][:ndim]
+
+
+def check_input_rank(component: Any, shape: Sequence[int], key: str) -> None:
+    """Refuse ``component`` (or a component inside it) that works along time on an input of ``shape`` without
+    a time dimension there: a temporal component (one whose class names its time-dimension attribute in
+    ``time_dim_field``) on a 4-D image input would blur or shift the image height instead.
+
+    The time dimension must be neither dimension 0 (images) nor one of the last two (height, width).
+
+    Raises:
+        ConfigError: naming ``key``, the component, its time dimension and the input's shape.
+    """
+    field = getattr(type(component), "time_dim_field", None)
+    if field is not None:
+        dim, ndim = int(getattr(component, field)), len(shape)
+        position = dim % ndim if -ndim <= dim < ndim else None
+        if position is None or position == 0 or position >= ndim - 2:
+            meaning = "no dimension of it" if position is None else f"the {_axis_names(ndim)[position]}"
+            advice = ("a video config needs a video model (input: images, channels, time, height, width); for "
+                      "images leave the temporal component out" if ndim < 5 else
+                      f"set {field} to the time dimension (2 for images, channels, time, height, width)")
+            raise ConfigError(key, f"{type(component).__name__} works along time ({field}={dim}), but the input is "
+                                   f"{ndim}-D {tuple(shape)}, where dimension {dim} is {meaning}: {advice}")
+    for name, value in vars(component).items():
+        children = value if isinstance(value, (list, tuple)) else [value]
+        for i, child in enumerate(children):
+            if isinstance(child, Component):
+                where = key if name.startswith("_") else (
+                    f"{key}.kwargs.{name}[{i}]" if isinstance(value, (list, tuple)) else f"{key}.kwargs.{name}")
+                check_input_rank(child, shape, where)

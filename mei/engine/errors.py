@@ -31,3 +31,18 @@ class HyperparameterError(ValueError):
         self.name = name
         self.reason = reason
         super().__init__(f"{name} {reason}")
+
+
+class UnitOutOfRangeError(IndexError):
+    """An objective selects an output unit the model does not have.
+
+    ``units`` are the selected units, ``n_units`` the size of the model's unit dimension; the message names
+    the valid range. The pipeline adds the key of the row that selected the unit (``output_unit`` of a neuron).
+    """
+
+    def __init__(self, units: list[int], n_units: int, where: str = "output unit") -> None:
+        self.units = list(units)
+        self.n_units = n_units
+        bad = [u for u in self.units if not -n_units <= u < n_units]
+        super().__init__(f"{where} {bad[0] if len(bad) == 1 else bad} is out of range: the model's output has "
+                         f"{n_units} unit(s), valid units are 0 to {n_units - 1}")

@@ -21,6 +21,7 @@ Everything else is refused by name before anything is imported or called, with a
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 import math
@@ -30,8 +31,8 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from .component import BUILDER_KINDS, COMPONENT_KINDS, KINDS, METHOD_KINDS, declared_kinds
-from .errors import ComponentNotAllowedError, ConfigError
+from .component import BUILDER_KINDS, COMPONENT_KINDS, KINDS, METHOD_KINDS, check_input_rank, declared_kinds
+from .errors import ComponentNotAllowedError, ConfigError, HyperparameterError
 from .options import BatchOptions
 from .schedule import Schedule, ScheduledComponent, extreme_kwargs, schedule_optimizer, values_at
 
@@ -58,7 +59,7 @@ _extra_prefixes: list[str] = []
 
 __all__ = [
     "ENV_VAR", "COMPONENT_MODULES", "NEVER_ALLOWED", "COMPONENT_KINDS", "METHOD_KINDS", "BUILDER_KINDS", "KINDS",
-    "ConfigError", "ComponentNotAllowedError", "allow_modules", "disallow_modules", "allowed_prefixes",
+    "ConfigError", "ComponentNotAllowedError", "did_you_mean", "allow_modules", "disallow_modules", "allowed_prefixes",
     "is_allowed_module", "resolve", "check_json_value", "check_kwargs", "component_spec", "build_component",
     "iter_component_specs", "Components", "build_components", "validate_config", "package_components",
     "component_catalogue",
@@ -119,6 +120,21 @@ def _how_to_allow(module: str) -> str:
             f"mei.allow_modules({module!r})")
 
 
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """``"; did you mean 'X'?"`` for the candidate closest to a mistyped ``word`` (``""`` if none is close)."""
+    candidates = sorted(set(candidates))
+    match = difflib.get_close_matches(word, candidates, n=1, cutoff=0.75)
+    if not match:  # a wrong case or a dropped letter in a short name ('jitter', 'Jiter') is still a typo
+        lowered = {candidate.lower(): candidate for candidate in candidates}
+        close = difflib.get_close_matches(word.lower(), sorted(lowered), n=1, cutoff=0.75)
+        match = [lowered[close[0]]] if close else []
+    return f"; did you mean {match[0]!r}?" if match else ""
+
+
+def _declared_names(module: Any) -> list[str]:
+    return [name for name, obj in vars(module).items() if _IDENTIFIER.match(name) and declared_kinds(obj)]
+
+
 def _split_path(path: Any, key: str) -> list[str]:
     if not isinstance(path, str):
         raise ConfigError(key, f"a dotted path must be a string, got {type(path).__name__}")
@@ -142,8 +158,23 @@ def _import_attribute(module_name: str, name: str, path: str, key: str) -> Any:
     except ModuleNotFoundError as error:
         raise ConfigError(key, f"no module named {module_name!r} (resolving {path!r})") from error
     if not hasattr(module, name):
-        raise ConfigError(key, f"{module_name!r} has no attribute {name!r} (resolving {path!r})")
+        raise ConfigError(key, f"{module_name!r} has no attribute {name!r} (resolving {path!r})"
+                          + _suggest_attribute(module, module_name, name))
     return getattr(module, name)
+
+
+def _suggest_attribute(module: Any, module_name: str, name: str) -> str:
+    """A "did you mean" for a name missing from ``module``: a close component name there, or the same name in
+    another of the package's component modules, or a close torch optimizer."""
+    if module_name in COMPONENT_MODULES:
+        hint = did_you_mean(name, _declared_names(module))
+        if hint:
+            return hint
+        elsewhere = [path for path in package_components() if path.rsplit(".", 1)[1] == name]
+        return f"; did you mean {elsewhere[0]!r}?" if elsewhere else ""
+    if module_name.split(".")[:2] == TORCH_OPTIM.split("."):
+        return did_you_mean(name, [n for n, obj in vars(module).items() if _is_torch_optimizer(obj)])
+    return did_you_mean(name, [n for n in vars(module) if not n.startswith("_")])
 
 
 def _package_component(path: str, parts: list[str], key: str) -> Any:
@@ -154,7 +185,7 @@ def _package_component(path: str, parts: list[str], key: str) -> Any:
         reason = (f"it names an attribute of {inside + '.' + parts[len(inside.split('.'))]!r}; name a component "
                   "itself, as <module>.<Name>" if inside else
                   f"{module_name!r} holds no components (the package's component modules are "
-                  f"{', '.join(COMPONENT_MODULES)})")
+                  f"{', '.join(COMPONENT_MODULES)})" + did_you_mean(module_name, COMPONENT_MODULES))
         raise ComponentNotAllowedError(key, f"{path!r} is not a component: {reason}")
     obj = _import_attribute(module_name, name, path, key)
     if not declared_kinds(obj):
@@ -335,10 +366,17 @@ def check_kwargs(target: Callable[..., Any], kwargs: Mapping[str, Any], key: str
         signature = inspect.signature(target)
     except (TypeError, ValueError):
         return  # builtins without a signature: checked when called
+    accepted = [name for name in signature.parameters if name not in ("self", "params")]
+    parameters = list(signature.parameters.values())
+    if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+        names = {p.name for p in parameters[n_positional:] if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        unknown = [name for name in kwargs if name not in names]
+        if unknown:
+            raise ConfigError(f"{key}.{unknown[0]}", f"unknown argument {unknown[0]!r}"
+                              + did_you_mean(unknown[0], names) + f" (accepted keyword arguments: {accepted})")
     try:
         signature.bind(*([None] * n_positional), **kwargs)
     except TypeError as error:
-        accepted = [name for name in signature.parameters if name not in ("self", "params")]
         raise ConfigError(key, f"{error} (accepted keyword arguments: {accepted})") from None
 
 
@@ -349,7 +387,8 @@ def component_spec(spec: Any, key: str) -> tuple[str, dict[str, Any]]:
                                f"got {type(spec).__name__}")
     unknown = sorted(set(spec) - {"path", "kwargs"})
     if unknown:
-        raise ConfigError(key, f"unknown keys {unknown}; a component has only 'path' and 'kwargs'")
+        raise ConfigError(f"{key}.{unknown[0]}", f"unknown keys {unknown}; a component has only 'path' and 'kwargs'"
+                          + did_you_mean(str(unknown[0]), ["path", "kwargs"]))
     if "path" not in spec:
         raise ConfigError(key, "missing 'path'")
     kwargs = spec.get("kwargs", {})
@@ -430,6 +469,10 @@ def build_component(spec: Any, key: str, n_positional: int = 0, kinds: Sequence[
         _check_extremes(factory, kwargs, key, path)
     try:
         component = ScheduledComponent(factory, kwargs, path) if scheduled else factory(**kwargs)
+    except ConfigError as error:  # a nested spec (Compose, Sum): its key continues this one's
+        raise type(error)(f"{key}.kwargs.{error.key}" if error.key else f"{key}.kwargs", error.message) from error
+    except HyperparameterError as error:
+        raise ConfigError(f"{key}.kwargs.{error.name}", f"{path}: {error}") from error
     except (ValueError, TypeError) as error:
         raise ConfigError(f"{key}.kwargs", f"{path} rejected its arguments: {error}") from error
     if not callable(component):
@@ -488,6 +531,14 @@ class Components:
         self.maximize: bool = not fields.get("minimize", False)
         self.progress: bool = fields.get("progress", False)
 
+    def check_input(self, shape: Sequence[int]) -> None:
+        """Refuse components that cannot work on an input of ``shape`` (temporal components on a 4-D image
+        input), with a :class:`ConfigError` naming the config key."""
+        for key in ("transform", "regularization", "precondition", "postprocessing"):
+            part = getattr(self, key)
+            if part is not None:
+                check_input_rank(part, shape, key)
+
 
 def _optimizer_factory(spec: Any, key: str) -> Callable[[list[Any]], Any]:
     import torch  # keep `mei.engine.resolve` importable without paying for torch at import
@@ -496,12 +547,16 @@ def _optimizer_factory(spec: Any, key: str) -> Callable[[list[Any]], Any]:
     kwargs = build_schedules(component_spec(spec, key)[1], f"{key}.kwargs")
     schedules = {name: value for name, value in kwargs.items() if isinstance(value, Schedule)}
     first = values_at(kwargs, 0)
+    _check_optimizer_numbers(factory, first, f"{key}.kwargs")
     if schedules:
         _check_extremes(factory, kwargs, key, spec["path"], n_positional=1)
     try:
         probe = factory([torch.zeros(1, requires_grad=True)], **first)
     except (ValueError, TypeError) as error:
-        raise ConfigError(f"{key}.kwargs", f"{spec['path']} rejected its arguments: {error}") from error
+        name = next((name for phrase, name in _TORCH_PHRASES.items() if phrase in str(error)
+                     and name.split("[")[0] in kwargs), None)
+        where = f"{key}.kwargs.{name}" if name else f"{key}.kwargs"
+        raise ConfigError(where, f"{spec['path']} rejected its arguments: {error}") from error
     if not (hasattr(probe, "step") and hasattr(probe, "zero_grad")):
         raise ConfigError(f"{key}.path", f"{spec['path']} is not a torch-style optimizer (no step/zero_grad)")
     if schedules and not hasattr(probe, "register_step_pre_hook"):
@@ -513,6 +568,37 @@ def _optimizer_factory(spec: Any, key: str) -> Callable[[list[Any]], Any]:
 
     make.__qualname__ = f"{spec['path']}(**{kwargs!r})"
     return make
+
+
+_TORCH_PHRASES = {
+    "learning rate": "lr", "momentum": "momentum", "weight_decay": "weight_decay", "epsilon": "eps",
+    "beta parameter at index 0": "betas[0]", "beta parameter at index 1": "betas[1]", "dampening": "dampening",
+    "alpha": "alpha", "rho": "rho", "lr_decay": "lr_decay",
+}
+"""Words of torch's optimizer errors (``Invalid learning rate: -1``) -> the argument they are about."""
+
+
+def _check_optimizer_numbers(factory: Any, kwargs: Mapping[str, Any], key: str) -> None:
+    """Where a torch optimizer's default is a number (or a tuple of numbers), the config must give one too
+    (``"lr": "0.1"`` would otherwise fail inside torch with "'<' not supported between 'str' and 'float'")."""
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return
+    for name, value in kwargs.items():
+        default = parameters[name].default if name in parameters else inspect.Parameter.empty
+        if _is_number(default) and not _is_number(value):
+            raise ConfigError(f"{key}.{name}", f"must be a number, got {value!r}")
+        if isinstance(default, tuple) and default and all(_is_number(d) for d in default):
+            if not isinstance(value, (list, tuple)) or len(value) != len(default):
+                raise ConfigError(f"{key}.{name}", f"must be a list of {len(default)} numbers, got {value!r}")
+            for i, item in enumerate(value):
+                if not _is_number(item):
+                    raise ConfigError(f"{key}.{name}[{i}]", f"must be a number, got {item!r}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _check_shape(value: Any) -> tuple[int, ...]:
@@ -532,7 +618,8 @@ def _check_keys(config: Any, extra_keys: Iterable[str]) -> None:
             raise ConfigError("", f"config keys must be strings, got {key!r}")
     unknown = sorted(set(config) - known)
     if unknown:
-        raise ConfigError(unknown[0], f"unknown config key(s) {unknown}; known keys: {sorted(known)}")
+        raise ConfigError(unknown[0], f"unknown config key(s) {unknown}" + did_you_mean(unknown[0], known)
+                          + f" (known keys: {sorted(known)})")
     missing = [key for key in REQUIRED_KEYS if key not in config]
     if missing:
         raise ConfigError(missing[0], f"missing required config key(s) {missing}")
@@ -585,7 +672,10 @@ def build_components(config: Any, extra_keys: Iterable[str] = ()) -> Components:
         extra_keys (Iterable[str], optional): further top-level keys a calling method understands.
     """
     _check_keys(config, extra_keys)
-    return Components(**_plain_settings(config), **_built_parts(config))
+    components = Components(**_plain_settings(config), **_built_parts(config))
+    if components.shape is not None:
+        components.check_input(components.shape)
+    return components
 
 
 def validate_config(config: Any, extra_keys: Iterable[str] = ()) -> None:

@@ -29,7 +29,8 @@ def validate_method(method_fn: Any, method_config: Any) -> Callable[..., Any]:
     """Resolve ``method_fn`` and check ``method_config`` completely; returns the method.
 
     Raises:
-        ConfigError: naming the offending key (``method_fn``, ``method_config``, or a key inside the config).
+        ConfigError: naming the offending key: ``method_fn``, ``method_config`` or the path of the value inside
+            it, e.g. ``method_config.optimizer.kwargs.lr``.
     """
     method = resolve(method_fn, "method_fn", METHOD_KINDS)
     if not callable(method):
@@ -39,7 +40,11 @@ def validate_method(method_fn: Any, method_config: Any) -> Callable[..., Any]:
     check_json_value(dict(method_config), "method_config")
     validator = method_validator(method)
     if validator is not None:
-        validator(method_config)
+        try:
+            validator(method_config)
+        except ConfigError as error:  # one scheme of keys: from the top, down to the value
+            key = f"method_config.{error.key}" if error.key else "method_config"
+            raise type(error)(key, error.message) from error
     return method
 
 
@@ -53,8 +58,17 @@ def accepts_shape(method: Callable[..., Any]) -> bool:
 
 def run_config(method: Callable[..., Any], config: Mapping[str, Any], shape: Any) -> dict[str, Any]:
     """A deep copy of ``config`` with ``"shape"`` set to ``shape`` where the method takes it and it is missing
-    (whatever the method does to its config stays in that copy)."""
+    (whatever the method does to its config stays in that copy).
+
+    Raises:
+        ConfigError: the config's own ``shape`` has another rank than the model's input ``shape``.
+    """
     copied: dict[str, Any] = copy.deepcopy(dict(config))
+    given = copied.get("shape")
+    if shape is not None and isinstance(given, (list, tuple)) and len(given) != len(shape):
+        raise ConfigError("method_config.shape", f"is {len(given)}-D {list(given)}, but the model's input is "
+                                                 f"{len(shape)}-D {[int(s) for s in shape]}: a video config on an "
+                                                 "image model (or an image config on a video model)")
     if shape is not None and "shape" not in copied and accepts_shape(method):
         copied["shape"] = [int(s) for s in shape]
     return copied

@@ -38,15 +38,31 @@ def test_check_config_accepts_a_method_entry(tmp_path, capsys):
     ({**GOOD, "steps": 3}, "steps", "unknown config key(s) ['steps']"),
     ({**GOOD, "device": "gpu"}, "device", "must be 'cpu' or 'cuda'"),
     ({**GOOD, "stopper": {"path": "os.system", "kwargs": {}}}, "stopper.path", "os"),
-    ({**GOOD, "optimizer": {"path": "torch.optim.SGD", "kwargs": {"lr": -1}}}, "optimizer.kwargs",
+    ({**GOOD, "optimizer": {"path": "torch.optim.SGD", "kwargs": {"lr": -1}}}, "optimizer.kwargs.lr",
      "Invalid learning rate: -1"),
+    ({**GOOD, "optimizer": {"path": "torch.optim.SGD", "kwargs": {"lr": "0.1"}}}, "optimizer.kwargs.lr",
+     "must be a number, got '0.1'"),
+    ({**GOOD, "precondition": {"path": "mei.preconditioners.GaussianBlur", "kwargs": {"sigma": 0}}},
+     "precondition.kwargs.sigma", "sigma must be > 0, got 0"),
+    ({**GOOD, "transform": {"path": "mei.transforms.Jiter", "kwargs": {"max_shift": 1}}}, "transform.path",
+     "did you mean 'Jitter'?"),
+    ({**GOOD, "stoper": GOOD["stopper"]}, "stoper", "did you mean 'stopper'?"),
 ])
 def test_check_config_names_the_bad_key(tmp_path, capsys, config, key, words):
+    """Keys follow one scheme: ``method_config.`` and the path down to the bad value."""
     code, path = check(tmp_path, config)
     err = capsys.readouterr().err
     assert code == 1
-    assert err.startswith(f"{path}: invalid config at '{key}': ")
+    assert err.startswith(f"{path}: invalid config at 'method_config.{key}': ")
     assert words in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_check_config_says_a_cuda_device_is_checked_when_it_runs(tmp_path, capsys):
+    code, path = check(tmp_path, {**GOOD, "device": "cuda"})
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0 and out[0] == f"{path}: valid config for mei.methods.gradient_ascent"
+    assert out[1].startswith("note: device 'cuda' is not checked against this machine")
 
 
 def test_check_config_unreadable_files_are_usage_errors(tmp_path, capsys):

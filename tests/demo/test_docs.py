@@ -33,4 +33,5 @@ def test_check_config_example_and_its_misspelt_twin(tmp_path, capsys, monkeypatc
     assert capsys.readouterr().out.strip() == "method.json: valid config for mei.methods.gradient_ascent"
     assert cli.main(["check-config", "bad.json"]) == 1
     assert capsys.readouterr().err.startswith(
-        "bad.json: invalid config at 'stoper': unknown config key(s) ['stoper']; known keys: [")
+        "bad.json: invalid config at 'method_config.stoper': unknown config key(s) ['stoper']; "
+        "did you mean 'stopper'? (known keys: [")

@@ -101,3 +101,24 @@ def test_templates_without_their_tables_say_what_is_missing(pipeline):
         schema(type("Meis", (MEITemplate,), {"trained_model_table": lab.TrainedModel}))
     with pytest.raises(TypeError, match="Meis2 needs a trained_model_table"):
         schema(type("Meis2", (MEITemplate,), {"objective_table": lab.Objective}))
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+@pytest.mark.parametrize("batch_size", [None, 3])
+def test_an_output_unit_out_of_range_names_the_row_and_the_valid_units(pipeline, batch_size):
+    lab = declare_lab(pipeline.schema("lab"))
+    fill_upstream(lab, n_models=1)
+    lab.Objective().populate()
+    key = lab.Objective.keys(order_by="neuron_id")[-1]
+    lab.Objective.update1({**key, "output_unit": 7})  # the model has 3 units (0 to 2)
+    MEIMethod().add_method(GA, METHOD_CONFIG)
+    MEISeed().insert1({"mei_seed": 1})
+    result = lab.MEI().populate(suppress_errors=True, batch_size=batch_size)
+    assert result["success_count"] == (2 if batch_size is None else 0)
+    messages = [str(error) for _, error in result["error_list"]]
+    assert messages and all("7 is out of range: the model's output has 3 unit(s), valid units are 0 to 2" in m
+                            for m in messages)
+    if batch_size is None:  # one key per run: the message names the row that selected the unit
+        assert messages == [f"UnitOutOfRangeError: Objective row {key}: its output unit 7 is out of range: the "
+                            "model's output has 3 unit(s), valid units are 0 to 2"]
+    assert len(lab.MEI()) == result["success_count"]

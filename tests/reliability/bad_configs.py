@@ -107,7 +107,8 @@ PATHS = [
 ]
 
 KWARGS = [
-    ("kwarg-unknown", with_(("stopper.kwargs.iterations", 3)), "stopper.kwargs", "unexpected keyword", False),
+    ("kwarg-unknown", with_(("stopper.kwargs.iterations", 3)), "stopper.kwargs.iterations",
+     "unknown argument 'iterations'; did you mean 'num_iterations'?", False),
     ("kwarg-missing", with_(("stopper.kwargs", {})), "stopper.kwargs", "missing a required argument", False),
     ("kwarg-string-for-int", with_(("stopper.kwargs.num_iterations", "3")), "stopper.kwargs", "num_iterations",
      False),
