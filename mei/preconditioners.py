@@ -9,7 +9,6 @@ import torch
 from torch import Tensor
 
 from .engine.component import Component, check_choice, check_dim, check_number, component
-from .engine.errors import HyperparameterError
 from .engine.kernels import edge_padding, filter_spectrum, gaussian_blur, gaussian_radius, radial_frequency
 from .engine.kernels import gaussian_kernel1d as gaussian_kernel1d  # its old path, kept
 
@@ -28,7 +27,8 @@ class GaussianBlur(Component):
     """Blur the gradient with a Gaussian of ``sigma`` pixels.
 
     Args:
-        sigma (float): standard deviation in pixels, > 0 (for no blur, leave the precondition out).
+        sigma (float): standard deviation in pixels, >= 0 (0 = no blur: what a schedule may anneal to; a config
+            that gives a constant 0 is refused as a mistake, leave the precondition out instead).
         truncate (float, optional): kernel radius in sigmas. Default: 4.
         padding (str, optional): ``"reflect"``, ``"replicate"`` or ``"circular"``. Default: ``"reflect"``.
     """
@@ -36,9 +36,14 @@ class GaussianBlur(Component):
     _repr_fields = ("sigma", "truncate", "padding")
 
     def __init__(self, sigma: float, truncate: float = 4.0, padding: str = "reflect") -> None:
-        self.sigma = check_number("sigma", sigma, minimum=0, strict_minimum=True, maximum=1000)
+        self.sigma = check_number("sigma", sigma, minimum=0, maximum=1000)
         self.truncate = check_number("truncate", truncate, minimum=0.5, maximum=100)
         self.padding = _check_padding(padding)
+
+    @property
+    def does_nothing(self) -> str:
+        """The argument that makes this blur leave the gradient as it is (``""`` if none): refused in a config."""
+        return "sigma" if self.sigma == 0 else ""
 
     def __call__(self, grad: Tensor, i_iter: int) -> Tensor:
         return blur2d(grad, self.sigma, self.truncate, self.padding)
@@ -121,7 +126,7 @@ class TemporalGaussianBlur(Component):
     """Low-pass the gradient along time with a Gaussian of ``sigma`` frames.
 
     Args:
-        sigma (float): standard deviation in frames, > 0 (for no blur, leave the precondition out).
+        sigma (float): standard deviation in frames, >= 0 (0 = no blur; a constant 0 in a config is refused).
         dim (int, optional): the time dimension. Default: 2 (``(N, C, T, H, W)``).
         truncate (float, optional): kernel radius in sigmas. Default: 4.
         padding (str, optional): ``"reflect"``, ``"replicate"`` or ``"circular"``. Default: ``"reflect"``.
@@ -131,11 +136,16 @@ class TemporalGaussianBlur(Component):
     _repr_fields = ("sigma", "dim", "truncate", "padding")
 
     def __init__(self, sigma: float, dim: int = 2, truncate: float = 4.0, padding: str = "reflect") -> None:
-        self.sigma = check_number("sigma", sigma, minimum=0, strict_minimum=True, maximum=1000)
+        self.sigma = check_number("sigma", sigma, minimum=0, maximum=1000)
         self.dim = check_dim("dim", dim)
         self.truncate = check_number("truncate", truncate, minimum=0.5, maximum=100)
         self.padding = _check_padding(padding)
         self._blur = _BlurMatrices()
+
+    @property
+    def does_nothing(self) -> str:
+        """The argument that makes this blur leave the gradient as it is (``""`` if none): refused in a config."""
+        return "sigma" if self.sigma == 0 else ""
 
     def __call__(self, grad: Tensor, i_iter: int) -> Tensor:
         return self._blur(grad, self.dim, self.sigma, self.truncate, self.padding)
@@ -150,7 +160,8 @@ class SpatioTemporalGaussianBlur(Component):
 
     Args:
         sigma (float): spatial standard deviation in pixels (0 = none).
-        sigma_time (float): temporal standard deviation in frames (0 = none; not both 0).
+        sigma_time (float): temporal standard deviation in frames (0 = none; both constant 0 in a config is
+            refused).
         time_dim (int, optional): the time dimension. Default: 2.
         truncate (float, optional): kernel radius in sigmas. Default: 4.
         padding (str, optional): ``"reflect"``, ``"replicate"`` or ``"circular"``. Default: ``"reflect"``.
@@ -163,15 +174,17 @@ class SpatioTemporalGaussianBlur(Component):
                  padding: str = "reflect") -> None:
         self.sigma = check_number("sigma", sigma, minimum=0, maximum=1000)
         self.sigma_time = check_number("sigma_time", sigma_time, minimum=0, maximum=1000)
-        if self.sigma == 0 and self.sigma_time == 0:
-            raise HyperparameterError("sigma_time", "must be > 0 when sigma is 0 (both 0 would not blur; leave the "
-                                      "precondition out), got 0")
         self.time_dim = check_dim("time_dim", time_dim)
         self.truncate = check_number("truncate", truncate, minimum=0.5, maximum=100)
         self.padding = _check_padding(padding)
         self._time = (TemporalGaussianBlur(sigma_time, time_dim, truncate, padding) if self.sigma_time > 0
                       else None)
         self._blur = _BlurMatrices()
+
+    @property
+    def does_nothing(self) -> str:
+        """The argument that makes this blur leave the gradient as it is (``""`` if none): refused in a config."""
+        return "sigma_time" if self.sigma == 0 and self.sigma_time == 0 else ""
 
     def __call__(self, grad: Tensor, i_iter: int) -> Tensor:
         padding = self.padding

@@ -94,7 +94,7 @@ SAMPLES: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
 #: path -> (argument, bad value, words the error must contain besides the argument and the value)
 BAD_VALUES: dict[str, tuple[str, Any, str]] = {
     "mei.stoppers.NumIterations": ("num_iterations", 0, "must be >= 1"),
-    "mei.preconditioners.GaussianBlur": ("sigma", 0, "must be > 0"),
+    "mei.preconditioners.GaussianBlur": ("sigma", -1, "must be >= 0"),
     "mei.postprocessing.ChangeStd": ("std", 0, "must be > 0"),
     "mei.transforms.TemporalJitter": ("padding", "mirror", "must be one of"),
     "mei.optim.transforms.RandomSpatialJitter": ("translate", -1, "must be >= 0"),
@@ -199,7 +199,7 @@ def test_load_state_dict_rebuilds_modules_and_refuses_foreign_hyperparameters():
     blur = resolve("mei.preconditioners.GaussianBlur")
     with pytest.raises(ValueError, match=r"takes no hyperparameters \['width'\]"):
         blur(1.0).load_state_dict({"defaults": {"width": 2}, "state": {}})
-    with pytest.raises(ValueError, match="sigma must be > 0, got -1"):  # the constructor checks loaded values too
+    with pytest.raises(ValueError, match="sigma must be >= 0, got -1"):  # the constructor checks loaded values too
         blur(1.0).load_state_dict({"defaults": {"sigma": -1}, "state": {}})
 
 
@@ -245,7 +245,7 @@ def test_a_bad_value_in_a_config_is_a_config_error_naming_the_key():
     with pytest.raises(ConfigError) as error:
         build_component({"path": "mei.preconditioners.GaussianBlur", "kwargs": {"sigma": -1}}, "precondition")
     assert error.value.key == "precondition.kwargs.sigma"
-    assert "sigma must be > 0, got -1" in str(error.value)
+    assert "sigma must be >= 0, got -1" in str(error.value)
 
 
 @pytest.mark.parametrize("check, args, message", [

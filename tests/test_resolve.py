@@ -160,7 +160,10 @@ def test_a_good_config_validates():
      "did you mean 'kwargs'"),
     (good_config(stoper={"path": "mei.stoppers.NumIterations"}), "stoper", "did you mean 'stopper'"),
     (good_config(precondition={"path": "mei.preconditioners.GaussianBlur", "kwargs": {"sigma": 0}}),
-     "precondition.kwargs.sigma", "sigma must be > 0, got 0"),
+     "precondition.kwargs.sigma", "GaussianBlur with sigma=0 does nothing"),
+    (good_config(precondition={"path": "mei.preconditioners.SpatioTemporalGaussianBlur",
+                               "kwargs": {"sigma": 0, "sigma_time": 0.0}}),
+     "precondition.kwargs.sigma_time", "with sigma_time=0.0 does nothing"),
     (good_config(transform={"path": "mei.transforms.Compose", "kwargs": {"transforms": [
         {"path": "mei.transforms.Jitter", "kwargs": {"max_shift": -1}}]}}),
      "transform.kwargs.transforms[0].kwargs.max_shift", "max_shift must be >= 0"),

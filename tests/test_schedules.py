@@ -117,7 +117,7 @@ def test_impossible_schedules_are_refused_before_anything_runs():
             "path": "mei.preconditioners.GaussianBlur", "kwargs": {"sigma": linear(1.0, -1.0, 3)}}))
     with pytest.raises(ConfigError, match=r"optimizer.kwargs: .*smallest values \{'lr': -0.1\}.*learning rate"):
         validate_config(config(3, {"lr": linear(0.1, -0.1, 3)}))
-    with pytest.raises(ConfigError, match=r"optimizer.kwargs.lr.kwargs: .*steps must be"):
+    with pytest.raises(ConfigError, match=r"optimizer.kwargs.lr.kwargs.steps: .*steps must be"):
         validate_config(config(3, {"lr": linear(0.1, 0.2, 0)}))
     with pytest.raises(ConfigError, match="a component of kind schedule; this slot takes stopper"):
         validate_config(config(3, {"lr": 0.1}) | {"stopper": {"path": "mei.schedules.Constant",

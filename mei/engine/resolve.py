@@ -477,6 +477,10 @@ def build_component(spec: Any, key: str, n_positional: int = 0, kinds: Sequence[
         raise ConfigError(f"{key}.kwargs", f"{path} rejected its arguments: {error}") from error
     if not callable(component):
         raise ConfigError(f"{key}.path", f"{path}(**kwargs) returned a non-callable {type(component).__name__}")
+    name = "" if scheduled else getattr(component, "does_nothing", "")
+    if isinstance(name, str) and name:  # e.g. GaussianBlur(sigma=0): surely not what the config meant
+        raise ConfigError(f"{key}.kwargs.{name}", f"{path} with {name}={kwargs.get(name, 0)!r} does nothing "
+                                                  f"(must be > 0); leave the component out instead")
     return component
 
 

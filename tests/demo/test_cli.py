@@ -43,7 +43,7 @@ def test_check_config_accepts_a_method_entry(tmp_path, capsys):
     ({**GOOD, "optimizer": {"path": "torch.optim.SGD", "kwargs": {"lr": "0.1"}}}, "optimizer.kwargs.lr",
      "must be a number, got '0.1'"),
     ({**GOOD, "precondition": {"path": "mei.preconditioners.GaussianBlur", "kwargs": {"sigma": 0}}},
-     "precondition.kwargs.sigma", "sigma must be > 0, got 0"),
+     "precondition.kwargs.sigma", "GaussianBlur with sigma=0 does nothing (must be > 0)"),
     ({**GOOD, "transform": {"path": "mei.transforms.Jiter", "kwargs": {"max_shift": 1}}}, "transform.path",
      "did you mean 'Jitter'?"),
     ({**GOOD, "stoper": GOOD["stopper"]}, "stoper", "did you mean 'stopper'?"),

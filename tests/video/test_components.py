@@ -130,6 +130,7 @@ def test_spatial_blur_acts_on_each_frame_and_spatiotemporal_is_both():
     assert torch.allclose(both, blur1d(space, 1.5, dim=2), atol=1e-6)
     time_only = preconditioners.SpatioTemporalGaussianBlur(sigma=0.0, sigma_time=1.5)(x, 0)
     assert torch.allclose(time_only, blur1d(x, 1.5, dim=2), atol=1e-6)
+    assert torch.equal(preconditioners.TemporalGaussianBlur(0.0)(x, 0), x)  # what a schedule may anneal to
 
 
 @pytest.mark.parametrize("padding", ["reflect", "replicate", "circular"])
