@@ -31,6 +31,8 @@ class DemoRun:
     ensemble: dict[str, Any] = field(default_factory=dict)
     single: dict[str, Any] | None = None
     method: dict[str, Any] = field(default_factory=dict)
+    mds: dict[str, Any] | None = None
+    tuning: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
     @contextmanager
@@ -95,6 +97,13 @@ def run_demo(settings: DemoSettings | None = None, *, prefix: str = tables.SCHEM
         tables.MEI().populate(run.method, display_progress=True)
     with run.timed("report cards", say):
         tables.ReportCard().populate(run.method, display_progress=True)
+    if settings.analyses:
+        with run.timed("MDS and tuning", say), torch.random.fork_rng(devices=[]):
+            run.mds = tables.MDSConfig().add_config(settings.mds_config(), settings.mds_clusters,
+                                                    comment="demo: clusters of the MEIs")
+            tables.MDS().populate(run.mds, run.method, display_progress=True)
+            run.tuning = tables.TuningConfig().add_config(settings.tuning_config(), comment="demo gratings")
+            tables.Tuning().populate(run.tuning, display_progress=True)
     return run
 
 

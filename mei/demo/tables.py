@@ -19,6 +19,7 @@ from .. import fabrik, main
 from ..analysis.report_card import Objective as ObjectiveFn
 from ..fabrik import TrainedModelBase
 from ..main import MEITemplate, PopulationObjectiveTemplate, TrainedEnsembleModelTemplate
+from ..pipeline.analysis_tables import MDSConfigTemplate, MDSTemplate, TuningConfigTemplate, TuningTemplate
 from ..pipeline.report_card_table import ReportCardTemplate
 from ..pipeline.schemas import LazyActivated, bind_schema
 from .lab import DATA_KEY, dataset_fn, population_for
@@ -113,6 +114,32 @@ class ReportCard(_DemoTable, ReportCardTemplate):
         siblings = (trained & {name: value for name, value in own.items() if name != "seed"}).keys()
         others = [other for other in siblings if other != own]
         return [Objective().get_objective(_held_out_model(other), key) for other in others]
+
+
+@schema
+class MDSConfig(_DemoTable, MDSConfigTemplate):
+    """Settings of the demo's most discriminative stimuli."""
+
+
+@schema
+class MDS(_DemoTable, MDSTemplate):
+    """Most discriminative stimuli of the demo's neurons, from their MEIs."""
+
+    mei_table = MEI
+    mds_config_table = MDSConfig
+
+
+@schema
+class TuningConfig(_DemoTable, TuningConfigTemplate):
+    """Settings of the demo's in-silico tuning."""
+
+
+@schema
+class Tuning(_DemoTable, TuningTemplate):
+    """Grating and size tuning of the demo's model neurons."""
+
+    mei_table = MEI
+    tuning_config_table = TuningConfig
 
 
 @functools.lru_cache(maxsize=8)

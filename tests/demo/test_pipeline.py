@@ -17,7 +17,7 @@ from mei.pipeline import database as db
 pytestmark = pytest.mark.slow  # the demo through the whole pipeline (training, MEIs, report cards)
 
 TINY = DemoSettings(n_neurons=3, n_train=200, n_val=40, height=16, width=20, member_seeds=(1, 2), epochs=1,
-                    channels=4, steps=3)
+                    channels=4, steps=3, mds_steps=5)
 PREFIX = f"meitest_demo_{uuid.uuid4().hex[:8]}"  # schemas of this session's run on the shared embedded server
 
 
@@ -103,3 +103,21 @@ def test_cli_report_and_worker_on_the_demo_tables(demo_run, tmp_path, capsys):
         assert cli.main(["worker", "--table", f"mei.demo.tables.{table}"]) == 0
         assert capsys.readouterr().out.strip().endswith("mei worker: made 2 key(s), 0 failed")
     assert len(tables.MEI()) == 6 and len(tables.ReportCard()) == 6
+
+
+def test_mds_and_tuning_tables_have_their_rows(demo_run):
+    assert demo_run.mds is not None and demo_run.tuning is not None
+    runs = (tables.MDS() & demo_run.mds).to_dicts()
+    assert len(runs) == 2  # one clustering run per ensemble (one method, one seed)
+    for run in runs:
+        key = {name: run[name] for name in tables.MDS().primary_key}
+        stimuli = tables.MDS().fetch_stimuli(key)
+        assert stimuli.shape == (run["n_clusters"], 1, 16, 20)
+        assert len(tables.MDS.Stimulus() & key) == run["n_clusters"]
+        assert len(tables.MDS.Assignment() & key) == 3 and len(tables.MDS.Iteration() & key) == run["iterations"]
+        members = (tables.MDS.Stimulus() & key).to_arrays("n_members")
+        assert sum(int(m) for m in members) == 3
+    neurons = (tables.Tuning.Neuron() & demo_run.tuning).to_dicts()
+    assert len(tables.Tuning() & demo_run.tuning) == 2 and len(neurons) == 6
+    assert all(0 <= n["preferred_orientation"] < 180 and n["preferred_spatial_frequency"] > 0 for n in neurons)
+    assert all(n["surround_suppression"] is not None and len(n["curves"]["size_curve"]) == 8 for n in neurons)
