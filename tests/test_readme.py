@@ -13,13 +13,21 @@ BLOCKS = [block for page in PAGES for block in re.findall(r"```python\n(.*?)```"
 
 
 def check_engine_example(namespace: dict, printed: str) -> None:
-    """README: gradient_ascent on a random model prints the MEI's shape, its score and the evaluation steps."""
-    shape, score, times = re.fullmatch(r"(torch\.Size\(\[[\d, ]+\]\)) (-?[\d.]+) (\[.*\])\n", printed).groups()
-    assert shape == "torch.Size([1, 1, 32, 32])" and times == "[0, 10, 20]"
-    mei, output = namespace["mei"], namespace["output"]
-    assert float(score) == round(namespace["score"], 3)
+    """README: gradient_ascent on a seeded random model prints the MEI's shape, the evaluation steps and a clear
+    increase of the unit's response from the random start."""
+    first, second = printed.splitlines()
+    assert first == "torch.Size([1, 1, 32, 32]) [0, 10, 20]"
+    start, end = re.fullmatch(r"unit 3: (-?[\d.]+) at the start, (-?[\d.]+) after 100 steps", second).groups()
+    mei, output, score = namespace["mei"], namespace["output"], namespace["score"]
+    assert float(start) == round(output["EvaluationObjective"]["values"][0], 3) and float(end) == round(score, 3)
     assert output["EvaluationObjective"]["times"] == list(range(0, 100, 10))
     assert float(mei.norm()) == pytest.approx(10.0, rel=1e-4)  # ChangeNorm(10)
+    assert score > 10 * float(start) > 0  # the README says "about 18 times"
+    objective = namespace["ConstrainedOutputModel"](namespace["model"], 3)
+    random = torch.randn(100, 1, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        responses = objective(random * 10 / random.flatten(1).norm(dim=1).view(-1, 1, 1, 1))
+    assert score > 2 * float(responses.max())  # ... and above any of 100 random images of the same norm
 
 
 def check_custom_stopper(namespace: dict, printed: str) -> None:

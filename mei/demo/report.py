@@ -176,6 +176,45 @@ def figure_html(path: Path, caption: str) -> str:
     return f"<figure><img src='{html.escape(path.name)}'><figcaption>{html.escape(caption)}</figcaption></figure>"
 
 
+UPSTREAM_TABLES = ("method_table", "trained_model_table", "objective_table", "selector_table", "seed_table")
+"""The class attributes of an MEI table that name the upstream tables whose ``*_comment`` columns describe a row."""
+
+
+def row_descriptions(mei_table: Any, keys: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per key, the ``*_comment`` attributes of its upstream rows (method, ensemble or model, objective, seed):
+    one query per upstream table, whatever the number of keys."""
+    described: list[dict[str, Any]] = [{} for _ in keys]
+    for attribute in UPSTREAM_TABLES:
+        upstream = getattr(mei_table, attribute, None)
+        if upstream is None:
+            continue
+        table = upstream() if isinstance(upstream, type) else upstream
+        names = [name for name in table.heading.secondary_attributes if name.endswith("_comment")]
+        primary = list(table.primary_key)
+        if not names or not all(name in keys[0] for name in primary):
+            continue
+        found = {tuple(row[k] for k in primary): row
+                 for row in (table & [{k: key[k] for k in primary} for key in keys]).proj(*names).to_dicts()}
+        for description, key in zip(described, keys, strict=True):
+            row = found.get(tuple(key[k] for k in primary), {})
+            description.update({name: row.get(name) for name in names})
+    return described
+
+
+def distinguishing_rows(mei_table: Any, keys: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """What tells the MEIs of ``keys`` apart, for a table a person reads: the key without its ``*_hash``
+    attributes, the comments of the upstream rows (:func:`row_descriptions`) and, where rows still look the
+    same (no comments, or equal ones), the first 8 characters of the hashes that differ."""
+    rows = [{**{k: v for k, v in key.items() if not k.endswith("_hash")}, **described}
+            for key, described in zip(keys, row_descriptions(mei_table, keys), strict=True)]
+    seen = [tuple(str(v) for v in row.values()) for row in rows]
+    if len(set(seen)) < len(seen):
+        hashes = [k for k in keys[0] if k.endswith("_hash") and len({str(key[k]) for key in keys}) > 1]
+        for row, key in zip(rows, keys, strict=True):
+            row.update({k: str(key[k])[:8] for k in hashes})
+    return rows
+
+
 def write_report(mei_table: Any, out_dir: str | Path, card_table: Any = None, title: str = "MEI report") -> Path:
     """Report of the MEIs in ``mei_table`` (any restriction): grid, scores and report card if given.
 
@@ -200,8 +239,7 @@ def write_report(mei_table: Any, out_dir: str | Path, card_table: Any = None, ti
               for key, score in zip(keys, scores, strict=True)]
     sections = [("MEIs", figure_html(plot_mei_grid([m.squeeze() for m in meis], titles, out / "meis.png"),
                                      "MEIs with their scores"))]
-    rows = [{**{k: v for k, v in key.items() if not k.endswith("_hash")}, "score": s}
-            for key, s in zip(keys, scores, strict=True)]
+    rows = [{**row, "score": s} for row, s in zip(distinguishing_rows(mei_table, keys), scores, strict=True)]
     if card_table is not None:
         cards = [(card_table & key).fetch1() if card_table & key else None for key in keys]
         present = [card for card in cards if card is not None]
