@@ -301,6 +301,14 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_legacy_import(args: argparse.Namespace) -> int:
+    """Copy a DataJoint 0.14 nnfabrik schema into the package's DataJoint 2 fabrik tables (idempotent, resumable)."""
+    from .pipeline.legacy_bridge import importer
+
+    _allow(args.allow)
+    return importer.run(args)
+
+
 # ------------------------------------------------------------------------------------ parser
 
 
@@ -381,6 +389,16 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_argument("--store", action="append", metavar="NAME",
                       help="with --gc: the store to collect (default: the MEI store, $MEI_STORE or 'mei'); repeat")
     jobs.set_defaults(func=cmd_jobs)
+
+    legacy = sub.add_parser("legacy", parents=[debug], help="DataJoint 0.14 / nnfabrik schemas (docs/legacy.md)")
+    legacy_import = legacy.add_subparsers(dest="legacy_command", required=True, metavar="ACTION").add_parser(
+        "import", parents=[debug], help="copy a legacy nnfabrik schema into DataJoint 2 tables, keeping every hash",
+        description=_doc(cmd_legacy_import))
+    from .pipeline.legacy_bridge import importer
+
+    importer.add_arguments(legacy_import)
+    legacy_import.add_argument("--allow", action="append", help="module prefix of the lab's functions to allow")
+    legacy_import.set_defaults(func=cmd_legacy_import)
     return parser
 
 
