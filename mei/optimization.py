@@ -10,7 +10,9 @@ Pure PyTorch; nothing here knows about DataJoint or dotted paths. Each step is
 4. ``x = postprocessing(x, i)`` without gradient.
 
 Exactly one forward and one backward per step, and nothing is copied to the host unless someone reads a
-float off the :class:`State` (stoppers and trackers that ask for ``evaluation``).
+float off the :class:`State` (stoppers and trackers that ask for ``evaluation``). A transform may return
+``V`` views of every image (``V * K`` rows for ``K`` images, view-major, see :class:`mei.transforms.Views`):
+the evaluation and the regularization are then averaged over the views, in the same single forward.
 """
 
 from __future__ import annotations
@@ -77,7 +79,8 @@ class State:
             values when the input holds several images).
         reg_term (float | Tensor): regularization term subtracted from the evaluation (0 if none).
         input_ (Tensor): the untransformed input before the step.
-        transformed_input (Tensor): what the model saw.
+        transformed_input (Tensor): what the model saw (all views, view-major, when a transform returns
+            several views of each image).
         post_processed_input (Tensor): the input after the step and the postprocessing.
         grad (Tensor): gradient w.r.t. the input of the loss being minimized, ``-(evaluation - reg_term)``
             when maximizing (as in sinzlab/mei), ``evaluation + reg_term`` when minimizing.
@@ -180,7 +183,15 @@ class ImageState:
         return getattr(self.parent, name)[self.index:self.index + 1]
 
     input_ = property(lambda self: self._slice("input_"))
-    transformed_input = property(lambda self: self._slice("transformed_input"))
+
+    @property
+    def transformed_input(self) -> Tensor:
+        """What the model saw of this image: ``(1, ...)``, or all ``V`` of its views ``(V, ...)``."""
+        transformed, n_images = self.parent.transformed_input, self.parent.n_images
+        if transformed.shape[0] != n_images:
+            return transformed[self.index::n_images]
+        return transformed[self.index:self.index + 1]
+
     post_processed_input = property(lambda self: self._slice("post_processed_input"))
     grad = property(lambda self: self._slice("grad"))
     preconditioned_grad = property(lambda self: self._slice("preconditioned_grad"))
@@ -205,7 +216,9 @@ class ImageState:
                 self._reg_cache = float(total)
             else:
                 with torch.no_grad():
-                    self._reg_cache = float(_to_float(regularization(self.transformed_input, self.i_iter)))
+                    views = self.transformed_input
+                    term = _to_float(regularization(views, self.i_iter))
+                    self._reg_cache = float(term) / views.shape[0]
         return self._reg_cache
 
     to_dict = State.to_dict
@@ -303,9 +316,13 @@ class MEI:
         self.optimizer.zero_grad(set_to_none=True)
         transformed = self.transform(x, i_iter)
         evaluation = self.func(transformed)
+        n_views = _n_views(transformed, x)
         if i_iter == 0:
-            _check_evaluation_shape(evaluation, x.shape[0])
+            _check_evaluation_shape(evaluation, transformed.shape[0])
         reg_term = self.regularization(transformed, i_iter)
+        if n_views > 1:  # several views per image (mei.transforms.Views): the objective is their mean
+            evaluation = evaluation.reshape(n_views, x.shape[0]).mean(dim=0)
+            reg_term = reg_term / n_views
         # maximize: minimize -(evaluation - reg_term); minimize: minimize evaluation + reg_term (the penalty
         # always costs). A constant zero penalty adds no kernel.
         loss = evaluation.sum().neg() if self.maximize else evaluation.sum()
@@ -403,6 +420,17 @@ def _step_needs_closure(optimizer: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return parameter is not None and parameter.default is inspect.Parameter.empty
+
+
+def _n_views(transformed: Tensor, x: Tensor) -> int:
+    """How many views of each image the transformed batch holds (1 unless a transform tiled it)."""
+    n_rows, n_images = transformed.shape[0], x.shape[0]
+    if n_rows == n_images:
+        return 1
+    if n_rows % n_images:
+        raise ValueError(f"the transform returned {n_rows} images for {n_images} input images; a transform keeps "
+                         "the number of images or returns whole views of all of them (see mei.transforms.Views)")
+    return n_rows // n_images
 
 
 def _check_evaluation_shape(evaluation: Any, n_images: int) -> None:

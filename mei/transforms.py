@@ -118,6 +118,60 @@ class RandomScale(Component):
         return resample(x, window=windows)
 
 
+@component("transform")
+class RandomAffine(Component):
+    """Zoom, rotate and shift each image by random amounts in one batched resampling (size kept): the
+    robustness transforms of feature visualization (lucent's scale, rotate and jitter) as one kernel call.
+
+    Each image draws a zoom factor uniformly from ``[min_scale, max_scale]``, an angle from
+    ``[-max_degrees, max_degrees]`` and a shift from ``[-max_shift, max_shift]`` pixels per axis.
+
+    Args:
+        min_scale (float, optional): smallest zoom, > 0. Default: 0.9.
+        max_scale (float, optional): largest zoom, >= min_scale. Default: 1.1.
+        max_degrees (float, optional): largest rotation in degrees, >= 0. Default: 10.
+        max_shift (float, optional): largest shift in pixels, >= 0. Default: 0.
+        padding (str, optional): samples outside the image: ``"reflection"``, ``"border"`` or ``"zeros"``.
+            Default: ``"reflection"``.
+    """
+
+    _repr_fields = ("min_scale", "max_scale", "max_degrees", "max_shift", "padding")
+
+    def __init__(self, min_scale: float = 0.9, max_scale: float = 1.1, max_degrees: float = 10.0,
+                 max_shift: float = 0.0, padding: str = "reflection") -> None:
+        self.min_scale = check_number("min_scale", min_scale, minimum=0, strict_minimum=True, maximum=100)
+        self.max_scale = check_number("max_scale", max_scale, minimum=self.min_scale, maximum=100)
+        self.max_degrees = check_number("max_degrees", max_degrees, minimum=0, maximum=360)
+        self.max_shift = check_number("max_shift", max_shift, minimum=0, maximum=10**6)
+        self.padding = check_choice("padding", padding, ("reflection", "border", "zeros"))
+
+    def __call__(self, x: Tensor, i_iter: int) -> Tensor:
+        draws = rng.rand((x.shape[0], 4)).to(x.device, torch.float64)
+        scale = self.min_scale + (self.max_scale - self.min_scale) * draws[:, 0]
+        degrees = self.max_degrees * (2 * draws[:, 1] - 1)
+        shift = self.max_shift * (2 * draws[:, 2:] - 1) if self.max_shift else None
+        return resample(x, scale, degrees, padding_mode=self.padding, shift=shift)
+
+
+@component("transform")
+class GaussianNoise(Component):
+    """Add independent Gaussian noise of standard deviation ``std`` to every value (a robustness transform).
+
+    Args:
+        std (float): noise level, >= 0.
+    """
+
+    _repr_fields = ("std",)
+
+    def __init__(self, std: float) -> None:
+        self.std = check_number("std", std, minimum=0, maximum=10**6)
+
+    def __call__(self, x: Tensor, i_iter: int) -> Tensor:
+        if not self.std:
+            return x
+        return x + self.std * rng.randn(x.shape).to(x.device, x.dtype)
+
+
 @component("transform", "precondition", "postprocessing")
 class Compose(Component):
     """Apply several transforms in order, each given as a component spec.
@@ -141,6 +195,52 @@ class Compose(Component):
         for transform in self.transforms:
             x = transform(x, i_iter)
         return x
+
+
+@component("transform")
+class Views(Component):
+    """Several random views of every image per step: the batch is tiled ``n_views`` times and ``transforms``
+    (random crops, jitter, …) act on all views at once, so the model sees every view in one batched forward.
+
+    The output holds ``n_views * K`` images for ``K`` input images, view-major (row ``v * K + k`` is view ``v``
+    of image ``k``). The engine (:class:`mei.optimization.MEI`) sees that the transformed batch is a multiple
+    of the input and averages the objective and the regularization over the views, so each step ascends the
+    mean objective of the ``n_views`` views (as Horama and MACO do with several crops). Each image's views draw
+    from that image's own seeded stream (:func:`mei.engine.rng.views`): a batched run and a run per image agree.
+
+    Args:
+        n_views (int): views per image per step, >= 1.
+        transforms (list, optional): applied to the tiled batch in order: component specs (as for
+            :class:`Compose`) or, from Python, callables ``(x, i_iter) -> x``. Default: none (``n_views``
+            identical copies).
+    """
+
+    _repr_fields = ("n_views", "transforms")
+    _arguments_as_given = ("transforms",)
+
+    def __init__(self, n_views: int, transforms: Sequence[Mapping[str, Any]] = ()) -> None:
+        self.n_views = check_number("n_views", n_views, minimum=1, maximum=10**4, integer=True)
+        if not isinstance(transforms, (list, tuple)):
+            raise HyperparameterError("transforms", f"must be a list, got {type(transforms).__name__}")
+        if all(callable(t) and not isinstance(t, Mapping) for t in transforms):
+            chain = list(transforms)
+        else:
+            chain = Compose(transforms).transforms
+        self.transforms = chain or None
+
+    def _apply(self, x: Tensor, i_iter: int) -> Tensor:
+        for transform in self.transforms or ():
+            x = transform(x, i_iter)
+        return x
+
+    def __call__(self, x: Tensor, i_iter: int) -> Tensor:
+        if self.n_views == 1 and self.transforms is None:
+            return x
+        tiled = x.repeat(self.n_views, *([1] * (x.dim() - 1))) if self.n_views > 1 else x
+        if self.transforms is None:
+            return tiled
+        with rng.views(self.n_views):
+            return self._apply(tiled, i_iter)
 
 
 # ------------------------------------------------------------------------------------ any rank: time as well as space

@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("batched", ("mei.batched",)),
     ("targets", ("mei.targets",)),
     ("analysis", ("mei.analysis",)),
-    ("front ends", ("mei.optim", "mei.meitorch", "mei.act_max_util")),
+    ("front ends", ("mei.optim", "mei.meitorch", "mei.act_max_util", "mei.featurevis")),
     ("pipeline", ("mei.pipeline", "mei.fabrik", "mei.main")),
     ("demo", ("mei.demo",)),
     ("cli", ("mei.cli",)),

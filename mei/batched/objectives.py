@@ -11,6 +11,13 @@ from torch import Tensor, nn
 from ..modules import ConstrainedOutputModel, check_units
 
 
+def _views_of(n_rows: int, n_images: int, what: str) -> int:
+    """Views per image in a batch of ``n_rows`` for ``n_images`` images (see :class:`mei.transforms.Views`)."""
+    if n_rows < n_images or n_rows % n_images:
+        raise ValueError(f"the input holds {n_rows} images for {n_images} {what}")
+    return n_rows // n_images
+
+
 class BatchedConstrainedOutputModel(nn.Module):
     """Image ``k`` of the input scored by unit ``units[k]``: one forward of the model for K units.
 
@@ -41,11 +48,13 @@ class BatchedConstrainedOutputModel(nn.Module):
         self.register_buffer("images", torch.arange(len(units)), persistent=False)
 
     def forward(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-        if x.shape[0] != self.units.numel():
-            raise ValueError(f"the input holds {x.shape[0]} images for {self.units.numel()} units")
+        n_views = _views_of(x.shape[0], self.units.numel(), "units")
         output = self.model(x, *args, **{**self.forward_kwargs, **kwargs})
         check_units(output, self._unit_range)
-        response = output[self.images, self.units]
+        if n_views == 1:
+            response = output[self.images, self.units]
+        else:  # row v * K + k is view v of image k (mei.transforms.Views)
+            response = output[torch.arange(x.shape[0], device=output.device), self.units.repeat(n_views)]
         return self.target_fn(response) if self.target_fn is not None else response
 
     def extra_repr(self) -> str:
@@ -66,9 +75,11 @@ class PerImageModel(nn.Module):
         self.objectives = nn.ModuleList(objectives)
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.shape[0] != len(self.objectives):
-            raise ValueError(f"the input holds {x.shape[0]} images for {len(self.objectives)} objectives")
-        return torch.cat([f(x[k:k + 1]) for k, f in enumerate(self.objectives)])
+        n_images = len(self.objectives)
+        if _views_of(x.shape[0], n_images, "objectives") == 1:
+            return torch.cat([f(x[k:k + 1]) for k, f in enumerate(self.objectives)])
+        # views, view-major: image k's views are rows k, k + K, ...; the result keeps that order
+        return torch.stack([f(x[k::n_images]).reshape(-1) for k, f in enumerate(self.objectives)], dim=1).reshape(-1)
 
 
 def batch_objectives(objectives: Sequence[nn.Module]) -> nn.Module:

@@ -153,7 +153,8 @@ def _as_per_image(value: Tensor | float, n_images: int) -> Tensor:
 
 
 def resample(x: Tensor, scale: Tensor | float = 1.0, degrees: Tensor | float = 0.0, *,
-             window: Sequence[Sequence[float]] | None = None, padding_mode: str = "reflection") -> Tensor:
+             window: Sequence[Sequence[float]] | None = None, padding_mode: str = "reflection",
+             shift: Tensor | None = None) -> Tensor:
     """Bilinear resampling of each image of ``x`` (size kept): a zoom and rotation about the centre, or a window
     stretched over the whole image.
 
@@ -167,11 +168,17 @@ def resample(x: Tensor, scale: Tensor | float = 1.0, degrees: Tensor | float = 0
             ``scale`` and ``degrees``. Default: None.
         padding_mode (str, optional): where samples fall outside the image: ``"reflection"``, ``"border"``
             or ``"zeros"`` (always ``"reflection"`` for windows). Default: ``"reflection"``.
+        shift (Tensor, optional): ``(N, 2)`` translation of each image's content in pixels (down, right), after
+            the zoom and rotation; not with ``window``. Default: none.
     """
     if window is not None:
         return torch.stack([_resample_window(image, *box) for image, box in zip(x, window, strict=True)])
     n_images = x.shape[0]
     theta = _centred_theta(x, _as_per_image(scale, n_images), _as_per_image(degrees, n_images))
+    if shift is not None:  # content moves by +shift: sample at -shift (normalized units, 2 / size per pixel)
+        height, width = x.shape[-2:]
+        offset = -2 * shift.to(x.device, x.dtype) / torch.tensor([height, width], dtype=x.dtype, device=x.device)
+        theta = torch.cat([theta[..., :2], offset.flip(-1).unsqueeze(-1)], dim=-1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode=padding_mode, align_corners=False)
 

@@ -21,6 +21,7 @@ import torch
 _generators: contextvars.ContextVar[tuple[torch.Generator, ...] | None] = contextvars.ContextVar(
     "mei_generators", default=None
 )
+_views: contextvars.ContextVar[int] = contextvars.ContextVar("mei_views", default=1)
 
 
 @contextlib.contextmanager
@@ -43,11 +44,28 @@ def seeded(seeds: Sequence[int], devices: Sequence[torch.device] = ()) -> Iterat
             _generators.reset(token)
 
 
+@contextlib.contextmanager
+def views(n_views: int) -> Iterator[None]:
+    """Inside the block a batch holds ``n_views`` views of each image, view-major (row ``v * K + k`` is view ``v``
+    of image ``k``): image ``k``'s stream serves all its views, one after the other, so every view draws
+    different numbers and image ``k`` draws the same ones whether it is optimized alone or with others."""
+    if int(n_views) < 1:
+        raise ValueError(f"n_views must be >= 1, got {n_views}")
+    token = _views.set(int(n_views) * _views.get())
+    try:
+        yield
+    finally:
+        _views.reset(token)
+
+
 def generators(n_images: int) -> Sequence[torch.Generator | None]:
     """The current per-image generators for a batch of ``n_images`` (``None`` = torch's global RNG)."""
     current = _generators.get()
     if current is None:
         return [None] * n_images
+    n_views = _views.get()
+    if n_views > 1 and len(current) * n_views == n_images:
+        return current * n_views
     if len(current) != n_images:
         if len(current) == 1:
             return [current[0]] * n_images
