@@ -167,3 +167,36 @@ def test_meis_of_imported_models_equal_meis_of_models_loaded_in_place(legacy_lab
     mei_table().populate(reserve_jobs=False)
     assert len(mei_table()) == 3  # one MEI per neuron of the imported dataset
     assert legacy_lab.before == legacy_lab.snapshot()
+
+
+def test_mei_legacy_import_command(legacy_lab, tmp_path):
+    from tests import servers
+
+    stores = tmp_path / "stores.json"
+    stores.write_text(json.dumps(legacy_lab.stores))
+    target = f"meitest_{uuid.uuid4().hex[:10]}_cli"
+    env = {**os.environ, **servers.server("mysql").dj_env(), "MEI_DATABASE": "server",
+           "MEI_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "mei.cli", "legacy", "import", legacy_lab.fabrik, "--to", target,
+               "--host", legacy_lab.host, "--port", str(legacy_lab.port), "--stores", str(stores),
+               "--allow", "tests", "--no-progress"]
+    try:
+        first = subprocess.run(command, capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300)
+        assert first.returncode == 0, first.stderr[-2000:]
+        assert "TrainedModel: 3 copied, 0 already there" in first.stdout
+        assert f"weights copied: {_weights_bytes(legacy_lab)} bytes" in first.stdout
+        assert "skipped: 0 rows" in first.stdout
+        second = subprocess.run(command, capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300)
+        assert second.returncode == 0, second.stderr[-2000:]
+        assert "TrainedModel: 0 copied, 3 already there" in second.stdout
+        assert "Model: 0 copied, 2 already there" in second.stdout
+        into_legacy = [*command[:7], legacy_lab.fabrik, *command[8:]]  # --to the legacy schema itself: refused
+        refused = subprocess.run(into_legacy, capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300)
+        assert refused.returncode == 2
+        assert f"refusing to declare tables in schema '{legacy_lab.fabrik}'" in refused.stderr
+    finally:
+        connection = root_connection(legacy_lab.host, legacy_lab.port)
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{target}`")
+        connection.close()
+    assert legacy_lab.before == legacy_lab.snapshot()
