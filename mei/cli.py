@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import json
 import os
+import shlex
 import sys
 import traceback
 import warnings
@@ -138,7 +139,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if getattr(args, name) is not None:
             setattr(settings, name, getattr(args, name))
     demo_run = run_demo(settings, prefix=args.schema, fresh=args.fresh)
-    path, summary = demo_report(demo_run, args.out)
+    path, summary = demo_report(demo_run, args.out, command=getattr(args, "command_line", "mei demo"))
     print(_summary_text(summary, demo_run.timings))
     print(f"report: {path.resolve()}")
     return 0 if summary["targets_met"] or args.quick else 1
@@ -161,7 +162,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     table = _restricted(table, _checked_where(table, _restrictions(args.where), source=False))
     card = _table(args.card) if args.card else None
     try:
-        path = write_report(table, args.out, card_table=card, title=args.title)
+        path = write_report(table, args.out, card_table=card, title=args.title,
+                            command=getattr(args, "command_line", None))
     except ValueError as error:
         print(f"mei report: {error}", file=sys.stderr)
         return 1
@@ -443,6 +445,7 @@ def _failure(error: BaseException) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mei`` command; returns the exit code."""
     args = build_parser().parse_args(argv)
+    args.command_line = shlex.join(["mei", *(sys.argv[1:] if argv is None else argv)])  # shown on reports
     debug = getattr(args, "debug", False)
     with _quiet():
         try:

@@ -1,5 +1,6 @@
 """The demo through the pipeline at a tiny size, on the session's embedded database; report and CLI on its tables."""
 
+import re
 import shutil
 import tempfile
 import uuid
@@ -13,6 +14,7 @@ from mei.demo import tables
 from mei.demo.pipeline import DemoSettings, run_demo
 from mei.demo.report import demo_report
 from mei.pipeline import database as db
+from tests.browser import assert_not_blank, browser_or_skip, dom, screenshot
 
 pytestmark = pytest.mark.slow  # the demo through the whole pipeline (training, MEIs, report cards)
 
@@ -68,6 +70,29 @@ def test_demo_report_writes_the_page_and_figures(demo_run, tmp_path):
     assert summary["neurons"] == 3 and 0 <= summary["fraction_beating_best_natural"] <= 1
     assert "median_held_out_transfer" in summary and "Per neuron" in path.read_text()
     assert 0 <= summary["true_neurons_beating_best_natural"] <= 1 and summary["median_true_activation_ratio"] > 0
+
+
+def test_the_demo_report_reads_without_the_code_in_a_headless_browser(demo_run, tmp_path):
+    path, summary = demo_report(demo_run, tmp_path, command="mei demo --quick")
+    text = path.read_text()
+    assert re.findall(r"<h2>([^<]*)</h2>", text) == [
+        "Targets", "Summary", "Time per step", "MEIs and true receptive fields", "Report card by cell type",
+        "Training curves", "Spatial-frequency spectra", "Per neuron", "What the numbers mean"]
+    assert "Regenerate this page with <code class='command'>mei demo --quick</code>" in text
+    words = re.findall(r"<th>([^<]*)</th>", text) + re.findall(r"<td[^>]*>([A-Za-z_ ]+)</td>", text)
+    assert not [word for word in words if "_" in word]  # no snake_case in a head or a cell
+    assert text.count("met ✓") + text.count("missed ✗") == 2 and "<dt>member agreement</dt>" in text
+    browser = browser_or_skip()
+    png = tmp_path / "shot.png"
+    assert screenshot(browser, path.as_uri(), png, 1300, 3000) == []  # no console message at all
+    assert_not_blank(png, 1300, 3000)
+    page, console = dom(browser, path.as_uri() + "#sort=RF%20correlation:desc")
+    assert console == [] and 'data-ready="1"' in page and "data-js-errors" not in page
+    head, body = re.search(r'id="per-neuron".*?<thead>(.*?)</thead><tbody>(.*?)</tbody>', page, re.S).groups()
+    column = re.findall(r"<th[^>]*>([^<]*)</th>", head).index("RF correlation")
+    rows = [re.findall(r"<td[^>]*>([^<]*)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", body)]
+    correlations = [float(row[column].split()[0]) for row in rows]
+    assert len(correlations) == 3 and correlations == sorted(correlations, reverse=True), correlations
 
 
 def test_demo_report_fetches_each_table_once(demo_run, tmp_path, monkeypatch):
