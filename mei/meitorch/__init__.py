@@ -6,7 +6,8 @@
 :mod:`mei.meitorch.methods`. See ``docs/meitorch.md``.
 """
 
+from .linearmei import LinearMEI
 from .mei import MEI
-from .result import MEIResult
+from .result import MEI_image, MEI_transformation, MEI_variational, MEIResult
 
-__all__ = ["MEI", "MEIResult"]
+__all__ = ["MEI", "LinearMEI", "MEIResult", "MEI_image", "MEI_variational", "MEI_transformation"]

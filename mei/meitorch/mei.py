@@ -16,13 +16,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .linearmei import LinearMEI
 from .result import MEIResult
 from .runner import generate
 
 Operation = Callable[[Tensor], Mapping[str, Tensor]]
 
 
-class MEI:
+class MEI(LinearMEI):
     """Most exciting inputs for an operation on a batch of images.
 
     Args:
@@ -32,19 +33,14 @@ class MEI:
         shape (tuple[int, int, int], optional): one image, ``(channels, height, width)``. Default: ``(1, 28, 28)``.
         device (str | torch.device, optional): where the images are optimized (move the model there
             yourself). Default: ``"cpu"``.
+
+    As in meitorch, an ``MEI`` is a :class:`~mei.meitorch.linearmei.LinearMEI`: ``best_gabor``,
+    ``optimal_gabor`` and ``white_noise_analysis`` work on it (they read the dict's ``activation``).
     """
 
     def __init__(self, operation: Operation, shape: Sequence[int] = (1, 28, 28),
                  device: str | torch.device = "cpu") -> None:
-        if not callable(operation):
-            raise TypeError(
-                f"operation must be a callable taking a batch of inputs, got {type(operation).__name__}; "
-                "pass the function itself (MEI(operation=operation, ...)), not operation()"
-            )
-        shape = tuple(shape)
-        if len(shape) != 3 or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in shape):
-            raise ValueError(f"shape must be (channels, height, width) of positive ints, got {shape}")
-        self.operation, self.shape, self.device = operation, shape, torch.device(device)
+        super().__init__(operation, shape, device=device)
 
     def _run(self, mode: str, config: Mapping[str, Any] | None, seed: int | None,
              keys: Mapping[str, Any]) -> MEIResult:

@@ -1,13 +1,23 @@
-"""The result of one generation: the MEI(s), the loss history, snapshots, and plots."""
+"""The result of one generation: the MEI(s), the loss history, snapshots, and plots.
+
+:class:`MEIResult` is the package's result; meitorch's result classes are its subclasses of the same names,
+one per mode: :class:`MEI_image` (pixel), :class:`MEI_variational`, :class:`MEI_transformation`, with
+meitorch's accessors (``get_image``, ``get_samples``, ``get_activation``, ``result_dict``, ``loss_history``,
+``image_history``, ``param_dict``, ``spatial_frequency``). ``MEI_result`` is meitorch's name of the base.
+In meitorch these objects are also the optimization's state (the parameters and the optimizer); here the engine
+holds that, and a result is what a finished run left.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from ..analysis.spectra import radial_power_spectrum
 from ..engine import rng
 from . import plots
 
@@ -41,6 +51,8 @@ class MEIResult:
         transform (nn.Module | None): the trained generative network (transformation only).
         pointrf (Tensor | None): with ``gradient_rf``, the gradient of the operation's objective at a blank
             image ``(C, H, W)``, the linear model that was optimized.
+        result_dict (dict): meitorch's summary of the final MEI: the operation's ``activation`` (and every
+            other scalar it returns) on :attr:`mei`, ``img_mean``, ``img_std`` (and ``pointrf``).
     """
 
     def __init__(self, mode: str, mei: Tensor, losses: dict[str, list[float]], steps: list[int],
@@ -49,6 +61,7 @@ class MEIResult:
         self.mode, self.mei, self.losses, self.steps = mode, mei, losses, steps
         self.images, self.image_steps, self.params, self.config, self.seed = images, image_steps, params, config, seed
         self._parameterization = parameterization
+        self.result_dict: dict[str, Any] = {}
         self.stddev: Tensor | None = None
         self.transform: nn.Module | None = None
         self.pointrf: Tensor | None = None
@@ -60,13 +73,67 @@ class MEIResult:
     @classmethod
     def from_run(cls, mode: str, settings: dict[str, Any], parameterization: Any, params: Tensor,
                  log: Mapping[str, Any], seed: int) -> "MEIResult":
-        """Collect a finished engine run (``params`` = its final input, ``log`` = its tracker's log)."""
+        """Collect a finished engine run (``params`` = its final input, ``log`` = its tracker's log); the
+        result is of the mode's class (:data:`RESULT_CLASSES`) when called on :class:`MEIResult`."""
         steps, losses = _loss_history(log)
         with rng.seeded([seed]):
             with torch.no_grad():
                 mei = parameterization.point(params).detach().cpu()
-        return cls(mode, mei, losses, steps, list(log["images"]["values"]), list(log["images"]["times"]),
-                   params, settings, seed, parameterization)
+        result_class = RESULT_CLASSES[mode] if cls is MEIResult else cls
+        return result_class(mode, mei, losses, steps, list(log["images"]["values"]), list(log["images"]["times"]),
+                            params, settings, seed, parameterization)
+
+    # ------------------------------------------------------------------------------ meitorch's accessors
+
+    @property
+    def loss_history(self) -> dict[str, list[float]]:
+        """meitorch's name of :attr:`losses`."""
+        return self.losses
+
+    @property
+    def image_history(self) -> list[Tensor]:
+        """meitorch's name of :attr:`images`."""
+        return self.images
+
+    @property
+    def param_dict(self) -> dict[str, Any]:
+        """meitorch's name of :attr:`config`."""
+        return self.config
+
+    @property
+    def img_shape(self) -> tuple[int, ...]:
+        """One image's shape ``(C, H, W)``."""
+        return tuple(self.mei.shape[1:])
+
+    @property
+    def n_samples(self) -> Any:
+        """Samples per step: ``n_samples`` (pixel, transformation) or ``n_samples_per_batch`` (variational)."""
+        return self.config.get("n_samples", self.config.get("n_samples_per_batch"))
+
+    def get_image(self) -> Tensor:
+        """The MEI: the images (pixel), the mean (variational), one batch of samples (transformation)."""
+        return self.mei
+
+    def get_samples(self) -> Tensor:
+        """Samples as one step drew them: the images (pixel), ``n_samples_per_batch`` new samples (variational),
+        ``n_samples`` new samples (transformation); seeded by the run's seed."""
+        if self.mode == "pixel":
+            return self.mei
+        return self.sample(math.prod(_as_tuple(self.n_samples)), seed=self.seed)
+
+    def get_activation(self) -> Any:
+        """The operation's ``activation`` on the final MEI (None if the operation returns none)."""
+        return self.result_dict.get("activation")
+
+    def show_results(self) -> None:
+        """Print :attr:`result_dict`, one entry a line."""
+        for key, value in self.result_dict.items():
+            print(key, value)
+
+    def spatial_frequency(self) -> tuple[Tensor, Tensor]:
+        """Radial power spectrum of the MEI(s): ``(frequencies, power)``
+        (:func:`mei.meitorch.analyze.radial_power_spectrum`)."""
+        return radial_power_spectrum(self.mei)
 
     @property
     def mean(self) -> Tensor:
@@ -100,5 +167,46 @@ class MEIResult:
 
     def __repr__(self) -> str:
         final = self.losses.get("objective", [float("nan")])[-1] if self.losses.get("objective") else float("nan")
-        return (f"MEIResult(mode={self.mode!r}, mei shape={tuple(self.mei.shape)}, steps={len(self.steps)}, "
-                f"final objective={final:.4g})")
+        return (f"{type(self).__name__}(mode={self.mode!r}, mei shape={tuple(self.mei.shape)}, "
+                f"steps={len(self.steps)}, final objective={final:.4g})")
+
+
+def _as_tuple(value: Any) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (int(value),)
+
+
+class MEI_image(MEIResult):  # noqa: N801 - meitorch's name
+    """A pixel MEI (meitorch's ``MEI_image``): :attr:`mei` holds the ``n_samples`` images.
+
+    Also what :meth:`~mei.meitorch.linearmei.LinearMEI.best_gabor` returns (:meth:`from_image`).
+    """
+
+    @classmethod
+    def from_image(cls, image: Tensor, result_dict: Mapping[str, Any] | None = None,
+                   config: Mapping[str, Any] | None = None) -> "MEI_image":
+        """A result holding ``image`` (``(C, H, W)`` or ``(n, C, H, W)``) without an optimization run (no losses)."""
+        images = image[None] if image.dim() == 3 else image
+        images = images.detach().cpu().to(torch.float32)
+        result = cls("pixel", images, {}, [], [], [], images[None].clone(), dict(config or {}), 0)
+        result.result_dict = dict(result_dict or {})
+        return result
+
+
+class MEI_variational(MEIResult):  # noqa: N801 - meitorch's name
+    """A variational MEI (meitorch's ``MEI_variational``): :attr:`mei` is the mean, :attr:`stddev` the standard
+    deviation, :meth:`sample` draws from the distribution."""
+
+
+class MEI_transformation(MEIResult):  # noqa: N801 - meitorch's name
+    """A transformation MEI (meitorch's ``MEI_transformation``): :attr:`transform` is the trained network,
+    :attr:`mei` one batch of its samples, :meth:`sample` draws more."""
+
+
+MEI_result = MEIResult
+"""meitorch's name of the results' base class."""
+
+RESULT_CLASSES: dict[str, type[MEIResult]] = {
+    "pixel": MEI_image, "variational": MEI_variational, "transformation": MEI_transformation,
+}
+
+__all__ = ["MEIResult", "MEI_result", "MEI_image", "MEI_variational", "MEI_transformation", "RESULT_CLASSES"]

@@ -56,14 +56,17 @@ class OperationObjective:
         self.operation, self.parameterization = operation, parameterization
         self.raw_shape: torch.Size | None = None
         self.last: dict[str, Tensor] = {}
+        self.final: dict[str, Tensor] = {}  # the losses of the engine's final evaluation (of the reported images)
 
     def __call__(self, x: Tensor) -> Tensor:
         raw = x.shape == self.raw_shape
         losses = self.operation(self.parameterization.point(x) if raw else x)
         objective = _objective_of(losses)
-        if not raw:
-            self.last = {name: _detached(value) for name, value in losses.items()
-                         if _is_scalar(value) or _is_number(value)}
+        scalars = {name: _detached(value) for name, value in losses.items() if _is_scalar(value) or _is_number(value)}
+        if raw:
+            self.final = scalars
+        else:
+            self.last = scalars
         return -objective.reshape(1)
 
 
@@ -171,7 +174,25 @@ def generate(operation: Operation, shape: tuple[int, ...], device: torch.device,
         score, final = optimize(engine, NumIterations(settings["iter_n"]), tracker)
     result = MEIResult.from_run(mode, settings, parameterization, final, tracker.log, seed)
     result.pointrf = pointrf
+    # pixel / variational: the engine's final evaluation saw exactly result.mei; a generator's is of other noise
+    final_losses = objective.final if mode != "transformation" else None
+    result.result_dict = final_stats(operation, result.mei, device, seed, final_losses)
+    if pointrf is not None:
+        result.result_dict["pointrf"] = pointrf
     return result
+
+
+def final_stats(operation: Operation, mei: Tensor, device: torch.device, seed: int,
+                losses: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """meitorch's summary of a result: every scalar the operation returns on the final MEI (its
+    ``activation`` among them; ``losses`` if they are already known), and the MEI's mean and standard deviation."""
+    if losses is None:
+        with torch.no_grad(), rng.seeded([seed], devices=[device]):
+            losses = operation(mei.to(device))
+    stats: dict[str, Any] = {name: float(value) for name, value in losses.items()
+                             if _is_scalar(value) or _is_number(value)}
+    stats.update(img_mean=float(mei.mean()), img_std=float(mei.std()))
+    return stats
 
 
 def gradient_rf_operation(operation: Operation, shape: tuple[int, ...], device: torch.device) -> tuple[
@@ -179,8 +200,9 @@ def gradient_rf_operation(operation: Operation, shape: tuple[int, ...], device: 
     """meitorch's ``gradient_rf``: the operation's linear model at a blank image.
 
     The gradient ``rf`` of the operation's objective at one all-zero image ``(1, *shape)`` is its "point
-    receptive field"; the returned operation is ``inputs -> {"objective": (inputs * rf).sum()}`` (summed over
-    the batch, as meitorch's linear model is), whose optimum under a norm constraint is ``-rf`` normalized.
+    receptive field"; the returned operation is ``inputs -> {"objective": (inputs * rf).sum(), "activation":
+    -objective}`` (summed over the batch, as meitorch's linear model is), whose optimum under a norm constraint is
+    ``-rf`` normalized.
 
     Returns:
         tuple: ``(linear operation, rf)``, ``rf`` a CPU tensor of ``shape``.
@@ -191,6 +213,7 @@ def gradient_rf_operation(operation: Operation, shape: tuple[int, ...], device: 
     rf = torch.zeros_like(blank) if rf is None else rf.detach()
 
     def linear_model(inputs: Tensor) -> dict[str, Tensor]:
-        return {"objective": (inputs * rf).sum()}
+        objective = (inputs * rf).sum()
+        return {"objective": objective, "activation": -objective}
 
     return linear_model, rf[0].cpu()

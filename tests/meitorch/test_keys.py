@@ -66,7 +66,8 @@ def test_gradient_rf_optimizes_the_linear_model_at_a_blank_image():
         dict(iter_n=30, gradient_rf=True, norm=3.0, optimizer="sgd", optimizer_params=dict(lr=0.5)), seed=0)
     assert torch.allclose(result.pointrf, -2 * t, atol=1e-5)
     assert torch.allclose(result.mei[0], 3.0 * t / t.norm(), atol=1e-4)
-    assert list(result.losses) == ["objective"]
+    assert list(result.losses) == ["objective", "activation"]
+    assert result.get_activation() == pytest.approx(float((result.mei[0] * 2 * t).sum()), rel=1e-5)
     plain = MEI(squared_distance_operation(t), shape=SHAPE).generate_pixel_mei(
         dict(iter_n=2, optimizer="sgd"), seed=0)
     assert plain.pointrf is None

@@ -1,0 +1,1 @@
+"""meitorch's ``objective`` package: Gabor stimuli (:mod:`mei.meitorch.objective.gabor`)."""

@@ -1,0 +1,51 @@
+"""meitorch's result classes: each mode returns its class with meitorch's accessors, on a run whose optimum is
+known (a linear unit's MEI under a norm constraint is its normalized weight)."""
+
+import pytest
+import torch
+
+from mei.meitorch import MEI_image, MEI_transformation, MEI_variational, MEIResult
+from mei.meitorch.mei import MEI
+from mei.meitorch.result import MEI_result
+from mei.meitorch.tools.transformations import GenerativeConvNet
+
+from .helpers import SHAPE, linear_operation, target
+
+
+def test_a_linear_units_pixel_mei_is_its_normalized_weight():
+    w = target(5)
+    result = MEI(linear_operation(w), shape=SHAPE).generate_pixel_mei(
+        dict(iter_n=30, n_samples=2, norm=4.0, optimizer="sgd", optimizer_params=dict(lr=1.0), save_every=10), seed=0)
+    assert type(result) is MEI_image and isinstance(result, MEIResult) and MEI_result is MEIResult
+    expected = 4.0 * w / w.norm()
+    assert torch.allclose(result.get_image(), expected.expand(2, *SHAPE), atol=1e-4)
+    assert torch.equal(result.get_samples(), result.mei)
+    assert result.get_activation() == pytest.approx(float((expected * w).sum()), rel=1e-5)
+    assert result.result_dict["img_std"] == pytest.approx(float(result.mei.std()))
+    assert result.loss_history is result.losses and result.image_history is result.images
+    assert result.param_dict["iter_n"] == 30 and result.img_shape == SHAPE and result.n_samples == 2
+    freqs, power = result.spatial_frequency()
+    assert freqs.shape == power.shape and len(freqs) > 1
+    assert repr(result).startswith("MEI_image(mode='pixel'")
+
+
+def test_variational_and_transformation_results():
+    w = target(5)
+    mei = MEI(linear_operation(w), shape=SHAPE)
+    variational = mei.generate_variational_mei(dict(iter_n=3, fixed_stddev=0.2, n_samples_per_batch=(2, 3),
+                                                    optimizer="sgd"), seed=0)
+    assert type(variational) is MEI_variational
+    assert variational.get_image().shape == (1, *SHAPE) and variational.get_samples().shape == (6, *SHAPE)
+    assert variational.n_samples == (2, 3)
+    network = GenerativeConvNet(hidden_sizes=[2], fixed_stddev=0.1, kernel_size=3, shape=SHAPE)
+    transformation = mei.generate_transformation_mei(dict(iter_n=2, n_samples=4, transform=network), seed=0)
+    assert type(transformation) is MEI_transformation
+    assert transformation.get_samples().shape == (4, *SHAPE)
+    assert transformation.get_activation() == pytest.approx(float((transformation.mei * w).flatten(1).sum(1).mean()),
+                                                            rel=1e-5)
+
+
+def test_a_result_from_an_image():
+    image = torch.ones(SHAPE)
+    result = MEI_image.from_image(image, {"activation": 2.0})
+    assert result.mei.shape == (1, *SHAPE) and result.get_activation() == 2.0 and result.losses == {}
