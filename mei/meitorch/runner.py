@@ -34,33 +34,41 @@ Operation = Callable[[Tensor], Mapping[str, Tensor]]
 
 
 class SamplePipeline:
-    """The engine's transform: decode the parameters into images (kept in ``last_images``), then augment."""
+    """The engine's transform: decode the parameters into images (kept in ``last_images``), then augment.
+
+    The engine optimizes one "image" (the whole batch's parameters), so what it hands on keeps a first
+    dimension of 1: the step's ``(n, C, H, W)`` images as one entry ``(1, n, C, H, W)``; ``fresh`` tells the
+    objective that it is looking at them (and not at the raw parameters of the final evaluation).
+    """
 
     def __init__(self, parameterization: Any, augmentation: Augmentation) -> None:
         self.parameterization, self.augmentation = parameterization, augmentation
         self.last_images: Tensor | None = None
+        self.fresh = False
 
     def __call__(self, x: Tensor, i_iter: int) -> Tensor:
         self.last_images = self.parameterization.decode(x, i_iter)
-        return self.augmentation(self.last_images, i_iter)
+        self.fresh = True
+        return self.augmentation(self.last_images, i_iter)[None]
 
 
 class OperationObjective:
     """The engine's function: ``-operation(images)["objective"]`` (the engine maximizes; meitorch minimizes).
 
-    Called on the raw parameter tensor (the engine's final evaluation), it evaluates the images the result
-    reports. Keeps the losses of the last step (detached) in ``last``.
+    On the pipeline's output it evaluates the step's images; called on the raw parameter tensor (the
+    engine's final evaluation), it evaluates the images the result reports. Keeps the losses of the last step
+    (detached) in ``last`` and those of the final evaluation in ``final``.
     """
 
-    def __init__(self, operation: Operation, parameterization: Any) -> None:
-        self.operation, self.parameterization = operation, parameterization
-        self.raw_shape: torch.Size | None = None
+    def __init__(self, operation: Operation, parameterization: Any, pipeline: SamplePipeline) -> None:
+        self.operation, self.parameterization, self.pipeline = operation, parameterization, pipeline
         self.last: dict[str, Tensor] = {}
-        self.final: dict[str, Tensor] = {}  # the losses of the engine's final evaluation (of the reported images)
+        self.final: dict[str, Tensor] = {}
 
     def __call__(self, x: Tensor) -> Tensor:
-        raw = x.shape == self.raw_shape
-        losses = self.operation(self.parameterization.point(x) if raw else x)
+        raw = not self.pipeline.fresh
+        self.pipeline.fresh = False
+        losses = self.operation(self.parameterization.point(x) if raw else x[0])
         objective = _objective_of(losses)
         scalars = {name: _detached(value) for name, value in losses.items() if _is_scalar(value) or _is_number(value)}
         if raw:
@@ -160,12 +168,11 @@ def generate(operation: Operation, shape: tuple[int, ...], device: torch.device,
             operation, pointrf = gradient_rf_operation(operation, shape, device)
     pipeline = SamplePipeline(parameterization, Augmentation(settings["scaler"], settings["jitter"],
                                                              settings["train_norm"]))
-    objective = OperationObjective(operation, parameterization)
+    objective = OperationObjective(operation, parameterization, pipeline)
     diversity = DiversityReward(pipeline, **settings["diverse_params"]) if settings["diverse"] else None
     factory = optimizer_factory(settings["optimizer"], settings["optimizer_params"])
     with rng.seeded([seed], devices=[device]):
         initial = parameterization.initial().to(device)
-        objective.raw_shape = initial.shape
         engine = Engine(objective, initial, factory, transform=pipeline,
                         regularization=diversity or no_regularization,
                         precondition=parameterization.precondition, postprocessing=parameterization.postprocess)
