@@ -3,8 +3,8 @@
 The procedure of Burg et al. (ICLR 2024, "Most discriminative stimuli for functional cell type clustering"),
 an expectation-maximization-like loop:
 
-1. start from the neurons' MEIs and cluster them (k-means on the MEIs, :func:`initial_clusters`, or
-   assignments you give);
+1. start from the neurons' MEIs and cluster the neurons (:func:`initial_clusters`: k-means on each neuron's
+   normalized responses to all the MEIs, or on the MEIs' pixels; or assignments you give);
 2. *M step*: optimize one stimulus per cluster with the cluster-vs-other-clusters contrastive objective
    (:class:`~mei.targets.clusters.ClusterContrastiveObjective`, a log-softmax over the clusters' mean
    responses with a temperature, 1.6 by default) — all clusters as one batch, one forward per step
@@ -138,9 +138,22 @@ def mei_features(meis: Tensor) -> Tensor:
     return flat / flat.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
-def initial_clusters(meis: Tensor, n_clusters: int, seed: int = 0) -> Tensor:
-    """The starting clusters of the MDS loop: k-means on the (centred, unit-norm) MEIs (:func:`mei_features`)."""
-    return kmeans(mei_features(meis), n_clusters, seed=seed)
+def response_features(responses: Tensor) -> Tensor:
+    """Each neuron's responses to every neuron's MEI, over its response to its own: ``(neurons, meis)``.
+
+    Args:
+        responses (Tensor): ``(meis, neurons)``, row ``j`` the responses to MEI ``j`` (MEI ``i`` is neuron ``i``'s).
+    """
+    r = torch.as_tensor(responses, dtype=torch.float64)
+    return (r / r.diagonal().abs().clamp_min(1e-12)).T
+
+
+def initial_clusters(meis: Tensor, n_clusters: int, seed: int = 0, responses: Tensor | None = None) -> Tensor:
+    """The starting clusters of the MDS loop: k-means on the neurons' normalized responses to all MEIs
+    (:func:`response_features`) when ``responses`` ``(meis, neurons)`` are given, else on the (centred,
+    unit-norm) MEIs themselves (:func:`mei_features`)."""
+    features = response_features(responses) if responses is not None else mei_features(meis)
+    return kmeans(features, n_clusters, seed=seed)
 
 
 def adjusted_rand_index(labels: Sequence[Any] | Tensor, truth: Sequence[Any] | Tensor) -> float:
@@ -171,7 +184,8 @@ def unit_responses(responses: UnitResponses, stimuli: Tensor, device: torch.devi
 
 
 def most_discriminative_stimuli(model: nn.Module, meis: Tensor, n_clusters: int, config: Mapping[str, Any], *,
-                                assignments: Sequence[int] | Tensor | None = None, temperature: float = 1.6,
+                                assignments: Sequence[int] | Tensor | None = None, initial: str = "responses",
+                                temperature: float = 1.6,
                                 max_iterations: int = 10, seed: int = 0, normalize: bool = True,
                                 units: Sequence[int] | None = None, reducer: Reducer | Mapping[str, Any] | None = None,
                                 forward_kwargs: Mapping[str, Any] | None = None, unit_dim: int = 1,
@@ -185,7 +199,10 @@ def most_discriminative_stimuli(model: nn.Module, meis: Tensor, n_clusters: int,
         n_clusters (int): number of starting clusters (clusters that lose all neurons are dropped).
         config (dict): a gradient-ascent method config for the stimuli (its ``"batch"`` options apply; the
             clusters always run as one batch).
-        assignments (list[int], optional): starting clusters. Default: :func:`initial_clusters` of ``meis``.
+        assignments (list[int], optional): starting clusters. Default: :func:`initial_clusters`.
+        initial (str, optional): what k-means clusters when no ``assignments`` are given: ``"responses"``,
+            each neuron's normalized responses to all the MEIs (neurons of a type answer alike), or
+            ``"meis"``, the MEI pixels. Default: ``"responses"``.
         temperature (float, optional): of the contrastive objective. Default: 1.6.
         max_iterations (int, optional): most M/E rounds. Default: 10.
         seed (int, optional): cluster ``k``'s stimulus is seeded with ``seed + k``; k-means with ``seed``.
@@ -210,7 +227,10 @@ def most_discriminative_stimuli(model: nn.Module, meis: Tensor, n_clusters: int,
     if own.shape[1] != len(meis):
         raise ValueError(f"{len(meis)} MEIs for a model with {own.shape[1]} units; give one MEI per unit")
     scale = own.diagonal().abs().clamp_min(1e-6) if normalize else torch.ones(len(meis))
-    labels = (initial_clusters(meis, n_clusters, seed) if assignments is None
+    if initial not in ("responses", "meis"):
+        raise ValueError(f"initial must be 'responses' or 'meis', got {initial!r}")
+    profile = own if initial == "responses" else None
+    labels = (initial_clusters(meis, n_clusters, seed, profile) if assignments is None
               else _canonical(torch.as_tensor(assignments, dtype=torch.long).reshape(-1)))
     if len(labels) != len(meis):
         raise ValueError(f"{len(labels)} assignments for {len(meis)} neurons")
@@ -266,5 +286,5 @@ def _bar(total: int) -> Any:
     return tqdm(total=total, desc="MDS", unit="iteration", leave=False)
 
 
-__all__ = ["MDSResult", "kmeans", "mei_features", "initial_clusters", "adjusted_rand_index", "unit_responses",
-           "most_discriminative_stimuli"]
+__all__ = ["MDSResult", "kmeans", "mei_features", "response_features", "initial_clusters", "adjusted_rand_index",
+           "unit_responses", "most_discriminative_stimuli"]

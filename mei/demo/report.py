@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .analyses_report import analysis_sections
 from .page import ERROR_TRAP, KIND_COLOURS, STYLE, TABLE_SCRIPT, glossary_html, kind_label, label
 
 CARD_COLUMNS = ("activation", "best_natural", "activation_ratio", "transfer", "jitter_robustness",
@@ -540,6 +541,9 @@ def demo_report(run: Any, out_dir: str | Path, command: str = "mei demo") -> tup
     data = fetch_demo(run)
     summary = demo_summary(data.cards, data.kinds, list(data.transfer_cards.values()), data.truth)
     scored = _scored_cards(data)
+    extra, extra_summary = analysis_sections(run, data, out)  # MDS and tuning, where the run has them
+    summary = {**summary, **extra_summary}
     sections = _demo_sections(data, summary, scored, _demo_figures(data, scored, out), run.timings)
+    sections[-1:-1] = extra  # before the per-neuron table
     return write_html(out / "report.html", "MEI demo: a synthetic V1 population with known receptive fields",
                       sections, command=command), summary

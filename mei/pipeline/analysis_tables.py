@@ -61,8 +61,8 @@ def _input_shape(mei_table: Any, key: Mapping[str, Any], fallback: Sequence[int]
 
 class MDSConfigTemplate(dj.Lookup):
     """Settings of a most-discriminative-stimuli run. Attributes: ``mds_hash`` (key), ``n_clusters``,
-    ``temperature``, ``max_iterations``, ``mds_seed``, ``normalize``, ``stimulus_config`` (a gradient-ascent
-    method config for the stimuli, json), ``mds_comment``."""
+    ``temperature``, ``max_iterations``, ``mds_seed``, ``normalize``, ``initial``, ``stimulus_config`` (a
+    gradient-ascent method config for the stimuli, json), ``mds_comment``."""
 
     definition = """
     # settings of a most discriminative stimuli run
@@ -73,20 +73,24 @@ class MDSConfigTemplate(dj.Lookup):
     max_iterations: int32              # most M/E rounds
     mds_seed: int64                    # seeds k-means and the stimuli
     normalize: bool                    # divide responses by each neuron's response to its MEI
+    initial: varchar(16)               # what k-means starts from: 'responses' (to all MEIs) or 'meis'
     stimulus_config: json              # gradient-ascent config of the stimuli
     mds_comment='': varchar(256)       # a short description
     """
 
     def add_config(self, stimulus_config: Mapping[str, Any], n_clusters: int, temperature: float = 1.6,
                    max_iterations: int = 10, seed: int = 0, normalize: bool = True,
-                   comment: str = "") -> dict[str, str]:
+                   initial: str = "responses", comment: str = "") -> dict[str, str]:
         """Check the settings (the stimulus config completely), add them once, return the key."""
         build_components(stimulus_config, extra_keys=("batch",))
+        if initial not in ("responses", "meis"):
+            raise ValueError(f"initial must be 'responses' or 'meis', got {initial!r}")
         if int(n_clusters) < 2 or int(max_iterations) < 1 or not float(temperature) > 0:
             raise ValueError(f"need n_clusters >= 2, max_iterations >= 1 and temperature > 0, got {n_clusters}, "
                              f"{max_iterations}, {temperature}")
         settings = {"n_clusters": int(n_clusters), "temperature": float(temperature),
                     "max_iterations": int(max_iterations), "mds_seed": int(seed), "normalize": bool(normalize),
+                    "initial": initial,
                     "stimulus_config": frozen_copy(dict(stimulus_config))}
         key = {"mds_hash": make_hash(settings)}
         if not self & key:
@@ -103,6 +107,7 @@ def compute_mds(model: nn.Module, meis: torch.Tensor, units: Sequence[int], sett
                                          temperature=float(settings["temperature"]),
                                          max_iterations=int(settings["max_iterations"]),
                                          seed=int(settings["mds_seed"]), normalize=bool(settings["normalize"]),
+                                         initial=str(settings.get("initial", "responses")),
                                          units=list(units))
     return result, time.perf_counter() - start
 

@@ -114,8 +114,13 @@ def test_mds_recovers_the_true_types_from_a_corrupted_start(typed):
 @pytest.mark.slow
 def test_mds_from_the_meis_matches_the_true_types(typed):
     population, model, meis = typed
-    assert adjusted_rand_index(initial_clusters(meis, 5), population.types) > 0.5
-    result = most_discriminative_stimuli(model, meis, 5, config(24))
+    with torch.no_grad():
+        responses = model(meis)
+    assert adjusted_rand_index(initial_clusters(meis, 5), population.types) > 0.5  # the MEI pixels
+    assert adjusted_rand_index(initial_clusters(meis, 5, responses=responses), population.types) == 1.0
+    result = most_discriminative_stimuli(model, meis, 5, config(24), initial="meis")
+    assert result.converged and adjusted_rand_index(result.assignments, population.types) >= 0.9
+    result = most_discriminative_stimuli(model, meis, 5, config(24))  # from the responses to the MEIs
     assert result.converged
     assert adjusted_rand_index(result.assignments, population.types) >= 0.9
     assert bool((result.own_versus_other() > 0).all())
@@ -157,5 +162,7 @@ def test_mds_refuses_bad_input(typed):
         most_discriminative_stimuli(model, meis, 5, config(24), max_iterations=0)
     with pytest.raises(ValueError, match="3 assignments for 30 neurons"):
         most_discriminative_stimuli(model, meis, 5, config(24), assignments=[0, 1, 2])
+    with pytest.raises(ValueError, match="initial must be 'responses' or 'meis'"):
+        most_discriminative_stimuli(model, meis, 5, config(24), initial="pixels")
     with pytest.raises(ValueError, match="29 MEIs for a model with 30 units"):
         most_discriminative_stimuli(model, meis[:29], 5, config(24))

@@ -66,7 +66,10 @@ def test_a_second_run_reuses_the_rows(demo_run):
 def test_demo_report_writes_the_page_and_figures(demo_run, tmp_path):
     path, summary = demo_report(demo_run, tmp_path)
     assert path == tmp_path / "report.html"
-    assert {p.name for p in tmp_path.glob("*.png")} == {"meis.png", "scores.png", "losses.png", "spectra.png"}
+    assert {p.name for p in tmp_path.glob("*.png")} == {"meis.png", "scores.png", "losses.png", "spectra.png",
+                                                         "mds.png", "tuning.png"}
+    assert -1 <= summary["MDS: adjusted Rand index vs true types"] <= 1
+    assert "Most discriminative stimuli" in path.read_text() and "Tuning" in path.read_text()
     assert summary["neurons"] == 3 and 0 <= summary["fraction_beating_best_natural"] <= 1
     assert "median_held_out_transfer" in summary and "Per neuron" in path.read_text()
     assert 0 <= summary["true_neurons_beating_best_natural"] <= 1 and summary["median_true_activation_ratio"] > 0
@@ -110,7 +113,9 @@ def test_demo_report_fetches_each_table_once(demo_run, tmp_path, monkeypatch):
     path, summary = demo_report(demo_run, tmp_path)
     monkeypatch.undo()
     assert summary["neurons"] == 3 and path.is_file()
-    assert len(queries) == 6, queries  # dataset (twice: population, images), count, MEIs joined, held out, curves
+    # dataset (twice: population, images), count, MEIs joined, held out, curves; MDS assignments, stimuli and
+    # run; tuning rows
+    assert len(queries) == 10, queries
     assert not any('"neuron_id"=' in sql.replace(" ", "") for sql in queries), queries
     assert sum('"__m_e_i"' in sql for sql in queries) == 2  # the count and the one joined fetch
 
