@@ -80,7 +80,8 @@ def test_the_demo_report_reads_without_the_code_in_a_headless_browser(demo_run, 
     text = path.read_text()
     assert re.findall(r"<h2>([^<]*)</h2>", text) == [
         "Targets", "Summary", "Time per step", "MEIs and true receptive fields", "Report card by cell type",
-        "Training curves", "Spatial-frequency spectra", "Per neuron", "What the numbers mean"]
+        "Training curves", "Spatial-frequency spectra", "Most discriminative stimuli", "Tuning", "Per neuron",
+        "What the numbers mean"]
     assert "Regenerate this page with <code class='command'>mei demo --quick</code>" in text
     words = re.findall(r"<th>([^<]*)</th>", text) + re.findall(r"<td[^>]*>([A-Za-z_ ]+)</td>", text)
     assert not [word for word in words if "_" in word]  # no snake_case in a head or a cell
