@@ -3,6 +3,7 @@ SIGKILL, undecodable rows skipped whole; MEIs of imported models equal MEIs of t
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -18,10 +19,12 @@ import torch
 
 from mei import fabrik, main
 from mei.methods import gradient_ascent
-from mei.modules import ConstrainedOutputModel
+from mei.modules import ConstrainedOutputModel, EnsembleModel
 from mei.pipeline import database as db
 from mei.pipeline.legacy_bridge import LegacyFabrik
+from mei.pipeline.legacy_bridge.guard import legacy_markers
 from mei.pipeline.legacy_bridge.importer import import_fabrik, trained_model_table_in
+from mei.pipeline.model_cache import freeze_model
 from tests.legacy.conftest import root_connection
 from tests.pipeline.lab_tables import METHOD_CONFIG
 
@@ -85,6 +88,9 @@ def test_import_keeps_hashes_loads_the_same_models_and_is_idempotent(legacy_lab,
         again = import_fabrik(legacy, trained, progress=False)
     assert again.copied == dict.fromkeys(TABLES, 0) and again.present == TABLES and again.bytes_copied == 0
     assert len(trained()) == 3 and len(trained.ModelStorage()) == 3
+    query = lambda sql, args: trained.connection.query(sql, args=args).fetchall()  # noqa: E731
+    assert legacy_markers(query, trained.database) == []  # DataJoint 2 schemas of the package are not refused
+    assert legacy_markers(query, fabrik.schema.database) == []
     assert legacy_lab.before == legacy_lab.snapshot()
 
 
@@ -166,6 +172,13 @@ def test_meis_of_imported_models_equal_meis_of_models_loaded_in_place(legacy_lab
     assert len(Objective()) == 3 and len(TrainedEnsembleModel()) == 1
     mei_table().populate(reserve_jobs=False)
     assert len(mei_table()) == 3  # one MEI per neuron of the imported dataset
+    ensemble = freeze_model(EnsembleModel(in_place))  # the model loaded in place, as the MEI table freezes its own
+    for mei_key in mei_table().keys():
+        objective = mei_table().get_objective(ensemble, mei_key)
+        mei, score, _ = gradient_ascent(None, objective, {**METHOD_CONFIG, "shape": [1, 1, 5, 5]}, 7)
+        stored = mei_table().fetch_mei(mei_key)
+        assert torch.equal(stored, mei), mei_key
+        assert (mei_table() & mei_key).fetch1("score") == pytest.approx(score, rel=1e-6)
     assert legacy_lab.before == legacy_lab.snapshot()
 
 
@@ -179,17 +192,15 @@ def test_mei_legacy_import_command(legacy_lab, tmp_path):
            "MEI_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "mei.cli", "legacy", "import", legacy_lab.fabrik, "--to", target,
                "--host", legacy_lab.host, "--port", str(legacy_lab.port), "--stores", str(stores),
-               "--allow", "tests", "--no-progress"]
+               "--allow", "tests", "--no-progress", "--meis", legacy_lab.mei]
     try:
         first = subprocess.run(command, capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300)
         assert first.returncode == 0, first.stderr[-2000:]
         assert "TrainedModel: 3 copied, 0 already there" in first.stdout
-        assert f"weights copied: {_weights_bytes(legacy_lab)} bytes" in first.stdout
-        assert "skipped: 0 rows" in first.stdout
-        second = subprocess.run(command, capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300)
-        assert second.returncode == 0, second.stderr[-2000:]
-        assert "TrainedModel: 0 copied, 3 already there" in second.stdout
-        assert "Model: 0 copied, 2 already there" in second.stdout
+        meis = legacy_lab.reference[f"{legacy_lab.mei}.__m_e_i"]
+        stored = _weights_bytes(legacy_lab) + sum(len(r["mei"]["data"]) + len(r["output"]["data"]) for r in meis)
+        assert f"stored objects copied: {stored} bytes" in first.stdout
+        assert "skipped: 0 rows" in first.stdout and "MEI: 2 copied, 0 already there" in first.stdout
         into_legacy = [*command[:7], legacy_lab.fabrik, *command[8:]]  # --to the legacy schema itself: refused
         refused = subprocess.run(into_legacy, capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300)
         assert refused.returncode == 2
@@ -199,4 +210,36 @@ def test_mei_legacy_import_command(legacy_lab, tmp_path):
         with connection.cursor() as cursor:
             cursor.execute(f"DROP DATABASE IF EXISTS `{target}`")
         connection.close()
+    assert legacy_lab.before == legacy_lab.snapshot()
+
+
+def test_sinzlab_meis_are_imported_beside_the_trained_models(legacy_lab, target, allow_tests_modules):
+    from mei.pipeline.legacy_bridge import LegacySchema
+    from mei.pipeline.legacy_bridge.meis import import_meis
+
+    request, instance, trained = target
+    with legacy_lab.bridge() as legacy:
+        import_fabrik(legacy, trained, progress=False)
+    main.activate(request["mei2"], connection=instance.connection)
+    schema = dj.Schema(request["lab"], connection=instance.connection)
+    with LegacySchema(legacy_lab.mei, host=legacy_lab.host, port=legacy_lab.port, stores=legacy_lab.stores) as meis:
+        summary = import_meis(meis, schema, trained_model_table=trained, progress=False)
+        legacy_rows = meis.fetch("MEI")
+        again = import_meis(meis, schema, trained_model_table=trained, progress=False)
+    assert summary.copied == {"MEIMethod": 1, "MEISeed": 1, "MEI": 2} and summary.skipped == []
+    assert summary.bytes_copied == sum(len(r["mei"].data) + len(r["output"].data) for r in legacy_rows)
+    assert again.copied == {"MEIMethod": 0, "MEISeed": 0, "MEI": 0} and again.present == summary.copied
+    from mei.pipeline.legacy_bridge.meis import imported_mei_table_in
+
+    with LegacySchema(legacy_lab.mei, host=legacy_lab.host, port=legacy_lab.port, stores=legacy_lab.stores) as meis:
+        table = imported_mei_table_in(schema, meis, trained_model_table=trained)
+    assert len(table()) == 2
+    method = (main.MEIMethod & {"method_hash": legacy_rows[0]["method_hash"]}).fetch1()
+    assert method["method_config"] == METHOD_CONFIG  # hash kept, config decoded into json
+    for row in legacy_rows:
+        key = {name: row[name] for name in table.primary_key}
+        assert torch.equal(table().fetch_mei(key), torch.load(io.BytesIO(row["mei"].data)))
+        assert table().fetch_output(key) == {"values": [0.1, 0.2 + (row["neuron_id"] - 100)]}
+        assert (table & key).fetch1("score") == pytest.approx(row["score"])
+    assert len(table().proj() * trained().proj("score")) == 2  # they join with the imported trained models
     assert legacy_lab.before == legacy_lab.snapshot()

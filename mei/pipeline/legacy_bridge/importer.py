@@ -17,14 +17,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import database as db
 from ..builders import get_data
 from ..values import to_blob_value
 from .external import Attachment, LegacyDecodeError
-from .reader import LegacyFabrik, native_scalars
+from .reader import LegacyFabrik, LegacySchema, native_scalars
 
 __all__ = ["ImportSummary", "import_fabrik", "trained_model_table_in", "add_arguments", "run"]
 
@@ -40,11 +42,16 @@ class ImportSummary:
     skipped: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)
     bytes_copied: int = 0
 
+    def merged(self, other: ImportSummary) -> ImportSummary:
+        """This summary followed by ``other`` (of another import)."""
+        return ImportSummary({**self.copied, **other.copied}, {**self.present, **other.present},
+                             [*self.skipped, *other.skipped], self.bytes_copied + other.bytes_copied)
+
     def text(self) -> str:
         """A few lines for people: one per table, the bytes, then one per skipped row."""
         lines = [f"{table}: {self.copied.get(table, 0)} copied, {self.present.get(table, 0)} already there"
                  for table in dict.fromkeys([*self.copied, *self.present])]
-        lines.append(f"weights copied: {self.bytes_copied} bytes")
+        lines.append(f"stored objects copied: {self.bytes_copied} bytes")
         lines.append(f"skipped: {len(self.skipped)} rows")
         lines += [f"  {table} {key}: {reason}" for table, key, reason in self.skipped]
         return "\n".join(lines)
@@ -63,8 +70,6 @@ def _target_row(table: str, row: Mapping[str, Any]) -> dict[str, Any]:
 
 def _too_long(table: Any, row: Mapping[str, Any]) -> str | None:
     """Why ``row`` does not fit ``table``'s varchar columns, or None."""
-    import re
-
     for name, attribute in table.heading.attributes.items():
         match = re.match(r"(?:var)?char\((\d+)\)", str(attribute.type))
         value = row.get(name)
@@ -74,7 +79,7 @@ def _too_long(table: Any, row: Mapping[str, Any]) -> str | None:
 
 
 class _Importer:
-    def __init__(self, legacy: LegacyFabrik, trained: Any, summary: ImportSummary, bar: Any,
+    def __init__(self, legacy: LegacySchema, trained: Any, summary: ImportSummary, bar: Any,
                  on_row: Callable[[str, dict[str, Any]], None] | None) -> None:
         self.legacy, self.trained, self.summary, self.bar, self.on_row = legacy, trained, summary, bar, on_row
         self.failed: dict[str, list[dict[str, Any]]] = {}
@@ -129,8 +134,6 @@ def _write_plain(table: str) -> Callable[[Any, dict[str, Any], dict[str, Any]], 
 
 
 def _write_trained(legacy: LegacyFabrik, data_info: bool) -> Callable[[Any, dict[str, Any], dict[str, Any]], int]:
-    from .. import database as db
-
     infos: dict[tuple[Any, ...], Any] = {}
 
     def write(target: Any, key: dict[str, Any], row: dict[str, Any]) -> int:
@@ -217,6 +220,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stores", help="JSON file of the legacy stores, as DataJoint 0.14's dj.config['stores']")
     parser.add_argument("--trained-model-table", default="TrainedModel",
                         help="class name of the legacy trained-model table (default TrainedModel)")
+    parser.add_argument("--meis", metavar="SCHEMA",
+                        help="also copy the sinzlab/mei MEIMethod, MEISeed and MEI rows of this legacy schema")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -224,19 +229,23 @@ def run(args: argparse.Namespace) -> int:
     """``mei legacy import``: copy, print the summary; exit code 1 if rows were skipped."""
     import datajoint as dj
 
-    from ... import fabrik
-    from .. import database as db
+    from ... import fabrik, main
 
     stores = json.loads(open(args.stores).read()) if args.stores else {}  # noqa: SIM115 - read at once
     connection = db.connect()
     fabrik.activate(args.target, connection=connection)
     trained = trained_model_table_in(dj.Schema(args.target, connection=connection))
-    legacy = LegacyFabrik(args.schema, host=args.host, port=args.port, user=args.user,
-                          password=os.environ.get(args.password_env, ""), stores=stores,
-                          trained_model_table=args.trained_model_table)
-    try:
+    connect = {"host": args.host, "port": args.port, "user": args.user,
+               "password": os.environ.get(args.password_env, ""), "stores": stores}
+    with LegacyFabrik(args.schema, trained_model_table=args.trained_model_table, **connect) as legacy:
         summary = import_fabrik(legacy, trained, progress=not args.no_progress)
-    finally:
-        legacy.close()
+    if args.meis:
+        from .meis import import_meis
+
+        main.activate(args.target, connection=connection)
+        with LegacySchema(args.meis, **connect) as legacy_meis:
+            mei_summary = import_meis(legacy_meis, dj.Schema(args.target, connection=connection),
+                                      trained_model_table=trained, progress=not args.no_progress)
+        summary = summary.merged(mei_summary)
     print(summary.text())
     return 1 if summary.skipped else 0

@@ -13,7 +13,7 @@ import io
 import re
 import uuid
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from .readonly import ReadOnlyConnection
 
 __all__ = ["Column", "LegacySchema", "LegacyFabrik", "native_scalars", "table_name_of"]
 
+_Self = TypeVar("_Self", bound="LegacySchema")
 _TIERS = ("", "#", "_", "__")  # Manual, Lookup, Imported, Computed
 _NATIVE_BLOBS = {"longblob", "mediumblob", "blob", "tinyblob"}
 _CUSTOM = re.compile(r"^:([^:]*):")
@@ -225,7 +226,7 @@ class LegacySchema:
             store.close()
         self.connection.close()
 
-    def __enter__(self) -> LegacySchema:
+    def __enter__(self: _Self) -> _Self:
         return self
 
     def __exit__(self, *exc: Any) -> None:
