@@ -19,42 +19,18 @@ import json
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from .. import database as db
 from ..builders import get_data
 from ..values import to_blob_value
-from .external import Attachment, LegacyDecodeError
+from .copying import ImportSummary, RowCopier
+from .external import Attachment
 from .reader import LegacyFabrik, LegacySchema, native_scalars
 
 __all__ = ["ImportSummary", "import_fabrik", "trained_model_table_in", "add_arguments", "run"]
 
 _ROLES = ("dataset", "model", "trainer")
-
-
-@dataclass
-class ImportSummary:
-    """What an import did: rows copied and already present per table, bytes of weights copied, rows skipped."""
-
-    copied: dict[str, int] = field(default_factory=dict)
-    present: dict[str, int] = field(default_factory=dict)
-    skipped: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)
-    bytes_copied: int = 0
-
-    def merged(self, other: ImportSummary) -> ImportSummary:
-        """This summary followed by ``other`` (of another import)."""
-        return ImportSummary({**self.copied, **other.copied}, {**self.present, **other.present},
-                             [*self.skipped, *other.skipped], self.bytes_copied + other.bytes_copied)
-
-    def text(self) -> str:
-        """A few lines for people: one per table, the bytes, then one per skipped row."""
-        lines = [f"{table}: {self.copied.get(table, 0)} copied, {self.present.get(table, 0)} already there"
-                 for table in dict.fromkeys([*self.copied, *self.present])]
-        lines.append(f"stored objects copied: {self.bytes_copied} bytes")
-        lines.append(f"skipped: {len(self.skipped)} rows")
-        lines += [f"  {table} {key}: {reason}" for table, key, reason in self.skipped]
-        return "\n".join(lines)
 
 
 def _target_row(table: str, row: Mapping[str, Any]) -> dict[str, Any]:
@@ -76,48 +52,6 @@ def _too_long(table: Any, row: Mapping[str, Any]) -> str | None:
         if match and isinstance(value, str) and len(value) > int(match.group(1)):
             return f"{name} has {len(value)} characters, the DataJoint 2 column holds {match.group(1)}"
     return None
-
-
-class _Importer:
-    def __init__(self, legacy: LegacySchema, trained: Any, summary: ImportSummary, bar: Any,
-                 on_row: Callable[[str, dict[str, Any]], None] | None) -> None:
-        self.legacy, self.trained, self.summary, self.bar, self.on_row = legacy, trained, summary, bar, on_row
-        self.failed: dict[str, list[dict[str, Any]]] = {}
-
-    def _skip(self, table: str, key: dict[str, Any], reason: str) -> None:
-        self.summary.skipped.append((table, key, reason))
-        self.failed.setdefault(table, []).append(key)
-
-    def _parent_skipped(self, key: Mapping[str, Any]) -> str | None:
-        for table, keys in self.failed.items():
-            for failed in keys:
-                if failed and all(key.get(name) == value for name, value in failed.items()):
-                    return f"its {table} row {failed} was skipped"
-        return None
-
-    def copy(self, table: str, target: Any, write: Callable[[Any, dict[str, Any], dict[str, Any]], int]) -> None:
-        self.summary.copied.setdefault(table, 0)
-        self.summary.present.setdefault(table, 0)
-        for key, row in self.legacy.iter_rows(table):
-            self.bar.update(1)
-            if target & key:
-                self.summary.present[table] += 1
-                continue
-            if isinstance(row, LegacyDecodeError):
-                self._skip(table, key, str(row))
-                continue
-            reason = self._parent_skipped(key)
-            if reason is None:
-                try:
-                    self.summary.bytes_copied += write(target, key, row)
-                except Exception as error:  # noqa: BLE001 - the row is reported and skipped, the import goes on
-                    reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-            if reason is not None:
-                self._skip(table, key, reason)
-                continue
-            self.summary.copied[table] += 1
-            if self.on_row is not None:
-                self.on_row(table, key)
 
 
 def _write_plain(table: str) -> Callable[[Any, dict[str, Any], dict[str, Any]], int]:
@@ -189,7 +123,7 @@ def import_fabrik(legacy: LegacyFabrik, trained_model_table: Any, *, data_info: 
     total = sum(legacy.count(name) for name, _ in targets) + legacy.count(legacy.trained_model_table)
     summary = ImportSummary()
     with tqdm(total=total, desc=f"import {legacy.schema}", unit="row", disable=not progress) as bar:
-        importer = _Importer(legacy, trained, summary, bar, on_row)
+        importer = RowCopier(legacy, summary, bar, on_row)
         for name, table in targets:
             importer.copy(name, table(), _write_plain(name))
         importer.copy("TrainedModel", trained, _write_trained(legacy, data_info))

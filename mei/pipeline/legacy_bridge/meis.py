@@ -17,9 +17,9 @@ import numpy as np
 
 from .. import database as db
 from ..values import from_bytes, to_bytes
+from .copying import ImportSummary, RowCopier
 from .external import Attachment
 from .guard import LegacyGuard
-from .importer import ImportSummary, _Importer
 from .reader import Column, LegacySchema, native_scalars
 
 __all__ = ["ImportedMEITemplate", "imported_mei_table_in", "import_meis"]
@@ -160,7 +160,7 @@ def import_meis(legacy: LegacySchema, schema: Any, *, trained_model_table: Any =
     total = sum(legacy.count(name) for name in (method_table, seed_table, mei_table))
     summary = ImportSummary()
     with tqdm(total=total, desc=f"import {legacy.schema}", unit="row", disable=not progress) as bar:
-        importer = _Importer(legacy, None, summary, bar, on_row)
+        importer = RowCopier(legacy, summary, bar, on_row)
         importer.copy(method_table, main.MEIMethod(), write_method)
         importer.copy(seed_table, main.MEISeed(), write_seed)
         importer.copy(mei_table, imported(), write_mei)
