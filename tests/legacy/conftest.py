@@ -107,7 +107,7 @@ def _rows(work: Path) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, A
                "dataset_config": DATASET_CONFIG, "dataset_fabrikant": "mueller",
                "dataset_comment": "Müller's café recordings"}
     models = [{"model_fn": f"{LAB}.model_fn", "model_hash": make_hash(config), "model_config": config,
-               "model_fabrikant": "mueller", "model_comment": f"readout ×{config['scale']}"}
+               "model_fabrikant": "mueller", "model_comment": f"readout ×{config['scale']} 🧠"}
               for config in MODEL_CONFIGS]
     trainer = {"trainer_fn": f"{LAB}.trainer_fn", "trainer_hash": make_hash(TRAINER_CONFIG),
                "trainer_config": TRAINER_CONFIG, "trainer_fabrikant": "mueller", "trainer_comment": "SGD"}

@@ -85,6 +85,7 @@ def test_import_keeps_hashes_loads_the_same_models_and_is_idempotent(legacy_lab,
                                                          in_place.state_dict().values(), strict=True))
             assert torch.equal(imported(images), in_place(images))
         assert (fabrik.Dataset & legacy.keys("Dataset")[0]).fetch1("dataset_comment") == "Müller's café recordings"
+        assert sorted(fabrik.Model().fetch("model_comment")) == ["readout ×0.5 🧠", "readout ×1.0 🧠"]  # utf8mb4
         again = import_fabrik(legacy, trained, progress=False)
     assert again.copied == dict.fromkeys(TABLES, 0) and again.present == TABLES and again.bytes_copied == 0
     assert len(trained()) == 3 and len(trained.ModelStorage()) == 3

@@ -87,6 +87,7 @@ def test_configs_and_externals_decoded(legacy_lab):
         row = bridge.fetch1("Dataset", {"dataset_hash": legacy_lab.keys[0]["dataset_hash"]})
         assert row["dataset_comment"] == "Müller's café recordings"
         assert bridge.fetch1("Fabrikant")["full_name"] == "Jörg Müller"
+        assert sorted(row["model_comment"] for row in bridge.fetch("Model")) == ["readout ×0.5 🧠", "readout ×1.0 🧠"]
         assert bridge.table_name("TrainedModel.ModelStorage") == "__trained_model__model_storage"
     with LegacySchema(legacy_lab.mei, host=legacy_lab.host, port=legacy_lab.port, stores=legacy_lab.stores) as meis:
         rows = meis.fetch("MEI")
