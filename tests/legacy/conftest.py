@@ -123,7 +123,8 @@ def _rows(work: Path) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, A
         path = uploads / f"{make_hash(key)}.pth.tar"
         torch.save(state, path)
         trained.append({**key, "comment": "SGD.readout.Müller", "score": score,
-                        "output": {"losses": np.array(output["losses"])}, "fabrikant_name": "mueller"})
+                        "output": {"losses": np.array(output["losses"]), "residuals": np.zeros((40, 40))},
+                        "fabrikant_name": "mueller"})  # big enough for DataJoint 0.14 to compress it
         storage.append({**key, "model_state": str(path)})
         keys.append(key)
     generator = torch.Generator().manual_seed(5)
@@ -138,7 +139,9 @@ def _rows(work: Path) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, A
         torch.save({"values": [0.1, 0.2 + neuron]}, folder / "output.pth.tar")
         meis.append({**mei_key, "mei": str(folder / "mei.pth.tar"), "score": 0.5 + neuron,
                      "output": str(folder / "output.pth.tar")})
-        arrays.append({**mei_key, "mei_array": mei.numpy()})
+        (folder / "notes.txt").write_text(f"neuron {neuron}: ✓")
+        arrays.append({**mei_key, "mei_array": mei.numpy(), "notes": str(folder / "notes.txt"),
+                       "run_id": uuid.UUID(int=neuron + 1)})
     rows = {
         "Fabrikant": [{"fabrikant_name": "mueller", "full_name": "Jörg Müller", "email": "jm@lab.example",
                        "affiliation": "Sinz Lab", "dj_username": "root"}],

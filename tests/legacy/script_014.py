@@ -112,6 +112,8 @@ MEI_ARRAY = """
 -> MEI
 ---
 mei_array           : blob@{store}   # the MEI as a numpy array
+notes               : attach         # an internal attachment
+run_id              : uuid           # a uuid
 """
 
 

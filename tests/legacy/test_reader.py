@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import uuid
 
 import numpy as np
 import pymysql
@@ -10,6 +11,7 @@ import pytest
 import torch
 
 from mei.pipeline.legacy_bridge import Attachment, LegacySchema, LegacyWriteRefused
+from mei.pipeline.legacy_bridge.external import object_path
 from mei.pipeline.legacy_bridge.readonly import check_read_only
 from tests.pipeline import lab as lab_fns
 
@@ -47,6 +49,14 @@ def test_every_row_decodes_as_datajoint_014_fetches_it(legacy_lab):
                         assert _same(mine[name], reference[name]), (table, name, mine[name], reference[name])
                         compared += 1
     assert compared > 150
+    with legacy_lab.bridge() as bridge:  # all three blob formats were decoded above
+        raw = [bytes(row["output"][:6]) for row in bridge.fetch_raw("TrainedModel")]
+        raw += [bytes(row["model_config"][:6]) for row in bridge.fetch_raw("Model")]
+        assert {value[:4] for value in raw} >= {b"ZL12", b"dj0\0"}
+    with LegacySchema(legacy_lab.mei, host=legacy_lab.host, port=legacy_lab.port, stores=legacy_lab.stores) as meis:
+        hash_ = meis.fetch_raw("MEIArray")[0]["mei_array"]  # a blob@ object in S3: a numpy array, mYm format
+        store = meis.stores["minio"]
+        assert store.read(object_path(meis.schema, store.spec, hash_))[:4] == b"mYm\0"
     assert legacy_lab.before == legacy_lab.snapshot()
 
 
@@ -97,6 +107,8 @@ def test_configs_and_externals_decoded(legacy_lab):
             tensor = torch.load(io.BytesIO(row["mei"].data))
             assert row["mei"].name == "mei.pth.tar" and tensor.shape == (1, 1, 5, 5)
             assert np.array_equal(array["mei_array"], tensor.numpy())  # blob@ in S3, attach@ in the file store
+            assert array["notes"].name == "notes.txt" and array["notes"].data.decode().endswith(": ✓")  # attach
+            assert array["run_id"] == uuid.UUID(int=array["neuron_id"] - 99)
         method = meis.fetch1("MEIMethod")
         assert method["method_config"]["optimizer"]["kwargs"]["lr"] == 0.5
 
