@@ -134,22 +134,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .demo.pipeline import DemoSettings, run_demo
     from .demo.report import demo_report
 
-    settings = DemoSettings(n_neurons=12, n_train=2000, epochs=4) if args.quick else DemoSettings()
+    settings = DemoSettings.quick() if args.quick else DemoSettings()
     for name in ("n_neurons", "epochs", "steps"):
         if getattr(args, name) is not None:
             setattr(settings, name, getattr(args, name))
     demo_run = run_demo(settings, prefix=args.schema, fresh=args.fresh)
     path, summary = demo_report(demo_run, args.out, command=getattr(args, "command_line", "mei demo"))
-    print(_summary_text(summary, demo_run.timings))
-    print(f"report: {path.resolve()}")
+    print(_summary_text(summary, demo_run.timings, quick=args.quick))
+    print(f"report: {path.resolve()}\n  open it in a browser: {path.resolve().as_uri()}")
     return 0 if summary["targets_met"] or args.quick else 1
 
 
-def _summary_text(summary: dict[str, Any], timings: dict[str, float]) -> str:
-    lines = ["", "MEI demo: figures against the targets"]
-    lines += [f"  {name}: {value:.3f}" if isinstance(value, float) else f"  {name}: {value}"
-              for name, value in summary.items()]
-    lines.append("  seconds per step: " + ", ".join(f"{step} {seconds:.1f}" for step, seconds in timings.items()))
+def _number(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _summary_text(summary: dict[str, Any], timings: dict[str, float], quick: bool = False) -> str:
+    """The demo's figures, then each target with its goal, value and verdict, then the seconds per step."""
+    lines = ["", "MEI demo: figures"]
+    norms = (f" (MEI norm {summary['median_mei_norm']:.1f}, natural images' median norm "
+             f"{summary['natural_image_median_norm']:.1f})" if "median_mei_norm" in summary else "")
+    for name, value in summary.items():
+        if name not in ("targets", "targets_met"):
+            ratio = "ratio" in name or "best_natural" in name or "3x" in name
+            lines.append(f"  {name}: {_number(value)}{norms if ratio else ''}")
+    lines.append("targets" + (" (of the full demo; --quick does not enforce them)" if quick else ""))
+    for target in summary["targets"]:
+        verdict = "met   " if target["met"] else "MISSED"
+        lines.append(f"  {verdict} {target['figure']} {target['goal']}: {_number(target['value'])}  "
+                     f"({target['meaning']})")
+    missed = [target["figure"] for target in summary["targets"] if not target["met"]]
+    lines.append("all targets met" if not missed else f"{len(missed)} target(s) missed: {', '.join(missed)}")
+    lines.append("seconds per step: " + ", ".join(f"{step} {seconds:.1f}" for step, seconds in timings.items()))
     return "\n".join(lines)
 
 

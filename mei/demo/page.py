@@ -21,6 +21,11 @@ LABELS: dict[str, str] = {
     "median_held_out_transfer": "median held-out transfer",
     "true_neurons_beating_best_natural": "fraction of true neurons beating their best natural image",
     "median_true_activation_ratio": "median true activation ratio", "targets_met": "all targets met",
+    "fraction_3x_best_natural": "fraction of MEIs at 3x the best natural image",
+    "true_fraction_3x_best_natural": "fraction of true neurons at 3x their best natural image",
+    "lowest_type_median_rf_correlation": "lowest median RF correlation of a cell type",
+    "median_mei_norm": "median MEI norm (L2)", "natural_image_median_norm": "median natural-image norm (L2)",
+    "mei_norm_over_natural_norm": "largest MEI norm / median natural-image norm",
 }
 """Column and figure names as a reader says them (the code's names are the keys)."""
 
@@ -38,8 +43,9 @@ GLOSSARY: dict[str, str] = {
                         "the MEI drives the neuron more than any natural image (Walker et al. 2019).",
     "member agreement": "the activation ratio of the MEI for each member of the ensemble it was made on, "
                         "averaged: do the models that made it agree? (The report card's 'transfer' column.)",
-    "held-out transfer": "the activation ratio of an MEI made on one member alone, measured on the members it "
-                         "never saw; below 1 (flagged) the MEI exploits that one model rather than the neuron.",
+    "held-out transfer": "for an MEI made on one member alone: its activation ratio on the members it never saw "
+                         "over its activation ratio on its own member; 1 means it drives them as well, far below "
+                         "(the target is 0.8) it exploits that one model rather than the neuron.",
     "true activation ratio": "the true neuron's rate for the MEI over its rate for its best natural image "
                              "(demo only: the truth is known).",
     "jitter robustness": "the mean activation under shifts of the MEI by up to 2 pixels, over the unshifted "

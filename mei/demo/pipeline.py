@@ -91,10 +91,11 @@ def run_demo(settings: DemoSettings | None = None, *, prefix: str = tables.SCHEM
     with run.timed("objectives and method", say):
         tables.Objective().populate(run.dataset)
         run.method = main.MEIMethod().add_method("mei.methods.gradient_ascent", settings.method_config(),
-                                                 comment="demo: SGD, blurred gradient, fixed norm")
+                                                 comment=method_comment(settings))
         main.MEISeed().insert1({"mei_seed": 0}, skip_duplicates=True)
     with run.timed("MEIs", say), torch.random.fork_rng(devices=[]):
-        tables.MEI().populate(run.method, display_progress=True)
+        # every neuron of one ensemble in one batched run (one forward per step), as populate() would make them
+        tables.MEI().populate(run.method, display_progress=True, batch_size=settings.n_neurons)
     with run.timed("report cards", say):
         tables.ReportCard().populate(run.method, display_progress=True)
     if settings.analyses:
@@ -105,6 +106,13 @@ def run_demo(settings: DemoSettings | None = None, *, prefix: str = tables.SCHEM
             run.tuning = tables.TuningConfig().add_config(settings.tuning_config(), comment="demo gratings")
             tables.Tuning().populate(run.tuning, display_progress=True)
     return run
+
+
+def method_comment(settings: DemoSettings) -> str:
+    """The method's comment: what the config does, in words."""
+    blur = f"gradient blurred {settings.blur:g} px" if settings.blur else "plain gradient"
+    return (f"demo: SGD lr {settings.lr:g}, {settings.steps} steps, {blur}, norm {settings.mei_norm():g} "
+            f"(the natural images' norm x {settings.norm_fraction:g})")
 
 
 def settings_dict(settings: DemoSettings) -> dict[str, Any]:
