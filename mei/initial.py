@@ -1,18 +1,63 @@
 """Initial guesses: ``initial(shape) -> tensor`` (on the CPU; the engine moves it to the device).
 
+The package's initials take the shape either way, ``initial(shape)`` or sinzlab/mei's ``initial(*shape)``;
+:func:`create_initial` calls any initial with the convention it declares (a subclass of sinzlab's
+:class:`InitialGuessCreator`, or a ``__call__(self, *shape)``, gets the sizes one by one).
+
 Random initials draw image by image from the engine's seeded streams (:mod:`mei.engine.rng`), so a batch of K
 images starts exactly where K separate runs with the same seeds would.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import abc
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from .engine import rng
 from .engine.component import Component, check_number, component
+
+
+class InitialGuessCreator(abc.ABC):
+    """sinzlab/mei's interface of initial guesses: ``__call__(*shape) -> Tensor``.
+
+    Subclass it (as sinzlab/mei's docs say) and the engine calls your initial with the sizes one by one,
+    ``initial(1, 1, 32, 32)``.
+    """
+
+    @abc.abstractmethod
+    def __call__(self, *shape: int) -> Tensor:
+        """An initial guess of ``shape``."""
+
+
+def _shape_of(args: tuple[Any, ...]) -> tuple[int, ...]:
+    """The shape from ``initial(shape)`` or ``initial(*shape)``."""
+    if len(args) == 1 and isinstance(args[0], (Sequence, torch.Size)) and not isinstance(args[0], str):
+        return tuple(args[0])
+    return tuple(args)
+
+
+def takes_sizes(initial: Callable[..., Any]) -> bool:
+    """Whether ``initial`` is called ``initial(*shape)`` (sinzlab/mei's convention) rather than ``initial(shape)``."""
+    if isinstance(initial, InitialGuessCreator) and not isinstance(initial, Component):
+        return True
+    if isinstance(initial, Component):
+        return False
+    try:
+        parameters = inspect.signature(initial).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters)
+
+
+def create_initial(initial: Callable[..., Tensor], shape: Sequence[int]) -> Tensor:
+    """Call ``initial`` for ``shape`` with the convention it takes (see :func:`takes_sizes`)."""
+    shape = tuple(int(s) for s in shape)
+    return initial(*shape) if takes_sizes(initial) else initial(shape)
 
 
 def _check_shape(shape: Sequence[int]) -> tuple[int, ...]:
@@ -23,7 +68,7 @@ def _check_shape(shape: Sequence[int]) -> tuple[int, ...]:
 
 
 @component("initial")
-class RandomNormal(Component):
+class RandomNormal(Component, InitialGuessCreator):
     """Gaussian noise, ``mean + std * N(0, 1)``.
 
     Args:
@@ -37,8 +82,19 @@ class RandomNormal(Component):
         self.mean = check_number("mean", mean)
         self.std = check_number("std", std, minimum=0)
 
-    def __call__(self, shape: Sequence[int]) -> Tensor:
-        return rng.randn(_check_shape(shape)) * self.std + self.mean
+    @staticmethod
+    def _create_random_tensor(*shape: int) -> Tensor:
+        """Standard-normal noise of ``shape`` from the engine's seeded streams (sinzlab/mei's hook name)."""
+        return rng.randn(shape)
+
+    def __call__(self, *shape: Any) -> Tensor:
+        noise = self._create_random_tensor(*_check_shape(_shape_of(shape)))
+        return noise if (self.std, self.mean) == (1, 0) else noise * self.std + self.mean
+
+    def __repr__(self) -> str:
+        if type(self) is RandomNormal and (self.mean, self.std) == (0, 1):
+            return "RandomNormal()"  # as sinzlab/mei writes its (parameterless) RandomNormal
+        return super().__repr__()
 
 
 @component("initial")
@@ -60,8 +116,8 @@ class RandomNormalSelectedChannels(RandomNormal):
         self.selected_channels = [check_number("selected_channels", c, minimum=0, integer=True) for c in channels]
         self.fill_value = check_number("fill_value", fill_value)
 
-    def __call__(self, shape: Sequence[int]) -> Tensor:
-        shape = _check_shape(shape)
+    def __call__(self, *shape: Any) -> Tensor:
+        shape = _check_shape(_shape_of(shape))
         if max(self.selected_channels) >= shape[1]:
             raise ValueError(f"selected_channels {self.selected_channels} out of range for {shape[1]} channels")
         noise = super().__call__(shape)
@@ -86,14 +142,14 @@ class RandomNormalNullChannel(RandomNormal):
         self.null_channel = check_number("null_channel", null_channel, minimum=0, integer=True)
         self.null_value = check_number("null_value", null_value)
 
-    def __call__(self, shape: Sequence[int]) -> Tensor:
-        out = super().__call__(shape)
+    def __call__(self, *shape: Any) -> Tensor:
+        out = super().__call__(*shape)
         out[:, self.null_channel] = self.null_value
         return out
 
 
 @component("initial")
-class Constant(Component):
+class Constant(Component, InitialGuessCreator):
     """Every entry equal to ``value`` (e.g. a grey image).
 
     Args:
@@ -105,5 +161,5 @@ class Constant(Component):
     def __init__(self, value: float = 0.0) -> None:
         self.value = check_number("value", value)
 
-    def __call__(self, shape: Sequence[int]) -> Tensor:
-        return torch.full(_check_shape(shape), float(self.value))
+    def __call__(self, *shape: Any) -> Tensor:
+        return torch.full(_check_shape(_shape_of(shape)), float(self.value))

@@ -26,6 +26,7 @@ import datajoint as dj
 import numpy as np
 import torch
 
+from . import mixins
 from .engine.errors import UnitOutOfRangeError
 from .fabrik import Dataset, data_info_from_dataloaders
 from .modules import ConstrainedOutputModel, EnsembleModel
@@ -37,10 +38,11 @@ from .pipeline.model_cache import ModelCache, freeze_model
 from .pipeline.part_tables import give_own_parts, primary_key_of
 from .pipeline.schemas import LazyActivated, bind_schema, default_schema_name
 from .pipeline.values import from_bytes, frozen_copy, make_hash, to_bytes
+from .tracking import TrackedLog
 
 __all__ = [
     "activate", "schema", "MEIMethod", "MEISeed", "TrainedEnsembleModelTemplate", "PopulationObjectiveTemplate",
-    "MEITemplate", "model_cache", "data_info_cache", "clear_model_cache",
+    "MEITemplate", "CSRFV1ObjectiveTemplate", "model_cache", "data_info_cache", "clear_model_cache",
 ]
 
 ENV_SCHEMA = "MEI_SCHEMA"
@@ -328,6 +330,17 @@ class PopulationObjectiveTemplate(LegacyGuard, dj.Computed):
         return _multi_session[cache_key]
 
 
+class CSRFV1ObjectiveTemplate(mixins.CSRFV1ObjectiveTemplateMixin, dj.Computed):
+    """sinzlab/mei's CSRF V1 objective table template (:class:`mei.mixins.CSRFV1ObjectiveTemplateMixin`).
+
+    Inherit it in your schema; ``dataset_table`` defaults to :class:`mei.fabrik.Dataset` and ``populate()``
+    fills the neuron mappings of the datasets whose ``dataset_fn`` is ``dataset_fn`` (``"csrf_v1"``) from their
+    data files. ``get_objective(model, key)`` restricts the model to the neuron, with ``data_key`` its session.
+    """
+
+    dataset_table = Dataset
+
+
 # ------------------------------------------------------------------------------------ MEIs
 
 
@@ -481,10 +494,15 @@ class MEITemplate(LegacyGuard, BatchedPopulateMixin, dj.Computed):
             return torch.from_numpy(np.array(rows.fetch1("mei")))
 
     def fetch_output(self, key: Mapping[str, Any] | None = None, trusted: bool = False) -> Any:
-        """The method output of one row (tensors, numbers, containers; ``trusted=True`` allows any pickle)."""
+        """The method output of one row (tensors, numbers, containers; ``trusted=True`` allows any pickle).
+
+        A dict comes back as a :class:`~mei.tracking.TrackedLog`: rows keyed by objective path (this version,
+        as sinzlab/mei) and by class name (earlier versions) answer to both names.
+        """
         rows = self if key is None else self & key
         with db.store_errors(db.config_of(self.connection)):
-            return from_bytes(rows.fetch1("output"), trusted=trusted)
+            output = from_bytes(rows.fetch1("output"), trusted=trusted)
+        return TrackedLog(output) if isinstance(output, dict) else output
 
 
 def clear_model_cache() -> None:

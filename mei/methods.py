@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -17,6 +17,8 @@ from torch import Tensor, nn
 from .engine import rng
 from .engine.component import component
 from .engine.resolve import Components, build_components
+from .import_helpers import import_object
+from .initial import create_initial
 from .optimization import MEI, optimize
 from .tracking import Tracker
 
@@ -69,14 +71,32 @@ def _first_batch_inputs(batch: Any) -> Tensor:
     raise TypeError(f"cannot find the inputs in a batch of type {type(batch).__name__}")
 
 
-def input_shape_from_dataloaders(dataloaders: Any) -> tuple[int, ...]:
-    """``(1, *input.shape[1:])`` of the first batch of the first training loader (nnfabrik layout)."""
+def input_shape_from_dataloaders(dataloaders: Any, data_key: str | None = None) -> tuple[int, ...]:
+    """``(1, *input.shape[1:])`` of the first batch of the first training loader (nnfabrik layout), or of
+    the loader of session ``data_key`` if there is one.
+
+    Iterating a shuffling loader draws from torch's global RNG; it is forked around the draw, so the
+    caller's random state is left as it was.
+    """
     if not dataloaders:
         raise ValueError("no dataloaders to take the input shape from; put a 'shape' key in the method config")
     loaders = dataloaders["train"] if isinstance(dataloaders, Mapping) and "train" in dataloaders else dataloaders
-    loader = next(iter(loaders.values())) if isinstance(loaders, Mapping) else loaders
-    inputs = _first_batch_inputs(next(iter(loader)))
+    if isinstance(loaders, Mapping):
+        loader = loaders[data_key] if data_key in loaders else next(iter(loaders.values()))
+    else:
+        loader = loaders
+    with torch.random.fork_rng(devices=[]):
+        inputs = _first_batch_inputs(next(iter(loader)))
     return (1, *inputs.shape[1:])
+
+
+def input_shape_from_dims(dataloaders: Any, get_dims: Callable[[Any], Mapping[str, Any]]) -> tuple[int, ...]:
+    """The input shape from nnfabrik's ``get_dims_for_loader_dict(dataloaders["train"])`` (or a function like it):
+    the first entry of its first session, as sinzlab/mei reads it. Torch's global RNG is left as it was."""
+    with torch.random.fork_rng(devices=[]):
+        dims = get_dims(dataloaders["train"])
+    first = next(iter(dims.values()))
+    return tuple(next(iter(first.values())))
 
 
 @contextlib.contextmanager
@@ -108,7 +128,8 @@ def run_engine(model: nn.Module, components: Components, shape: tuple[int, ...],
     components.check_input(shape)
     with rng.seeded(seeds, devices=[device]), evaluation_mode(model):
         model.to(device)
-        initial = components.initial((len(seeds), *shape[1:]) if len(seeds) > 1 else shape).to(device)
+        shape = (len(seeds), *shape[1:]) if len(seeds) > 1 else shape
+        initial = create_initial(components.initial, shape).to(device)
         mei = MEI(
             model, initial, components.optimizer,
             **{k: v for k in ("transform", "regularization", "precondition", "postprocessing")
@@ -126,9 +147,12 @@ def run_engine(model: nn.Module, components: Components, shape: tuple[int, ...],
 
 
 @component("method")
-def gradient_ascent(dataloaders: Any, model: nn.Module, config: Mapping[str, Any], seed: int) -> tuple[
-        Tensor, float, dict[str, Any]]:
-    """Generate one MEI by gradient ascent on ``model`` (a module returning one value per input).
+def gradient_ascent(dataloaders: Any, model: nn.Module, config: Mapping[str, Any], seed: int,
+                    set_seed: Callable[[int], Any] | None = None, get_dims: Callable[[Any], Any] | None = None,
+                    mei_class: Callable[..., Any] | None = None, import_func: Callable[..., Any] | None = None,
+                    optimize_func: Callable[..., Any] | None = None, tracker_cls: Callable[..., Any] | None = None,
+                    *, shape: Any = None) -> tuple[Tensor, float, dict[str, Any]]:
+    """Generate one MEI by gradient ascent on ``model`` (a module returning one value per input, or one in all).
 
     Args:
         dataloaders (dict | None): nnfabrik-style ``{"train": {key: DataLoader}, ...}``; the input shape is
@@ -137,14 +161,73 @@ def gradient_ascent(dataloaders: Any, model: nn.Module, config: Mapping[str, Any
             the config's device and evaluated in eval mode (its training flag is restored afterwards).
         config (dict): components by dotted path, see :func:`mei.engine.resolve.build_components` and the README.
         seed (int): seeds every random draw; the caller's global RNG state is left unchanged.
+        set_seed, get_dims, mei_class, import_func, optimize_func, tracker_cls (Callable, optional):
+            sinzlab/mei's injectable collaborators (``torch.manual_seed``, nnfabrik's
+            ``get_dims_for_loader_dict``, :class:`~mei.optimization.MEI`, :func:`mei.import_helpers.import_object`,
+            :func:`~mei.optimization.optimize`, :class:`~mei.tracking.Tracker`). Given any, the run follows
+            sinzlab/mei's sequence with them (see :func:`gradient_ascent_with`). Default: the package's own run.
+        shape (Sequence[int], optional): the input shape, instead of the dataloaders' (keyword only).
 
     Returns:
         tuple: ``(mei, score, output)`` — the MEI as a CPU tensor of the input shape, the model's evaluation
-        of the final MEI (float), and ``{objective name: {"times": [...], "values": [...]}}``.
+        of the final MEI (float), and ``{objective path: {"times": [...], "values": [...]}}`` (a
+        :class:`~mei.tracking.TrackedLog`: ``output["EvaluationObjective"]`` finds the path's entry too).
     """
+    collaborators = {name: value for name, value in (
+        ("set_seed", set_seed), ("get_dims", get_dims), ("mei_class", mei_class), ("import_func", import_func),
+        ("optimize_func", optimize_func), ("tracker_cls", tracker_cls)) if value is not None}
+    if collaborators:
+        return gradient_ascent_with(dataloaders, model, config, seed, shape=shape, **collaborators)
     components = build_components(config)
     device = get_device(components.device)
-    shape = components.shape or input_shape_from_dataloaders(dataloaders)
-    mei, score, output, steps = run_engine(model, components, shape, [int(seed)], device)
+    shape = shape or components.shape or input_shape_from_dataloaders(dataloaders)
+    mei, score, output, steps = run_engine(model, components, tuple(shape), [int(seed)], device)
     record(steps=steps, device=str(device))
     return mei, float(score), output
+
+
+_OPTIONAL_PARTS = ("transform", "regularization", "precondition", "postprocessing")
+
+
+def gradient_ascent_with(dataloaders: Any, model: Any, config: Mapping[str, Any], seed: int, *,
+                         shape: Any = None, set_seed: Callable[[int], Any] | None = None,
+                         get_dims: Callable[[Any], Any] | None = None, mei_class: Callable[..., Any] = MEI,
+                         import_func: Callable[..., Any] = import_object,
+                         optimize_func: Callable[..., Any] = optimize,
+                         tracker_cls: Callable[..., Any] = Tracker) -> tuple[Any, Any, Any]:
+    """sinzlab/mei's ``gradient_ascent`` sequence with its collaborators (each replaceable).
+
+    In order: ``set_seed(seed)``, ``model.eval()``, ``model.to(device)``, the shape (``shape``, the config's
+    ``shape``, ``get_dims`` or the dataloaders' first batch), ``initial = import_func(path, kwargs)(1, *shape[1:])``
+    on the device, ``optimizer = import_func(path, dict(params=[initial], **kwargs))``, the stopper, the
+    objectives (``tracker_cls(**{path: objective})``), the optional parts, ``mei_class(model, initial,
+    optimizer, **optional)``, ``final, mei = optimize_func(mei, stopper, tracker)``; returns
+    ``(mei, final, tracker.log)`` as the collaborators give them. The config is not validated beyond what
+    ``import_func`` checks (the default goes through the package's allowlist) and is never changed. Torch's
+    global RNG is forked: the caller's random state is left as it was, whatever ``set_seed`` does.
+    """
+    device = config["device"]
+    devices = [torch.device(device)] if torch.device(device).type == "cuda" else []
+    with rng.seeded([int(seed)], devices=devices), evaluation_mode(model):
+        if set_seed is not None:
+            set_seed(seed)
+        model.to(device)
+        if shape is None:
+            shape = config.get("shape")
+        if shape is None:
+            shape = (input_shape_from_dims(dataloaders, get_dims) if get_dims is not None
+                     else input_shape_from_dataloaders(dataloaders))
+
+        def build(spec: Mapping[str, Any], **extra: Any) -> Any:
+            return import_func(spec["path"], dict(extra, **spec.get("kwargs", {})) if extra
+                               else dict(spec.get("kwargs", {})))
+
+        create = build(config["initial"])
+        initial = create_initial(create, (1, *tuple(shape)[1:])).to(device)
+        optimizer = build(config["optimizer"], params=[initial])
+        stopper = build(config["stopper"])
+        tracker = tracker_cls(**{spec["path"]: build(spec) for spec in config.get("objectives", [])})
+        optional = {name: build(config[name]) for name in _OPTIONAL_PARTS if name in config}
+        mei = mei_class(model, initial, optimizer, **optional)
+        final_evaluation, mei = optimize_func(mei, stopper, tracker)
+    return mei, final_evaluation, tracker.log

@@ -18,14 +18,21 @@ class ConstrainedOutputModel(nn.Module):
         model (nn.Module): the model, output ``(images, units, ...)``.
         constraint (int): index of the output unit.
         target_fn (Callable, optional): applied to the unit's response, e.g. a reduction over time. Default:
-            identity.
+            identity. A dict in this (third) place is taken as ``forward_kwargs``: sinzlab/mei e91ef42's
+            positional order was ``(model, constraint, forward_kwargs)``, its later one ``(model, constraint,
+            target_fn)``; both work.
         forward_kwargs (dict, optional): keyword arguments for every forward call, e.g.
-            ``{"data_key": "session-3"}``. Default: none.
+            ``{"data_key": "session-3"}`` or a session's ``pupil_center`` / ``behavior``. Default: none.
     """
 
-    def __init__(self, model: nn.Module, constraint: int, target_fn: Callable[[Tensor], Tensor] | None = None,
+    def __init__(self, model: nn.Module, constraint: int,
+                 target_fn: Callable[[Tensor], Tensor] | Mapping[str, Any] | None = None,
                  forward_kwargs: Mapping[str, Any] | None = None) -> None:
         super().__init__()
+        if isinstance(target_fn, Mapping):
+            if forward_kwargs is not None:
+                raise TypeError("ConstrainedOutputModel got forward_kwargs twice (a dict in target_fn's place too)")
+            target_fn, forward_kwargs = None, target_fn
         self.model = model
         self.constraint = constraint
         self.target_fn = target_fn
@@ -37,8 +44,10 @@ class ConstrainedOutputModel(nn.Module):
         response = output[:, self.constraint]
         return self.target_fn(response) if self.target_fn is not None else response
 
-    def extra_repr(self) -> str:
-        return f"constraint={self.constraint}, forward_kwargs={self.forward_kwargs}"
+    def __repr__(self) -> str:  # sinzlab/mei's form
+        target = f", target_fn={self.target_fn!r}" if self.target_fn is not None else ""
+        return (f"{type(self).__qualname__}({self.model!r}, {self.constraint}{target}, "
+                f"forward_kwargs={self.forward_kwargs})")
 
 
 class EnsembleModel(nn.Module):
@@ -48,15 +57,20 @@ class EnsembleModel(nn.Module):
         *members (nn.Module): models with the same output shape.
     """
 
+    _module_container_cls: Callable[..., Any] = nn.ModuleList  # sinzlab/mei's hook
+
     def __init__(self, *members: nn.Module) -> None:
         super().__init__()
-        if not members:
-            raise ValueError("an ensemble needs at least one member")
-        self.members = nn.ModuleList(members)
+        self.members = self._module_container_cls(members)
 
     def forward(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        if not len(self.members):
+            raise ValueError("an ensemble needs at least one member")
         outputs = [member(x, *args, **kwargs) for member in self.members]
         return torch.stack(outputs).mean(dim=0) if len(outputs) > 1 else outputs[0]
+
+    def __repr__(self) -> str:  # sinzlab/mei's form
+        return f"{type(self).__qualname__}({', '.join(repr(m) for m in self.members)})"
 
 
 def check_units(output: Tensor, units: list[int], dim: int = 1) -> None:

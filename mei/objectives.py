@@ -29,6 +29,8 @@ class Objective(Component, abc.ABC):
         """The value to record for ``current_state``."""
 
     def __call__(self, current_state: Any) -> Any:
+        if type(self).wants is Objective.wants:  # records every step (sinzlab/mei's Objective)
+            return self.compute(current_state)
         return self.compute(current_state) if self.wants(current_state.i_iter) else None
 
 

@@ -18,13 +18,13 @@ the evaluation and the regularization are then averaged over the views, in the s
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, cast
 
 import torch
 from torch import Tensor
 
-from .engine.component import reads_input
+from .engine.component import declared_kinds, reads_input
 from .stoppers import OptimizationStopper, PerImageStopper
 from .tracking import Tracker
 
@@ -51,6 +51,18 @@ def no_regularization(x: Tensor, i_iter: int) -> float:
     return 0.0
 
 
+# sinzlab/mei's names of the defaults (the loop never calls the do-nothing ones)
+default_transform = default_precondition = default_postprocessing = identity
+
+
+def default_regularization(x: Tensor, i_iter: int) -> Tensor:
+    """The do-nothing regularization under sinzlab/mei's name: a zero tensor."""
+    return torch.tensor(0.0)
+
+
+_NO_PENALTY = (no_regularization, default_regularization)
+
+
 class NonFiniteError(FloatingPointError):
     """The evaluation or the gradient became NaN or infinite; ``step`` says when."""
 
@@ -69,16 +81,17 @@ def _to_float(value: Tensor | float) -> float | Tensor:
 class State:
     """What one optimization step saw and did.
 
-    Tensors are the step's own (on the optimization device, detached); read them during the step or copy
-    them. Float views (``evaluation``, ``reg_term``) are computed on first access only, so a loop whose
-    components never read them never synchronises with the device.
+    Tensors are the step's own (on the optimization device, detached) and never change afterwards: a
+    component may keep them (the loop hands out snapshots whenever a stopper or objective may read the
+    inputs, see ``reads_input``). Float views (``evaluation``, ``reg_term``) are computed on first access
+    only, so a loop whose components never read them never synchronises with the device.
 
     Attributes:
         i_iter (int): index of the step, from 0.
         evaluation (float | Tensor): model output for the transformed input (a CPU tensor of per-image
             values when the input holds several images).
         reg_term (float | Tensor): regularization term subtracted from the evaluation (0 if none).
-        input_ (Tensor): the untransformed input before the step.
+        input_ (Tensor): the untransformed input before the step (also ``input``, sinzlab/mei's name).
         transformed_input (Tensor): what the model saw (all views, view-major, when a transform returns
             several views of each image).
         post_processed_input (Tensor): the input after the step and the postprocessing.
@@ -146,17 +159,48 @@ class State:
             views[index] = ImageState(self, index)
         return views[index]
 
+    @property
+    def input(self) -> Tensor:
+        """``input_`` under sinzlab/mei's attribute name."""
+        return self.input_
+
     def to_dict(self) -> dict[str, Any]:
-        """All fields, tensors copied to the CPU."""
-        out: dict[str, Any] = {"i_iter": self.i_iter, "evaluation": self.evaluation, "reg_term": self.reg_term}
-        for name in ("input_", "transformed_input", "post_processed_input", "grad", "preconditioned_grad"):
-            value = getattr(self, name)
-            out[name] = None if value is _NOT_KEPT else value.detach().cpu().clone()
-        out["stopper_output"] = self.stopper_output
-        return out
+        """All fields by constructor name (``State.from_dict(state.to_dict())`` rebuilds it); the tensors are
+        the state's own (they never change), ``None`` for an input that was not kept."""
+        return {
+            "i_iter": self.i_iter, "evaluation": self.evaluation, "reg_term": self.reg_term,
+            **{name: None if (value := getattr(self, name)) is _NOT_KEPT else value for name in _TENSOR_FIELDS},
+            "stopper_output": self.stopper_output,
+        }
+
+    @classmethod
+    def from_dict(cls, state: Mapping[str, Any]) -> State:
+        """A state from :meth:`to_dict`'s dict (sinzlab/mei's constructor by dict)."""
+        return cls(**state)
+
+    def __eq__(self, other: object) -> bool:
+        """Same fields: numbers equal, tensors equal in shape and value (``torch.equal``)."""
+        if not isinstance(other, State):
+            return NotImplemented
+        mine, theirs = self.to_dict(), other.to_dict()
+        return all(_same(mine[name], theirs[name]) for name in mine)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
 
     def __repr__(self) -> str:
         return f"State(i_iter={self.i_iter}, evaluation={self.evaluation}, reg_term={self.reg_term})"
+
+
+_TENSOR_FIELDS = ("input_", "transformed_input", "post_processed_input", "grad", "preconditioned_grad")
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    if isinstance(a, Tensor) or isinstance(b, Tensor):
+        return isinstance(a, Tensor) and isinstance(b, Tensor) and a.shape == b.shape and bool(torch.equal(
+            a.detach().cpu(), b.detach().cpu()))
+    return bool(a == b)
 
 
 class ImageState:
@@ -232,9 +276,12 @@ class MEI:
 
     Args:
         func (Callable[[Tensor], Tensor]): the objective, e.g. a model constrained to one unit; returns one
-            value per image of its input.
-        initial (Tensor): starting input, first dimension = images; it is copied, never changed.
-        optimizer (Callable): a torch-style optimizer class (or factory) called as ``optimizer([x])``.
+            value per image of its input, or one value for the whole input (any shape).
+        initial (Tensor): starting input, first dimension = images; it is copied, never changed (unless
+            ``optimizer`` is an instance over ``initial`` itself).
+        optimizer (Callable | torch.optim.Optimizer): a torch-style optimizer class (or factory) called as
+            ``optimizer([x])``; or, as in sinzlab/mei, an optimizer *instance* over one tensor, which is then
+            the tensor optimized (in place, starting from ``initial``'s values).
         transform, regularization, precondition, postprocessing: components with the signatures
             ``(x, i_iter) -> x``, ``(x, i_iter) -> scalar``, ``(grad, i_iter) -> grad``,
             ``(x, i_iter) -> x``. Default: identity / zero.
@@ -247,11 +294,11 @@ class MEI:
         self,
         func: Callable[[Tensor], Tensor],
         initial: Tensor,
-        optimizer: Callable[[list[Tensor]], torch.optim.Optimizer],
-        transform: Transform = identity,
-        regularization: Regularization = no_regularization,
-        precondition: Transform = identity,
-        postprocessing: Transform = identity,
+        optimizer: Callable[[list[Tensor]], torch.optim.Optimizer] | torch.optim.Optimizer,
+        transform: Transform = default_transform,
+        regularization: Regularization = default_regularization,
+        precondition: Transform = default_precondition,
+        postprocessing: Transform = default_postprocessing,
         maximize: bool = True,
         finite_check_interval: int | None = None,
     ) -> None:
@@ -262,15 +309,23 @@ class MEI:
         self.postprocessing = postprocessing
         self.maximize = maximize
         self.i_iter = 0
-        self._input = initial.detach().clone().requires_grad_(True)
-        self.optimizer = optimizer([self._input])
+        if isinstance(optimizer, torch.optim.Optimizer):
+            self._input = _optimized_tensor(optimizer, initial)
+            self.optimizer = optimizer
+        else:
+            self._input = initial.detach().clone().requires_grad_(True)
+            self.optimizer = optimizer([self._input])
         self._needs_closure = _step_needs_closure(self.optimizer)
         if finite_check_interval is None:
             finite_check_interval = 25
         self._check_interval = max(1, int(finite_check_interval))
         self._probes: list[Tensor] = []
         self._probe_start = 0
-        self.keep_input = True  # copy the pre-step input for State.input_ (optimize() turns it off if unread)
+        # snapshot the inputs for the State (optimize() turns it off when no stopper or objective reads them):
+        # one copy per step, after the postprocessing; it is this step's post_processed_input and the next
+        # step's input_ (while the input's version counter says nothing changed it in between)
+        self.keep_input = True
+        self._snapshot: tuple[Tensor, int] | None = None
         self._frozen: Tensor | None = None  # per-image mask, broadcastable to the input (see freeze)
 
     def freeze(self, finished: Tensor | list[bool]) -> None:
@@ -319,9 +374,10 @@ class MEI:
         n_views = _n_views(transformed, x)
         if i_iter == 0:
             _check_evaluation_shape(evaluation, transformed.shape[0])
-        reg_term = self.regularization(transformed, i_iter)
+        reg_term = 0.0 if self.regularization in _NO_PENALTY else self.regularization(transformed, i_iter)
         if n_views > 1:  # several views per image (mei.transforms.Views): the objective is their mean
-            evaluation = evaluation.reshape(n_views, x.shape[0]).mean(dim=0)
+            if evaluation.numel() > 1:  # (one value for the whole input needs no averaging)
+                evaluation = evaluation.reshape(n_views, x.shape[0]).mean(dim=0)
             reg_term = reg_term / n_views
         # maximize: minimize -(evaluation - reg_term); minimize: minimize evaluation + reg_term (the penalty
         # always costs). A constant zero penalty adds no kernel.
@@ -349,11 +405,17 @@ class MEI:
         Optimizers that need a closure (LBFGS) re-evaluate the objective inside their step as often as
         they ask; every other optimizer sees exactly one forward and one backward.
         """
-        x, i_iter = self._input, self.i_iter
-        input_before = x.detach().clone() if self.keep_input else None
+        x, i_iter, keep = self._input, self.i_iter, self.keep_input
+        input_before = self._input_snapshot() if keep else None
         transformed, evaluation, reg_term, loss, grad = self._forward_backward(x, i_iter)
+        if keep and transformed is not x and transformed._base is x:  # a view of the input (a crop): copy it
+            transformed = transformed.detach().clone()  # before the optimizer changes the input in place
         self._probe(loss.detach() + grad.sum())  # a NaN/Inf in the loss or anywhere in the gradient shows here
-        preconditioned = grad if self.precondition is identity else self.precondition(grad, i_iter)
+        if self.precondition is identity:
+            preconditioned = grad
+        else:  # a preconditioner of the user's may change the gradient in place: the State keeps the original
+            preconditioned = self.precondition(grad.clone() if keep and _may_write(self.precondition) else grad,
+                                               i_iter)
         x.grad = preconditioned
         if self._needs_closure:
             # torch types closure as returning float; optimizers take the loss tensor it returns
@@ -370,16 +432,27 @@ class MEI:
             transformed = input_before if input_before is not None else _NOT_KEPT
         else:
             transformed = transformed.detach()
+        if keep:
+            post_processed = x.detach().clone()
+            self._snapshot = (post_processed, x._version)
+        else:
+            post_processed = x.detach()
         return State(
             i_iter=i_iter,
             evaluation=evaluation.detach(),
             reg_term=reg_term.detach() if isinstance(reg_term, Tensor) else reg_term,
             input_=input_before if input_before is not None else _NOT_KEPT,
             transformed_input=transformed,
-            post_processed_input=x.detach(),
+            post_processed_input=post_processed,
             grad=grad,
             preconditioned_grad=preconditioned,
         )
+
+    def _input_snapshot(self) -> Tensor:
+        """A copy of the input as it is now: the last step's post-processed copy if nothing changed it since."""
+        if self._snapshot is not None and self._snapshot[1] == self._input._version:
+            return self._snapshot[0]
+        return self._input.detach().clone()
 
     def _probe(self, probe: Tensor) -> None:
         self._probes.append(probe)
@@ -414,6 +487,26 @@ class _NotKept:
 _NOT_KEPT: Any = _NotKept()
 
 
+def _optimized_tensor(optimizer: torch.optim.Optimizer, initial: Tensor) -> Tensor:
+    """The one tensor an optimizer instance optimizes, holding ``initial``'s values (sinzlab/mei's calling style)."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    if len(params) != 1:
+        raise ValueError(f"an optimizer instance given to MEI must optimize exactly one tensor, it has {len(params)}")
+    (param,) = params
+    if param.shape != initial.shape:
+        raise ValueError(f"the optimizer's tensor has shape {tuple(param.shape)}, the initial input "
+                         f"{tuple(initial.shape)}")
+    if param is not initial:
+        with torch.no_grad():
+            param.copy_(initial)
+    return param.requires_grad_(True)
+
+
+def _may_write(component: Any) -> bool:
+    """Whether ``component`` may change its argument in place: anything but the package's own components."""
+    return not (type(component).__module__.startswith("mei.") and declared_kinds(type(component)))
+
+
 def _step_needs_closure(optimizer: Any) -> bool:
     try:
         parameter = inspect.signature(optimizer.step).parameters.get("closure")
@@ -436,9 +529,12 @@ def _n_views(transformed: Tensor, x: Tensor) -> int:
 def _check_evaluation_shape(evaluation: Any, n_images: int) -> None:
     if not isinstance(evaluation, Tensor):
         raise TypeError(f"the objective must return a tensor, got {type(evaluation).__name__}")
-    if evaluation.numel() != n_images or (evaluation.dim() > 1 and evaluation.shape[0] != n_images):
+    if evaluation.numel() == 1:  # one value for the whole input, whatever its shape (as sinzlab/mei accepts)
+        pass
+    elif evaluation.numel() != n_images or (evaluation.dim() > 1 and evaluation.shape[0] != n_images):
         raise ValueError(
-            f"the objective must return one scalar per input image ({n_images} here), but returned shape "
+            f"the objective must return one scalar per input image ({n_images} here) or one for the whole "
+            f"input, but returned shape "
             f"{tuple(evaluation.shape)}; constrain the model to one unit, e.g. mei.modules.ConstrainedOutputModel"
         )
     if not evaluation.is_floating_point():
@@ -475,7 +571,10 @@ def optimize(
         if stop:
             break
     mei.check_finite()
-    evaluation = mei.evaluate().detach()
+    evaluation = mei.evaluate()
+    if not isinstance(evaluation, Tensor):  # a duck-typed MEI of the user's: its own evaluation and input
+        return evaluation, mei.current_input
+    evaluation = evaluation.detach()
     if not bool(torch.isfinite(evaluation).all()):
         raise NonFiniteError(mei.i_iter, "final evaluation")
     final = evaluation.item() if evaluation.numel() == 1 else evaluation.cpu()
@@ -484,5 +583,6 @@ def optimize(
 
 __all__ = [
     "MEI", "State", "ImageState", "optimize", "NonFiniteError", "identity", "no_regularization", "OptimizationStopper",
+    "default_transform", "default_regularization", "default_precondition", "default_postprocessing",
 ]
 

@@ -92,6 +92,17 @@ SAMPLES: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
     "mei.optim.postprocessing.NormCrop": ((), {"percentile": 20.0}),
     "mei.optim.postprocessing.PeriodicBlur": ((), {"every": 2, "width": 0.5}),
     "mei.optim.postprocessing.YosinskiRegularization": ((), {"theta_decay": 0.1, "blur_every": 2}),
+    "mei.legacy.ops.BatchedCrops": ((), {"height": 2, "width": 3, "step_size": [1, 2], "sigma": [1.0, 2.0]}),
+    "mei.legacy.ops.ChangeNorm": ((), {"norm": 2.0}),
+    "mei.legacy.ops.ChangeRange": ((), {"x_min": -1.0, "x_max": 1.0}),
+    "mei.legacy.ops.ChangeStd": ((), {"std": 0.5}),
+    "mei.legacy.ops.ClipRange": ((), {"x_min": -1.0, "x_max": 1.0}),
+    "mei.legacy.ops.FourierSmoothing": ((), {"freq_exp": 2.0}),
+    "mei.legacy.ops.GaussianBlur": ((), {"sigma": [1.0, 2.0], "decay_factor": 0.5, "truncate": 3.0}),
+    "mei.legacy.ops.Jitter": ((), {"max_jitter": [1, 2]}),
+    "mei.legacy.ops.MultiplyBy": ((), {"const": 2.0, "decay_factor": 0.5}),
+    "mei.legacy.ops.RandomCrop": ((), {"height": 2, "width": 3}),
+    "mei.legacy.ops.Resize": ((), {"scale_factor": 0.5, "resize_method": "nearest"}),
 }
 
 #: path -> (argument, bad value, words the error must contain besides the argument and the value)

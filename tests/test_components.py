@@ -113,6 +113,7 @@ def test_constrained_output_model_and_ensemble_pass_forward_kwargs():
     ensemble = EnsembleModel(TwoSessions(), TwoSessions())
     unit = ConstrainedOutputModel(ensemble, 2, forward_kwargs={"data_key": "b"})
     assert torch.equal(unit(x), torch.full((2,), 10.0))
-    assert repr(unit).count("constraint=2") == 1
-    with pytest.raises(ValueError):
-        EnsembleModel()
+    assert repr(unit) == f"ConstrainedOutputModel({ensemble!r}, 2, forward_kwargs={{'data_key': 'b'}})"
+    assert repr(ensemble) == "EnsembleModel(TwoSessions(), TwoSessions())"
+    with pytest.raises(ValueError, match="at least one member"):
+        EnsembleModel()(x)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = [ROOT / "README.md", ROOT / "docs" / "engine.md"]
+PAGES = [ROOT / "README.md", ROOT / "docs" / "engine.md", ROOT / "docs" / "sinzlab.md"]
 BLOCKS = [block for page in PAGES for block in re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)]
 
 
@@ -20,7 +20,8 @@ def check_engine_example(namespace: dict, printed: str) -> None:
     start, end = re.fullmatch(r"unit 3: (-?[\d.]+) at the start, (-?[\d.]+) after 100 steps", second).groups()
     mei, output, score = namespace["mei"], namespace["output"], namespace["score"]
     assert float(start) == round(output["EvaluationObjective"]["values"][0], 3) and float(end) == round(score, 3)
-    assert output["EvaluationObjective"]["times"] == list(range(0, 100, 10))
+    assert output["mei.objectives.EvaluationObjective"]["times"] == list(range(0, 100, 10))
+    assert output["EvaluationObjective"] is output["mei.objectives.EvaluationObjective"]
     assert float(mei.norm()) == pytest.approx(10.0, rel=1e-4)  # ChangeNorm(10)
     assert score > 10 * float(start) > 0  # the README says "about 18 times"
     objective = namespace["ConstrainedOutputModel"](namespace["model"], 3)
@@ -61,12 +62,18 @@ def check_component_example(namespace: dict, printed: str) -> None:
         clamp("high")
 
 
+def check_sinzlab_example(namespace: dict, printed: str) -> None:
+    """docs/sinzlab.md: sinzlab's MEI with an optimizer instance converges; State lives in the engine."""
+    assert printed == "True 0.0 mei.optimization\n"
+    assert namespace["optimized"] is not namespace["initial"]
+
+
 CHECKS = [check_engine_example, check_custom_stopper, check_meitorch_example, check_optimize_example,
-          check_component_example]
+          check_component_example, check_sinzlab_example]
 
 
 def test_readme_has_examples():
-    assert len(BLOCKS) == len(CHECKS) == 5
+    assert len(BLOCKS) == len(CHECKS) == 6
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))

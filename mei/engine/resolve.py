@@ -42,7 +42,7 @@ TORCH_OPTIM = "torch.optim"
 
 COMPONENT_MODULES: tuple[str, ...] = (
     "mei.initial", "mei.stoppers", "mei.transforms", "mei.regularizers", "mei.preconditioners", "mei.postprocessing",
-    "mei.objectives", "mei.reducers", "mei.methods",
+    "mei.objectives", "mei.reducers", "mei.methods", "mei.legacy.ops",
     "mei.optim.loss", "mei.optim.images", "mei.optim.transforms", "mei.optim.postprocessing",
     "mei.meitorch.methods", "mei.demo.lab", "mei.schedules",
 )
@@ -648,7 +648,8 @@ def _plain_settings(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _built_parts(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Every component of the config, resolved for its slot's kind and instantiated (objectives by class name)."""
+    """Every component of the config, resolved for its slot's kind and instantiated (objectives by dotted path,
+    as sinzlab/mei names them; a path repeated gets ``_<position>`` appended)."""
     if "objectives" in config and not isinstance(config["objectives"], list):
         raise ConfigError("objectives", f"must be a list of components, got {type(config['objectives']).__name__}")
     parts: dict[str, Any] = {"optimizer": _optimizer_factory(config["optimizer"], "optimizer")}
@@ -658,7 +659,7 @@ def _built_parts(config: Mapping[str, Any]) -> dict[str, Any]:
     objectives: dict[str, Any] = {}
     for key, spec in iter_component_specs(config, ["objectives"]):
         objective = build_component(spec, key, kinds=(SLOT_KINDS["objectives"],))
-        name = type(objective).__name__
+        name = spec["path"]
         objectives[name if name not in objectives else f"{name}_{len(objectives)}"] = objective
     parts["objectives"] = objectives
     return parts

@@ -1,0 +1,112 @@
+"""A lab's tables built from sinzlab/mei's mixins (``mei.mixins``) on DataJoint 2, populated for real."""
+
+from __future__ import annotations
+
+import pickle
+
+import datajoint as dj
+import pytest
+import torch
+
+from mei import mixins
+from mei.main import CSRFV1ObjectiveTemplate
+
+CONFIG = {
+    "device": "cpu", "shape": [1, 1, 3, 3],
+    "initial": {"path": "mei.initial.RandomNormal"},
+    "optimizer": {"path": "torch.optim.SGD", "kwargs": {"lr": 0.1}},
+    "stopper": {"path": "mei.stoppers.NumIterations", "kwargs": {"num_iterations": 3}},
+    "postprocessing": {"path": "mei.legacy.ops.ChangeNorm", "kwargs": {"norm": 2.0}},
+    "objectives": [{"path": "mei.objectives.EvaluationObjective", "kwargs": {"interval": 1}}],
+}
+
+
+class Sessions(torch.nn.Module):
+    """Two sessions of two neurons each: the response of neuron n of session s is ``weight[s][n] . x``."""
+
+    def __init__(self, scale: float) -> None:
+        super().__init__()
+        self.weights = {"s0": scale * torch.ones(2, 9), "s1": -scale * torch.ones(2, 9)}
+
+    def forward(self, x, data_key):
+        return x.flatten(1) @ self.weights[data_key].T
+
+
+def declare(schema):
+    @schema
+    class Dataset(dj.Manual):
+        definition = """
+        dataset_fn: varchar(32)
+        dataset_hash: char(32)
+        ---
+        dataset_config: <blob>
+        """
+
+    @schema
+    class TrainedModel(dj.Manual):
+        definition = """
+        -> Dataset
+        model_id: int32
+        """
+
+        def load_model(self, key):
+            return None, Sessions(float(key["model_id"]))
+
+    @schema
+    class TrainedEnsembleModel(mixins.TrainedEnsembleModelTemplateMixin, dj.Manual):
+        dataset_table = Dataset
+        trained_model_table = TrainedModel
+
+        class Member(mixins.TrainedEnsembleModelTemplateMixin.Member, dj.Part):
+            pass
+
+    @schema
+    class Objective(CSRFV1ObjectiveTemplate):
+        dataset_table = Dataset
+
+    @schema
+    class Method(mixins.MEIMethodMixin, dj.Lookup):
+        pass
+
+    @schema
+    class Seed(mixins.MEISeedMixin, dj.Lookup):
+        pass
+
+    @schema
+    class MEI(mixins.MEITemplateMixin, dj.Computed):
+        trained_model_table = TrainedEnsembleModel
+        objective_table = Objective
+        method_table = Method
+        seed_table = Seed
+
+    return Dataset, TrainedModel, TrainedEnsembleModel, Objective, Method, Seed, MEI
+
+
+def test_tables_built_from_the_mixins_populate_meis(backend, private_tmp, monkeypatch):
+    monkeypatch.chdir(private_tmp)  # fetched attachments land in dj.config['download_path'], '.' by default
+    Dataset, TrainedModel, Ensemble, Objective, Method, Seed, MEI = declare(backend.schema("sinz"))
+    files = []
+    for session in ("s0", "s1"):
+        path = private_tmp / f"{session}.pkl"
+        path.write_bytes(pickle.dumps({"unit_indices": [10 + len(files) * 2, 11 + len(files) * 2],
+                                       "session_id": session}))
+        files.append(str(path))
+    dataset = {"dataset_fn": "csrf_v1", "dataset_hash": "0" * 32}
+    Dataset.insert1({**dataset, "dataset_config": {"datafiles": files}})
+    TrainedModel.insert([{**dataset, "model_id": 1}, {**dataset, "model_id": 3}])
+    Ensemble().create_ensemble(dataset, comment="two models")
+    assert len(Ensemble()) == 1 and len(Ensemble.Member()) == 2
+    Objective().populate()
+    assert sorted(Objective().to_arrays("neuron_id")) == [10, 11, 12, 13]
+    Method().add_method("mei.methods.gradient_ascent", CONFIG, comment="sinzlab-style")
+    Seed().insert1({"mei_seed": 7})
+    MEI().populate()
+    assert len(MEI()) == 4
+    row = (MEI & {"neuron_id": 12}).fetch1()
+    mei = torch.load(row["mei"], weights_only=True)
+    output = torch.load(row["output"], weights_only=True)
+    assert mei.shape == (1, 1, 3, 3) and torch.linalg.vector_norm(mei).item() == pytest.approx(2.0, rel=1e-5)
+    assert output["mei.objectives.EvaluationObjective"]["times"] == [0, 1, 2]
+    # the ensemble averages members of scale 1 and 3: neuron 12 (session s1) responds -2 * sum(x)
+    assert row["score"] == pytest.approx(float(-2.0 * mei.sum()), rel=1e-5, abs=1e-6)
+    assert (MEI & {"neuron_id": 10}).fetch1("score") > 0  # session s0's neurons respond +2 * sum(x)
