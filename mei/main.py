@@ -263,7 +263,8 @@ class PopulationObjectiveTemplate(LegacyGuard, dj.Computed):
 
     Class attributes: ``dataset_table`` (default :class:`mei.fabrik.Dataset`), ``trained_model_table``
     (optional), ``forward_data_key`` (pass the row's ``data_key`` to the model as a keyword argument: True,
-    False, or ``None``, the default: only when the dataset has several sessions).
+    False, or ``None``, the default: only when the dataset has several sessions), ``forward_session_kwargs``
+    (pass the session's stored mean ``behavior`` / ``pupil_center``, when the data info has them; default True).
 
     Attributes: the dataset key, ``neuron_id`` (key), ``data_key``, ``output_unit``.
     """
@@ -271,6 +272,7 @@ class PopulationObjectiveTemplate(LegacyGuard, dj.Computed):
     dataset_table: ClassVar[Any] = Dataset
     trained_model_table: ClassVar[Any] = None
     forward_data_key: ClassVar[bool | None] = None
+    forward_session_kwargs: ClassVar[bool] = True
     constrained_output_model: ClassVar[type] = ConstrainedOutputModel
 
     definition = """
@@ -313,10 +315,25 @@ class PopulationObjectiveTemplate(LegacyGuard, dj.Computed):
         self.insert(rows)
 
     def get_objective(self, model: torch.nn.Module, key: Mapping[str, Any]) -> torch.nn.Module:
-        """``model`` restricted to the neuron in ``key`` (a :class:`mei.modules.ConstrainedOutputModel`)."""
+        """``model`` restricted to the neuron in ``key`` (a :class:`mei.modules.ConstrainedOutputModel`), called
+        with the neuron's ``data_key`` (see ``forward_data_key``) and its session's stored forward kwargs (the
+        mean ``behavior`` / ``pupil_center`` of the session's training data, see ``forward_session_kwargs``)."""
         output_unit, data_key = (self & key).fetch1("output_unit", "data_key")
-        forward_kwargs = {"data_key": data_key} if data_key and self._pass_data_key(key) else None
-        return self.constrained_output_model(model, int(output_unit), forward_kwargs=forward_kwargs)
+        forward_kwargs = {"data_key": data_key} if data_key and self._pass_data_key(key) else {}
+        if self.forward_session_kwargs:
+            forward_kwargs.update(self.session_forward_kwargs(key, data_key))
+        return self.constrained_output_model(model, int(output_unit), forward_kwargs=forward_kwargs or None)
+
+    def session_forward_kwargs(self, key: Mapping[str, Any], data_key: str) -> dict[str, torch.Tensor]:
+        """The forward kwargs stored for session ``data_key`` in the trained models' data info (tensors), or
+        none when there is no stored data info."""
+        trained = self.trained_model_table
+        if trained is None or not hasattr(trained, "DataInfo"):
+            return {}
+        rows = (trained.DataInfo() & primary_key_of(self.dataset_table(), key)).to_dicts(limit=1)
+        session = rows[0]["data_info"].get(data_key, {}) if rows else {}
+        return {name: torch.tensor(value, dtype=torch.float32)
+                for name, value in session.get("forward_kwargs", {}).items()}
 
     get_output_selected_model = get_objective
 

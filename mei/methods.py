@@ -15,7 +15,8 @@ import torch
 from torch import Tensor, nn
 
 from .engine import rng
-from .engine.component import component
+from .engine.component import check_number, component
+from .engine.errors import ConfigError
 from .engine.resolve import Components, build_components
 from .import_helpers import import_object
 from .initial import create_initial
@@ -178,12 +179,81 @@ def gradient_ascent(dataloaders: Any, model: nn.Module, config: Mapping[str, Any
         ("optimize_func", optimize_func), ("tracker_cls", tracker_cls)) if value is not None}
     if collaborators:
         return gradient_ascent_with(dataloaders, model, config, seed, shape=shape, **collaborators)
+    sinzlab, config = split_sinzlab_keys(config)
     components = build_components(config)
     device = get_device(components.device)
-    shape = shape or components.shape or input_shape_from_dataloaders(dataloaders)
-    mei, score, output, steps = run_engine(model, components, tuple(shape), [int(seed)], device)
+    if sinzlab.get("inhibitory"):
+        components.maximize = False
+    shape = shape or sinzlab.get("mei_shape") or components.shape or input_shape_from_dataloaders(dataloaders)
+    shape = (sinzlab.get("n_meis", shape[0] if len(shape) else 1), *tuple(shape)[1:])
+    if sinzlab.get("model_forward_kwargs"):
+        model = WithForwardKwargs(model, sinzlab["model_forward_kwargs"], device)
+    mei, score, output, steps = run_engine(model, components, shape, [int(seed)], device)
     record(steps=steps, device=str(device))
-    return mei, float(score), output
+    return mei, float(score) if not isinstance(score, Tensor) else float(score.mean()), output
+
+
+SINZLAB_KEYS: dict[str, str] = {
+    "n_meis": "number of MEIs optimized together (int >= 1)",
+    "mei_shape": "the input shape (as 'shape')",
+    "model_forward_kwargs": "keyword arguments for every forward call of the model (lists become tensors)",
+    "inhibitory": "true finds least-exciting inputs (as 'minimize')",
+    "transparency": "sinzlab/mei's transparent MEIs: not supported",
+    "transparency_weight": "sinzlab/mei's transparent MEIs: not supported",
+    "background": "sinzlab/mei's background of transparent MEIs: not supported",
+}
+"""sinzlab/mei's extra gradient-ascent config keys (its later versions), and what they mean here."""
+
+
+def split_sinzlab_keys(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(sinzlab's extra keys, the rest of the config)``, the extra ones checked.
+
+    Raises:
+        ConfigError: a bad value, or a key this package does not support (``transparency``, ``background``).
+    """
+    if not isinstance(config, Mapping):
+        return {}, config  # build_components says what is wrong
+    extra = {key: config[key] for key in SINZLAB_KEYS if key in config}
+    rest = {key: value for key, value in config.items() if key not in SINZLAB_KEYS}
+    for key in ("transparency", "transparency_weight", "background"):
+        if key in extra and extra[key] not in (None, False):
+            raise ConfigError(key, "sinzlab/mei's transparent MEIs (alpha channel over a background) are not "
+                              "supported by this package; see docs/sinzlab.md")
+    if "n_meis" in extra:
+        try:
+            extra["n_meis"] = check_number("n_meis", extra["n_meis"], minimum=1, maximum=10**4, integer=True)
+        except ValueError as error:
+            raise ConfigError("n_meis", str(error)) from None
+    if "inhibitory" in extra and extra["inhibitory"] is not None and not isinstance(extra["inhibitory"], bool):
+        raise ConfigError("inhibitory", f"must be true or false, got {extra['inhibitory']!r}")
+    if "model_forward_kwargs" in extra and not isinstance(extra["model_forward_kwargs"], Mapping):
+        raise ConfigError("model_forward_kwargs", "must be a dict of keyword arguments, got "
+                          f"{type(extra['model_forward_kwargs']).__name__}")
+    if "mei_shape" in extra:
+        rest.setdefault("shape", list(extra.pop("mei_shape")))
+    return extra, rest
+
+
+def validate_gradient_ascent_config(config: Any) -> None:
+    """Check a :func:`gradient_ascent` config completely (sinzlab's extra keys included); raise ``ConfigError``."""
+    build_components(split_sinzlab_keys(config)[1])
+
+
+gradient_ascent.validate_config = validate_gradient_ascent_config  # type: ignore[attr-defined]
+
+
+class WithForwardKwargs(nn.Module):
+    """``model(x, **forward_kwargs)``: sinzlab/mei's ``model_forward_kwargs`` (lists of numbers become tensors on
+    ``device``), without changing ``model``."""
+
+    def __init__(self, model: nn.Module, forward_kwargs: Mapping[str, Any], device: torch.device) -> None:
+        super().__init__()
+        self.model = model
+        self.forward_kwargs = {key: torch.as_tensor(value, dtype=torch.float32, device=device)
+                               if isinstance(value, (list, tuple)) else value for key, value in forward_kwargs.items()}
+
+    def forward(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        return self.model(x, *args, **{**self.forward_kwargs, **kwargs})
 
 
 _OPTIONAL_PARTS = ("transform", "regularization", "precondition", "postprocessing")

@@ -39,7 +39,8 @@ class ConstrainedOutputModel(nn.Module):
         self.forward_kwargs = dict(forward_kwargs or {})
 
     def forward(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-        output = self.model(x, *args, **{**self.forward_kwargs, **kwargs})
+        stored = {k: v.to(x.device) if isinstance(v, Tensor) else v for k, v in self.forward_kwargs.items()}
+        output = self.model(x, *args, **{**stored, **kwargs})
         check_units(output, [self.constraint] if isinstance(self.constraint, int) else [])
         response = output[:, self.constraint]
         return self.target_fn(response) if self.target_fn is not None else response

@@ -187,3 +187,29 @@ def test_constrained_output_model_takes_forward_kwargs_third_as_in_e91ef42():
     assert unit.target_fn is None and unit.forward_kwargs["data_key"] == "b"
     with pytest.raises(TypeError, match="forward_kwargs twice"):
         ConstrainedOutputModel(Sessions(), 1, {"data_key": "a"}, forward_kwargs={"data_key": "b"})
+
+
+class Shifted(torch.nn.Module):
+    """Needs the forward kwargs of a neuralpredictors model with a shifter and behaviour inputs."""
+
+    def forward(self, x, data_key, pupil_center, behavior):
+        assert data_key == "s1" and pupil_center.shape == (1, 2) and behavior.shape == (1, 3)
+        return x.flatten(1)[:, :3] * (1 + pupil_center.sum() + behavior.sum())
+
+
+def test_sinzlabs_later_config_keys():
+    from mei.engine.errors import ConfigError
+    from mei.pipeline.generation import validate_method
+
+    config = {**CONFIG, "n_meis": 3, "inhibitory": True,
+              "model_forward_kwargs": {"pupil_center": [[0.5, 0.5]], "behavior": [[0.0, 1.0, 0.0]]}}
+    unit = ConstrainedOutputModel(Shifted(), 1, forward_kwargs={"data_key": "s1"})
+    mei, score, _ = gradient_ascent(None, unit, config, seed=3)
+    assert mei.shape == (3, 1, 4, 4) and unit.forward_kwargs == {"data_key": "s1"}  # the model is not changed
+    excitatory, high, _ = gradient_ascent(None, unit, {**config, "inhibitory": False}, seed=3)
+    assert score < 0 < high and score == pytest.approx(float(3 * mei[:, 0, 0, 1].mean()), rel=1e-5)
+    validate_method("mei.methods.gradient_ascent", config)
+    for key, value, message in [("transparency", True, "transparent MEIs"), ("n_meis", 0, "must be >= 1"),
+                                ("inhibitory", "yes", "must be true or false")]:
+        with pytest.raises(ConfigError, match=message):
+            validate_method("mei.methods.gradient_ascent", {**config, key: value})

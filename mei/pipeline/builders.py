@@ -17,6 +17,8 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import torch
+
 from ..engine.resolve import ConfigError, resolve
 from ..methods import _first_batch_inputs
 
@@ -82,25 +84,60 @@ def _batch_parts(batch: Any) -> tuple[Any, Any]:
     return inputs, None
 
 
+FORWARD_FIELDS: tuple[str, ...] = ("behavior", "pupil_center")
+"""Batch fields that models with a shifter or behaviour inputs (neuralpredictors) take as forward kwargs."""
+
+
+def _field(batch: Any, name: str) -> Any:
+    if isinstance(batch, Mapping):
+        return batch.get(name)
+    return getattr(batch, name, None) if hasattr(batch, "_fields") else None
+
+
+def session_forward_kwargs(loader: Any, first_batch: Any) -> dict[str, list[list[float]]]:
+    """The session's mean of each of :data:`FORWARD_FIELDS` its batches carry, as ``(1, d)`` nested lists.
+
+    Reads the whole loader, only when the batches carry such a field; torch's global RNG is left as it was.
+    """
+    fields = [name for name in FORWARD_FIELDS if _field(first_batch, name) is not None]
+    if not fields:
+        return {}
+    sums: dict[str, Any] = {}
+    count = 0
+    with torch.random.fork_rng(devices=[]):
+        for batch in loader:
+            for name in fields:
+                values = torch.as_tensor(_field(batch, name), dtype=torch.float64)
+                sums[name] = sums.get(name, 0) + values.reshape(len(values), -1).sum(0)
+            count += len(torch.as_tensor(_field(batch, fields[0])))
+    return {name: (total / count)[None].tolist() for name, total in sums.items()}
+
+
 def data_info_from_dataloaders(dataloaders: Any) -> dict[str, dict[str, Any]]:
     """What building a model and its objectives needs from the data, per session (data key).
 
-    Reads one batch of each training loader. Neuron ids come from ``loader.dataset.neurons.unit_ids``
-    when the dataset has them (the sinzlab layout), else they are the output indices ``0..n-1``.
+    Reads one batch of each training loader (all of it when the batches carry behaviour or pupil
+    positions). Neuron ids come from ``loader.dataset.neurons.unit_ids`` when the dataset has them (the
+    sinzlab layout), else they are the output indices ``0..n-1``.
 
     Returns:
-        dict: ``{data_key: {"input_shape": [1, ...], "n_outputs": int | None, "neuron_ids": [...]}}``;
-        a single loader that is not in a dict gets the data key ``""``.
+        dict: ``{data_key: {"input_shape": [1, ...], "n_outputs": int | None, "neuron_ids": [...]}}``, and
+        ``"forward_kwargs": {"behavior": [[...]], "pupil_center": [[...]]}`` (the session's means) for
+        batches with those fields; a single loader that is not in a dict gets the data key ``""``.
     """
     loaders = dataloaders["train"] if isinstance(dataloaders, Mapping) and "train" in dataloaders else dataloaders
     if not isinstance(loaders, Mapping):
         loaders = {"": loaders}
     info: dict[str, dict[str, Any]] = {}
     for data_key, loader in loaders.items():
-        inputs, targets = _batch_parts(next(iter(loader)))
+        batch = next(iter(loader))
+        inputs, targets = _batch_parts(batch)
         n_outputs = int(targets.shape[1]) if targets is not None and getattr(targets, "ndim", 0) >= 2 else None
         unit_ids = getattr(getattr(getattr(loader, "dataset", None), "neurons", None), "unit_ids", None)
         neuron_ids = [int(i) for i in unit_ids] if unit_ids is not None else list(range(n_outputs or 0))
         info[str(data_key)] = {"input_shape": [1, *map(int, inputs.shape[1:])], "n_outputs": n_outputs,
                                "neuron_ids": neuron_ids}
+        forward_kwargs = session_forward_kwargs(loader, batch)
+        if forward_kwargs:
+            info[str(data_key)]["forward_kwargs"] = forward_kwargs
     return info

@@ -110,3 +110,71 @@ def test_tables_built_from_the_mixins_populate_meis(backend, private_tmp, monkey
     # the ensemble averages members of scale 1 and 3: neuron 12 (session s1) responds -2 * sum(x)
     assert row["score"] == pytest.approx(float(-2.0 * mei.sum()), rel=1e-5, abs=1e-6)
     assert (MEI & {"neuron_id": 10}).fetch1("score") > 0  # session s0's neurons respond +2 * sum(x)
+
+
+def test_population_objectives_pass_each_sessions_stored_mean_behaviour(backend):
+    from collections import namedtuple
+
+    from mei.fabrik import data_info_from_dataloaders
+    from mei.main import PopulationObjectiveTemplate
+
+    Batch = namedtuple("Batch", ["images", "responses", "behavior", "pupil_center"])
+
+    class Loader(list):
+        """Batches of a session with behaviour (3 values) and pupil positions (2) per trial."""
+
+    def session(offset):
+        return Loader(Batch(torch.zeros(2, 1, 3, 3), torch.zeros(2, 2), torch.full((2, 3), offset + i),
+                            torch.full((2, 2), -offset - i)) for i in range(2))
+
+    info = data_info_from_dataloaders({"train": {"s0": session(0.0), "s1": session(10.0)}})
+    assert info["s1"]["forward_kwargs"] == {"behavior": [[10.5] * 3], "pupil_center": [[-10.5] * 2]}
+    assert info["s0"]["neuron_ids"] == [0, 1] and info["s0"]["input_shape"] == [1, 1, 3, 3]
+
+    schema = backend.schema("sessions")
+
+    @schema
+    class Dataset(dj.Manual):
+        definition = """
+        dataset_hash: char(32)
+        """
+
+    @schema
+    class Trained(dj.Manual):
+        definition = """
+        -> Dataset
+        model_id: int32
+        """
+
+        class DataInfo(dj.Part):
+            definition = """
+            -> master
+            ---
+            data_info: <blob>
+            """
+
+    @schema
+    class Objective(PopulationObjectiveTemplate):
+        dataset_table = Dataset
+        trained_model_table = Trained
+
+    Dataset.insert1({"dataset_hash": "1" * 32})
+    Trained.insert1({"dataset_hash": "1" * 32, "model_id": 0})
+    Trained.DataInfo.insert1({"dataset_hash": "1" * 32, "model_id": 0, "data_info": info})
+    with pytest.raises(ValueError, match="neuron ids repeat"):  # both sessions number their neurons 0, 1
+        Objective().populate(reserve_jobs=False, suppress_errors=False)
+    info["s1"]["neuron_ids"] = [2, 3]
+    (Trained.DataInfo & {"model_id": 0}).delete_quick()
+    Trained.DataInfo.insert1({"dataset_hash": "1" * 32, "model_id": 0, "data_info": info})
+    Objective().populate()
+    seen = {}
+
+    class Model(torch.nn.Module):
+        def forward(self, x, data_key, behavior, pupil_center):
+            seen[data_key] = (behavior, pupil_center)
+            return x.flatten(1)[:, :2]
+
+    objective = Objective().get_objective(Model(), {"dataset_hash": "1" * 32, "neuron_id": 3})
+    assert objective.forward_kwargs["data_key"] == "s1"
+    objective(torch.ones(1, 1, 3, 3))
+    assert torch.equal(seen["s1"][0], torch.full((1, 3), 10.5)) and torch.equal(seen["s1"][1], torch.full((1, 2), -10.5))
