@@ -177,4 +177,5 @@ def test_population_objectives_pass_each_sessions_stored_mean_behaviour(backend)
     objective = Objective().get_objective(Model(), {"dataset_hash": "1" * 32, "neuron_id": 3})
     assert objective.forward_kwargs["data_key"] == "s1"
     objective(torch.ones(1, 1, 3, 3))
-    assert torch.equal(seen["s1"][0], torch.full((1, 3), 10.5)) and torch.equal(seen["s1"][1], torch.full((1, 2), -10.5))
+    behavior, pupil_center = seen["s1"]
+    assert torch.equal(behavior, torch.full((1, 3), 10.5)) and torch.equal(pupil_center, torch.full((1, 2), -10.5))
