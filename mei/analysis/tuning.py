@@ -6,7 +6,7 @@ tuning measures computed from its responses.
   doubled angles), orientation selectivity index, preferred spatial frequency (log-parabolic peak), and the
   phase invariance index and F1/F0 ratio that separate complex from simple cells;
 * :func:`size_tuning` — gratings of growing aperture at each neuron's receptive-field centre
-  (:func:`rf_centres`), with the surround suppression index;
+  (:func:`rf_centres`), with the surround suppression index; :func:`contrast_tuning` — contrast-response curves;
 * :func:`direction_tuning` — drifting gratings or moving bars for video models, with the direction
   selectivity index; :func:`chirp_responses` — a video model's answer to the full-field chirp.
 
@@ -186,6 +186,7 @@ def _grating_inputs(height: int, width: int, grid: Sequence[Mapping[str, Any]], 
                     **fixed: Any) -> Tensor:
     """:func:`mei.analysis.stimuli.gratings` for every parameter set of ``grid`` (and ``fixed``): ``(n, c, h, w)``."""
     columns = {name: [params[name] for params in grid] for name in grid[0]}
+    columns = {name: values for name, values in columns.items() if any(v is not None for v in values)}
     images = stim.gratings(height, width, **fixed, **columns)
     return images[:, None].expand(-1, channels, -1, -1).clone()
 
@@ -226,22 +227,65 @@ def size_tuning(model: nn.Module, height: int, width: int, centres: Tensor, orie
                          f"{len(orientations)} and {len(spatial_frequencies)}")
     sizes = [float(s) for s in (np.geomspace(2.0, math.hypot(height, width), 12) if sizes is None else sizes)]
     phases = [float(p) for p in (np.arange(8) * 45.0 if phases is None else phases)]
-    grid = stim.parameter_grid(size=sizes, phase=phases)
+    curves = _own_curves(model, height, width, stim.parameter_grid(size=sizes, phase=phases), len(phases),
+                         [{"orientation": float(orientations[i]), "spatial_frequency": float(spatial_frequencies[i]),
+                           "centre": [float(c) for c in centres[i]], "contrast": contrast} for i in range(n)],
+                         channels, units, response_kwargs)
+    return {"sizes": sizes, "curves": curves,
+            "preferred_size": [sizes[int(c.argmax())] for c in curves],
+            "surround_suppression": [surround_suppression(c.tolist()) for c in curves]}
+
+
+def _own_curves(model: nn.Module, height: int, width: int, grid: list[dict[str, Any]], n_phases: int,
+                per_neuron: list[dict[str, Any]], channels: int, units: Sequence[int] | None,
+                response_kwargs: Mapping[str, Any]) -> Tensor:
+    """``(neurons, len(grid) // n_phases)``: each neuron's response (its own unit, the maximum over the last
+    ``n_phases`` entries of each group) to gratings ``grid`` with its own parameters ``per_neuron``."""
+    n = len(per_neuron)
     chosen = [int(u) for u in units] if units is not None else list(range(n))
     per_part = max(1, 1024 // len(grid))  # neurons whose stimuli go through the model together
     parts: list[Tensor] = []
     for start in range(0, n, per_part):
         part = range(start, min(n, start + per_part))
-        rows = [{**params, "orientation": float(orientations[i]), "spatial_frequency": float(spatial_frequencies[i]),
-                 "centre": [float(c) for c in centres[i]]} for i in part for params in grid]
-        inputs = _grating_inputs(height, width, rows, channels, contrast=contrast)
+        rows = [{**per_neuron[i], **params} for i in part for params in grid]
+        inputs = _grating_inputs(height, width, rows, channels)
         response = model_responses(model, inputs, units=[chosen[i] for i in part], **response_kwargs)
         response = response.reshape(len(part), len(grid), len(part)).diagonal(dim1=0, dim2=2).T  # own unit
-        parts.append(response.reshape(len(part), len(sizes), len(phases)).max(2).values)
-    curves = torch.cat(parts)
-    return {"sizes": sizes, "curves": curves,
-            "preferred_size": [sizes[int(c.argmax())] for c in curves],
-            "surround_suppression": [surround_suppression(c.tolist()) for c in curves]}
+        parts.append(response.reshape(len(part), -1, n_phases).max(2).values)
+    return torch.cat(parts)
+
+
+def contrast_tuning(model: nn.Module, height: int, width: int, orientations: Sequence[float],
+                    spatial_frequencies: Sequence[float], *, contrasts: Sequence[float] | None = None,
+                    phases: Sequence[float] | None = None, size: float | None = None,
+                    centres: Tensor | None = None, channels: int = 1, units: Sequence[int] | None = None,
+                    **response_kwargs: Any) -> dict[str, Any]:
+    """Each neuron's response to its own grating (orientation, frequency) over contrast, maximum over phase.
+
+    Args:
+        orientations, spatial_frequencies (list[float]): per neuron.
+        contrasts (list[float], optional): peak amplitudes. Default: 10 from 0.05 to 2, log-spaced.
+        size (float, optional): aperture diameter (then ``centres`` per neuron). Default: full field.
+        phases, channels, units, **response_kwargs: as in :func:`size_tuning`.
+
+    Returns:
+        dict: ``contrasts``, ``curves`` ``(neurons, contrasts)`` and ``c50``: per neuron the lowest sampled
+        contrast at which the response rises half-way from its lowest to its highest value.
+    """
+    n = len(orientations)
+    if len(spatial_frequencies) != n or (centres is not None and len(centres) != n):
+        raise ValueError(f"need one spatial frequency (and centre) per orientation ({n})")
+    if size is not None and centres is None:
+        raise ValueError("an aperture (size) needs the neurons' centres")
+    contrasts = [float(c) for c in (np.geomspace(0.05, 2.0, 10) if contrasts is None else contrasts)]
+    phases = [float(p) for p in (np.arange(8) * 45.0 if phases is None else phases)]
+    own = [{"orientation": float(orientations[i]), "spatial_frequency": float(spatial_frequencies[i]), "size": size,
+            **({"centre": [float(c) for c in centres[i]]} if centres is not None else {})} for i in range(n)]
+    curves = _own_curves(model, height, width, stim.parameter_grid(contrast=contrasts, phase=phases), len(phases),
+                         own, channels, units, response_kwargs)
+    half = [float(c.min() + (c.max() - c.min()) / 2) for c in curves]
+    return {"contrasts": contrasts, "curves": curves,
+            "c50": [contrasts[int(torch.nonzero(c >= h)[0])] for c, h in zip(curves, half, strict=True)]}
 
 
 def direction_tuning(model: nn.Module, frames: int, height: int, width: int, *,
@@ -296,5 +340,5 @@ def chirp_responses(model: nn.Module, height: int, width: int, *, frame_rate: fl
 
 
 __all__ = ["model_responses", "preferred_angle", "selectivity_index", "peak", "phase_invariance", "f1_f0",
-           "surround_suppression", "GratingTuning", "grating_tuning", "rf_centres", "size_tuning",
+           "surround_suppression", "GratingTuning", "grating_tuning", "rf_centres", "size_tuning", "contrast_tuning",
            "direction_tuning", "chirp_responses"]

@@ -85,6 +85,8 @@ def plot_tuning(rows: Sequence[Mapping[str, Any]], labels: Sequence[str], path: 
         columns (int, optional): neurons per row. Default: 6.
     """
     plt = _pyplot()
+    from matplotlib.ticker import NullFormatter
+
     n_rows = math.ceil(len(rows) / columns)
     figure, axes = plt.subplots(n_rows, 2 * columns, squeeze=False, figsize=(2 * columns * 1.25, n_rows * 1.3 + 0.3))
     for ax in axes.flat:
@@ -94,18 +96,23 @@ def plot_tuning(rows: Sequence[Mapping[str, Any]], labels: Sequence[str], path: 
         left, right = axes[i // columns][2 * (i % columns)], axes[i // columns][2 * (i % columns) + 1]
         for ax in (left, right):
             ax.axis("on")
-            ax.tick_params(labelsize=5, length=2)
+            ax.tick_params(which="both", labelsize=5, length=2)
         left.plot(curves["orientations"], curves["orientation_curve"], "k.-", lw=0.8, ms=2)
         left.axvline(row["preferred_orientation"], color="tab:red", lw=0.8)
         if "orientation" in known:
             left.axvline(known["orientation"], color="tab:blue", lw=0.8, ls="--")
         left.set_title(f"{labels[i]} {row['preferred_orientation']:.0f}°", fontsize=6)
         right.semilogx(curves["spatial_frequencies"], curves["frequency_curve"], "k.-", lw=0.8, ms=2)
+        right.xaxis.set_minor_formatter(NullFormatter())
+        right.set_xticks([0.03, 0.1, 0.3], ["0.03", "0.1", "0.3"])
+        left.set_xticks([0, 90, 180])
         right.axvline(row["preferred_spatial_frequency"], color="tab:red", lw=0.8)
         if "spatial_frequency" in known:
             right.axvline(known["spatial_frequency"], color="tab:blue", lw=0.8, ls="--")
         right.set_title(f"{row['preferred_spatial_frequency']:.3f} c/px, PI {row['phase_invariance']:.2f}",
                         fontsize=6)
+    figure.suptitle("each neuron: orientation tuning (degrees) | spatial-frequency tuning (cycles/pixel); "
+                    "red: fitted preferred value, blue dashed: true value", fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=90)
     plt.close(figure)

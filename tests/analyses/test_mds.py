@@ -166,3 +166,19 @@ def test_mds_refuses_bad_input(typed):
         most_discriminative_stimuli(model, meis, 5, config(24), initial="pixels")
     with pytest.raises(ValueError, match="29 MEIs for a model with 30 units"):
         most_discriminative_stimuli(model, meis[:29], 5, config(24))
+
+
+@pytest.mark.slow
+def test_a_fused_ensemble_gives_the_stimuli_of_the_plain_one():
+    from mei.demo.models import build_model
+
+    members = [build_model(6, 12, 12, seed=s, channels=4, kernel_size=5).eval().requires_grad_(False)
+               for s in (1, 2)]
+    ensemble = EnsembleModel(*members)
+    meis = torch.randn(6, 1, 12, 12, generator=torch.Generator().manual_seed(0))
+    settings = config(12, norm=6.0, steps=5)
+    plain = most_discriminative_stimuli(ensemble, meis, 2, settings, assignments=[0, 0, 0, 1, 1, 1], max_iterations=1)
+    fused = most_discriminative_stimuli(ensemble, meis, 2, {**settings, "batch": {"fuse_ensemble": True}},
+                                        assignments=[0, 0, 0, 1, 1, 1], max_iterations=1)
+    assert torch.allclose(plain.stimuli, fused.stimuli, atol=1e-4)
+    assert plain.history[0]["scores"] == pytest.approx(fused.history[0]["scores"], abs=1e-4)

@@ -139,3 +139,15 @@ def test_chirp_responses_of_a_video_model(population):
     on, off = trace == 1, trace == -1
     # the filters sum to zero, so a uniform field leaves every cell at its resting rate
     assert torch.allclose(responses[:, on].mean(1), responses[:, off].mean(1), rtol=1e-3)
+
+
+def test_contrast_tuning_rises_with_contrast(population, summary):
+    model = PopulationModel(population)
+    simple = [n for n, k in enumerate(population.kinds) if k == "simple"][:3]
+    result = tuning.contrast_tuning(model, 36, 64, [summary[n]["preferred_orientation"] for n in simple],
+                                    [summary[n]["preferred_spatial_frequency"] for n in simple], units=simple)
+    assert result["curves"].shape == (3, 10)
+    assert bool((result["curves"].diff(dim=1) > 0).all())  # softplus of a growing drive: strictly rising
+    assert all(0.05 < c50 <= 2.0 for c50 in result["c50"])
+    with pytest.raises(ValueError, match="an aperture \\(size\\) needs the neurons' centres"):
+        tuning.contrast_tuning(model, 36, 64, [0.0], [0.1], size=10)
