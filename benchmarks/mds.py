@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -108,11 +109,15 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(2)
+    load = os.getloadavg()[0]
     rows = m_step_table(args.steps)
+    load = max(load, os.getloadavg()[0])
     text = [f"Most discriminative stimuli and tuning (`python benchmarks/mds.py`), 2 torch threads. One M step "
             f"({args.steps} steps per stimulus) on the demo CNN (48 neurons, 36 x 64): all clusters in one batch "
             "(one forward per step) against one gradient-ascent run per cluster.", "", *rows, "",
-            *whole_run(args.steps), "", *tuning_line()]
+            *whole_run(args.steps), "", *tuning_line(), "",
+            f"Load average at the start and after the M steps: up to {load:.1f} on {os.cpu_count()} cores (other "
+            "work on a shared machine stretches the absolute seconds; the ratios are within one run)."]
     if not args.no_write:
         write_section("mds", "\n".join(text))
 
