@@ -231,10 +231,11 @@ def test_a_malicious_row_is_refused_before_anything_is_imported_or_run(lab, tmp_
     assert report["made"] == 1 and len(lab.MEI()) == 1  # only the good method's key
     errors = {key["method_hash"]: message for key, message in report["errors"]}
     assert sorted(errors) == [f"{tag}{i:024d}" for i in range(3)]
-    assert errors[f"{tag}{0:024d}"].startswith(f"ComponentNotAllowedError: stopper.path: '{evil}.Stopper' is "
-                                               "outside the allowed modules")
-    assert errors[f"{tag}{1:024d}"].startswith("ComponentNotAllowedError: stopper.path: 'mei.demo.tables.drop' is "
-                                               "not a component: 'mei.demo.tables' holds no components")
+    assert errors[f"{tag}{0:024d}"].startswith(
+        f"ComponentNotAllowedError: method_config.stopper.path: '{evil}.Stopper' is outside the allowed modules")
+    assert errors[f"{tag}{1:024d}"].startswith(
+        "ComponentNotAllowedError: method_config.stopper.path: 'mei.demo.tables.drop' is "
+        "not a component: 'mei.demo.tables' holds no components")
     assert errors[f"{tag}{2:024d}"].startswith("ComponentNotAllowedError: method_fn: 'mei.demo.pipeline.run_demo' is "
                                                "not a component")
     job_errors = (lab.MEI.jobs & "status = 'error'").to_dicts()
