@@ -62,13 +62,17 @@ class RowCopier:
         (which writes one row in one transaction and returns the bytes it stored); count, report, skip."""
         self.summary.copied.setdefault(table, 0)
         self.summary.present.setdefault(table, 0)
-        for key, row in self.legacy.iter_rows(table):
+        key_names = self.legacy.primary_key(table)
+        for raw in self.legacy.fetch_raw(table):
             self.bar.update(1)
-            if target & key:
+            key = {name: raw[name] for name in key_names}
+            if target & key:  # checked before decoding: a rerun reads no external object of a row it has
                 self.summary.present[table] += 1
                 continue
-            if isinstance(row, LegacyDecodeError):
-                self._skip(table, key, str(row))
+            try:
+                row = self.legacy.decode_row(table, raw)
+            except LegacyDecodeError as error:
+                self._skip(table, key, str(error))
                 continue
             reason = self._parent_skipped(key)
             if reason is None:
