@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mei.engine.resolve import ConfigError, build_component, validate_config
-from mei.engine.schedule import ScheduledComponent
+from mei.engine.schedule import Schedule, ScheduledComponent
 from mei.methods import gradient_ascent
 from mei.schedules import Constant, Cosine, Exponential, Linear, Octave, Random
 
@@ -130,3 +130,31 @@ def test_a_spec_that_is_not_a_schedule_is_left_to_its_component():
     compose = build_component({"path": "mei.transforms.Compose", "kwargs": {"transforms": transforms}}, "transform",
                               kinds=("transform",))
     assert not isinstance(compose, ScheduledComponent)
+
+
+class Halving(Schedule):
+    """A lab's own schedule: ``start / 2 ** i_iter``."""
+
+    def __init__(self, start):
+        self.start = start
+
+    def bounds(self):
+        return 0.0, self.start
+
+    def __call__(self, i_iter):
+        return self.start / 2 ** i_iter
+
+
+@pytest.mark.usefixtures("allow_tests_modules")
+def test_a_schedule_of_ones_own_module():
+    # lr 0.4, 0.2, 0.1 along w: 0.7 w
+    halving = {"path": "tests.test_schedules.Halving", "kwargs": {"start": 0.4}}
+    mei, _, _ = gradient_ascent(None, Dot(W), config(3, {"lr": halving}), seed=0)
+    assert torch.allclose(mei, 0.7 * W, atol=1e-6)
+
+
+def test_random_schedule_in_a_run_is_reproducible():
+    lr = {"path": "mei.schedules.Random", "kwargs": {"minimum": 0.1, "maximum": 0.2, "seed": 5}}
+    mei, _, _ = gradient_ascent(None, Dot(W), config(4, {"lr": lr}), seed=0)
+    expected = sum(Random(0.1, 0.2, seed=5)(i) for i in range(4))
+    assert torch.allclose(mei, expected * W, atol=1e-6)
