@@ -158,3 +158,15 @@ def test_random_schedule_in_a_run_is_reproducible():
     mei, _, _ = gradient_ascent(None, Dot(W), config(4, {"lr": lr}), seed=0)
     expected = sum(Random(0.1, 0.2, seed=5)(i) for i in range(4))
     assert torch.allclose(mei, expected * W, atol=1e-6)
+
+
+def test_batched_runs_apply_schedules_as_single_runs_do():
+    from mei.batched.run import gradient_ascent_batched
+
+    cfg = config(3, {"lr": linear(0.1, 0.3, 3)}, initial={"path": "mei.initial.RandomNormal"},
+                 postprocessing={"path": "mei.postprocessing.ChangeNorm", "kwargs": {"norm": linear(1.0, 2.0, 3)}})
+    batched = gradient_ascent_batched(None, Dot(W), cfg, seeds=[0, 1])
+    for seed, (mei, _, _) in zip([0, 1], batched, strict=True):
+        single, _, _ = gradient_ascent(None, Dot(W), cfg, seed=seed)
+        assert torch.allclose(mei, single, atol=1e-5)
+        assert mei.norm().item() == pytest.approx(2.0, rel=1e-5)
