@@ -17,7 +17,7 @@ import torch
 
 from ..engine.component import check_bool, check_choice, check_int
 from ..engine.errors import HyperparameterError
-from ..engine.resolve import ConfigError
+from ..engine.resolve import ConfigError, build_component
 from ..engine.schedule import Schedule
 from .augment import Augmentation, FourierPrecondition
 from .denoisers import DENOISERS
@@ -134,7 +134,12 @@ def _check_run(out: dict[str, Any]) -> None:
 
 
 def _bound(key: str, value: Any, n_iter: int, seed: int) -> Any:
-    """``value`` with a JSON schedule turned into a :class:`Schedule`, and any schedule bound to the run."""
+    """``value`` with a JSON schedule turned into a :class:`Schedule`, and any schedule bound to the run.
+
+    The JSON form is meitorch's (``{"schedule": "linear", ...}``) or the engine's component spec
+    (``{"path": "mei.schedules.Cosine", "kwargs": {...}}``), built by the engine's resolver."""
+    if isinstance(value, Mapping) and "path" in value:
+        return build_component(value, key, kinds=("schedule",))
     if is_schedule_spec(value):
         try:
             value = schedule_from_json(value)

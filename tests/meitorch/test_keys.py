@@ -109,3 +109,13 @@ def test_get_lr_scheduler_at_meitorchs_path():
     hparams = {"type": "multi_step", "milestones": [1], "gamma": 0.1}
     scheduler = get_lr_scheduler(optimizer, hparams)
     assert isinstance(scheduler, torch.optim.lr_scheduler.MultiStepLR) and hparams["type"] == "multi_step"
+
+
+def test_an_engine_schedule_spec_in_a_meitorch_json_config():
+    config = dict(iter_n=3, save_every=1, optimizer="sgd",
+                  norm={"path": "mei.schedules.Linear", "kwargs": {"start": 1.0, "end": 2.0, "steps": 3}})
+    result = MEI(squared_distance_operation(target()), shape=SHAPE).generate_pixel_mei(config, seed=0)
+    assert [image.norm().item() for image in result.images] == pytest.approx([1.0, 1.5, 2.0], rel=1e-5)
+    with pytest.raises(ConfigError, match="norm.path: 'mei.stoppers.NumIterations' is a component of kind stopper"):
+        MEI(squared_distance_operation(target()), shape=SHAPE).generate_pixel_mei(
+            dict(iter_n=2, norm={"path": "mei.stoppers.NumIterations", "kwargs": {"num_iterations": 1}}))
