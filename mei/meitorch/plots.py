@@ -81,6 +81,13 @@ def draw_images(axes: Sequence[Any], images: Tensor, titles: Sequence[str] = ())
             ax.set_title(titles[i])
 
 
+def plot_images(images: Tensor, save_path: str | None = None, show: bool = False) -> Any:
+    """The images of a batch ``(N, C, H, W)`` side by side (each scaled to its own range)."""
+    fig, axes = pyplot().subplots(1, len(images), figsize=(2 * len(images), 2.2), squeeze=False)
+    draw_images(list(axes[0]), images)
+    return finish(fig, save_path, show)
+
+
 def plot_image_and_losses(images: Tensor, steps: Sequence[int], losses: Mapping[str, Sequence[float]],
                           save_path: str | None = None, ranges: Ranges = None, show: bool = False,
                           max_images: int = 4, titles: Sequence[str] = ()) -> Any:

@@ -130,6 +130,15 @@ class MEIResult:
         for key, value in self.result_dict.items():
             print(key, value)
 
+    def show_image(self, save_path: str | None = None, show: bool = True) -> Any:
+        """Show the MEI(s) side by side (meitorch's ``show_image``); returns the matplotlib figure."""
+        return plots.plot_images(self.mei, save_path, show)
+
+    def save_image(self, path: str) -> Any:
+        """Write the MEI(s) side by side as a PNG to ``path`` (meitorch's ``save_image``, which writes one file
+        per image over the same path); returns the figure."""
+        return plots.plot_images(self.mei, path, False)
+
     def spatial_frequency(self) -> tuple[Tensor, Tensor]:
         """Radial power spectrum of the MEI(s): ``(frequencies, power)``
         (:func:`mei.meitorch.analyze.radial_power_spectrum`)."""

@@ -49,3 +49,14 @@ def test_a_result_from_an_image():
     image = torch.ones(SHAPE)
     result = MEI_image.from_image(image, {"activation": 2.0})
     assert result.mei.shape == (1, *SHAPE) and result.get_activation() == 2.0 and result.losses == {}
+
+
+def test_save_image_writes_the_meis_side_by_side(tmp_path):
+    import matplotlib.image
+    import matplotlib.pyplot as plt
+
+    result = MEI_image.from_image(torch.stack([torch.ones(SHAPE), -torch.ones(SHAPE), torch.zeros(SHAPE)]))
+    result.save_image(tmp_path / "meis.png")
+    picture = matplotlib.image.imread(tmp_path / "meis.png")
+    plt.close("all")
+    assert picture.shape[1] > 2 * picture.shape[0]  # three images in a row
