@@ -78,7 +78,7 @@ def activate(schema_name: str | None = None, *, connection: Any = None, create_s
 # --------------------------------------------------------------------------------------------- mixins
 
 
-class FabrikantMixin(TableMixin):
+class FabrikantMixin(LegacyGuard, TableMixin):
     """Contributors. Attributes: ``fabrikant_name`` (key), ``email``, ``affiliation``, ``dj_username``."""
 
     definition = """
@@ -98,7 +98,7 @@ class FabrikantMixin(TableMixin):
         return entry.fetch1("fabrikant_name") if len(entry) == 1 else None
 
 
-class SeedMixin(TableMixin):
+class SeedMixin(LegacyGuard, TableMixin):
     """Random seeds passed to dataset and model builders. Attribute: ``seed`` (key)."""
 
     definition = """
@@ -107,7 +107,7 @@ class SeedMixin(TableMixin):
     """
 
 
-class _FnConfigMixin(TableMixin):
+class _FnConfigMixin(LegacyGuard, TableMixin):
     """Rows of ``<role>_fn`` (a dotted path) + ``<role>_config`` (its keyword arguments), hashed."""
 
     _role: ClassVar[str] = ""

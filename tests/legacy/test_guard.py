@@ -46,6 +46,19 @@ def test_a_lab_template_is_not_declared_in_a_datajoint_014_schema(legacy_lab, dj
         class TrainedModel(fabrik.TrainedModelBase):
             pass
 
+    fabrik_schema = dj.Schema(legacy_lab.fabrik, connection=dj2.connection)
+    with pytest.raises(LegacySchemaError, match=f"refusing to declare Model in schema '{legacy_lab.fabrik}'"):
+
+        @fabrik_schema
+        class Model(fabrik.ModelMixin, dj.Manual):  # a 0.14 table `model` is there: DataJoint 2 would add lineage
+            pass
+
+    with pytest.raises(LegacySchemaError, match="refusing to declare Recording in"):
+
+        @fabrik_schema
+        class Recording(fabrik.SeedMixin, dj.Manual):  # a new table
+            pass
+
     with pytest.raises(LegacySchemaError, match="refusing to declare MEI in"):
 
         @schema
