@@ -177,9 +177,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     table = _table(args.table)
     table = _restricted(table, _checked_where(table, _restrictions(args.where), source=False))
     card = _table(args.card) if args.card else None
+    extra = {name: _table(path) for name, path in (("mds_table", args.mds), ("tuning_table", args.tuning)) if path}
     try:
         path = write_report(table, args.out, card_table=card, title=args.title,
-                            command=getattr(args, "command_line", None))
+                            command=getattr(args, "command_line", None), **extra)
     except ValueError as error:
         print(f"mei report: {error}", file=sys.stderr)
         return 1
@@ -365,6 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
                             description=_doc(cmd_report))
     _add_table_arguments(report)
     report.add_argument("--card", help="dotted path of a report-card table to include, e.g. mymodule.ReportCard")
+    report.add_argument("--mds", help="dotted path of an MDS table to include, e.g. mymodule.MDS")
+    report.add_argument("--tuning", help="dotted path of a tuning table to include, e.g. mymodule.Tuning")
     report.add_argument("--out", default="mei_report", help="output folder (default: mei_report)")
     report.add_argument("--title", default="MEI report", help="page title")
     report.set_defaults(func=cmd_report)

@@ -139,13 +139,15 @@ def mei_features(meis: Tensor) -> Tensor:
 
 
 def response_features(responses: Tensor) -> Tensor:
-    """Each neuron's responses to every neuron's MEI, over its response to its own: ``(neurons, meis)``.
+    """Each neuron's responses to every neuron's MEI, over its response to its own: ``(neurons, meis)``; their
+    logarithm (floored at 1e-3) where no response is negative (firing rates: fold changes weigh alike at any rate).
 
     Args:
         responses (Tensor): ``(meis, neurons)``, row ``j`` the responses to MEI ``j`` (MEI ``i`` is neuron ``i``'s).
     """
     r = torch.as_tensor(responses, dtype=torch.float64)
-    return (r / r.diagonal().abs().clamp_min(1e-12)).T
+    relative = (r / r.diagonal().abs().clamp_min(1e-12)).T
+    return relative.clamp_min(1e-3).log() if bool((r >= 0).all()) else relative
 
 
 def initial_clusters(meis: Tensor, n_clusters: int, seed: int = 0, responses: Tensor | None = None) -> Tensor:

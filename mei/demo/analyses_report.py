@@ -194,3 +194,45 @@ def analysis_sections(run: Any, data: Any, out: Path) -> tuple[list[tuple[str, s
                       "cycles/pixel) of the model, mean over grating phase; red: fitted preferred value, blue "
                       "dashed: the true value (Gabor cells); PI: phase invariance (complex cells near 1)")))
     return sections, summary
+
+
+def table_sections(mei_table: Any, out: Path, mds_table: Any = None,
+                   tuning_table: Any = None) -> list[tuple[str, str]]:
+    """MDS and tuning sections for the MEIs of any MEI table (``mei report --mds ... --tuning ...``).
+
+    Args:
+        mei_table (MEITemplate table): the (restricted) MEI table of the report.
+        out (Path): folder for the PNGs.
+        mds_table (MDSTemplate table, optional): its runs on these MEIs (the first run is shown). Default: none.
+        tuning_table (TuningTemplate table, optional): its rows for these MEIs' neurons. Default: none.
+    """
+    sections: list[tuple[str, str]] = []
+    if mds_table is not None:
+        runs = (mds_table & mei_table.proj()).keys(order_by=mds_table.primary_key)
+        if runs:
+            run = runs[0]
+            assignments = (mds_table.Assignment() & run).to_dicts()
+            objective = [name for name in assignments[0] if name not in run and name not in ("cluster",
+                                                                                              "initial_cluster")]
+            meis = {tuple(row[n] for n in objective): np.asarray(row["mei"]).squeeze()
+                    for row in (mei_table & run).to_dicts()}
+            shown = [row for row in assignments if tuple(row[n] for n in objective) in meis]
+            stimuli = [np.asarray(s).squeeze() for s in mds_table.fetch_stimuli(run).numpy()]
+            labels = [" ".join(str(row[n]) for n in objective if n.endswith("_id")) or "neuron" for row in shown]
+            path = plot_mds(stimuli, [int(row["cluster"]) for row in shown],
+                            [meis[tuple(row[n] for n in objective)] for row in shown], labels, out / "mds.png")
+            sections.append(("Most discriminative stimuli", _figure(
+                path, f"Each cluster's most discriminative stimulus (red frame) and its members' MEIs; {len(runs)} "
+                      f"run(s) on these MEIs, the first shown")))
+    if tuning_table is not None:
+        rows = (tuning_table.Neuron() & mei_table.proj()).to_dicts()
+        if rows:
+            first = rows[0]["tuning_hash"]
+            rows = [row for row in rows if row["tuning_hash"] == first]
+            names = [n for n in ("neuron_id", "unit_id") if n in rows[0]]
+            labels = [" ".join(str(row[n]) for n in names) for row in rows]
+            path = plot_tuning(rows, labels, out / "tuning.png")
+            sections.append(("Tuning", _figure(
+                path, "Per neuron: orientation tuning (left, degrees) and spatial-frequency tuning (right, "
+                      "cycles/pixel), mean over grating phase; red: fitted preferred value; PI: phase invariance")))
+    return sections

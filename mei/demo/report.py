@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .analyses_report import analysis_sections
+from .analyses_report import analysis_sections, table_sections
 from .page import ERROR_TRAP, KIND_COLOURS, STYLE, TABLE_SCRIPT, glossary_html, kind_label, label
 from .settings import TARGETS as DEMO_TARGETS
 from .settings import Target, check_targets
@@ -309,7 +309,7 @@ def distinguishing_rows(mei_table: Any, keys: Sequence[Mapping[str, Any]]) -> li
 
 
 def write_report(mei_table: Any, out_dir: str | Path, card_table: Any = None, title: str = "MEI report",
-                 command: str | None = None) -> Path:
+                 command: str | None = None, mds_table: Any = None, tuning_table: Any = None) -> Path:
     """Report of the MEIs in ``mei_table`` (any restriction): grid, scores and report card if given.
 
     Args:
@@ -319,6 +319,8 @@ def write_report(mei_table: Any, out_dir: str | Path, card_table: Any = None, ti
         title (str, optional): page title. Default: ``"MEI report"``.
         command (str, optional): the command that regenerates the page (``mei report ...``), shown on it.
             Default: none.
+        mds_table, tuning_table (optional): MDS and tuning tables (:mod:`mei.pipeline.analysis_tables`) whose
+            rows for these MEIs get a section each. Default: none.
 
     Returns:
         Path: the HTML file.
@@ -344,6 +346,7 @@ def write_report(mei_table: Any, out_dir: str | Path, card_table: Any = None, ti
                                                          "Report-card metrics per MEI (bars: medians; dashed: 1)")))
             for row, card in zip(rows, cards, strict=True):
                 row.update({c: card.get(c) for c in CARD_COLUMNS} if card else {})
+    sections += table_sections(mei_table, out, mds_table, tuning_table)
     columns = list(dict.fromkeys(c for row in rows for c in row))
     sections.append(("Per MEI", html_table(rows, columns, table_id="per-mei")))
     return write_html(out / "report.html", title, sections, command=command, terms=[label(c) for c in columns])

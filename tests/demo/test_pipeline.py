@@ -152,3 +152,13 @@ def test_mds_and_tuning_tables_have_their_rows(demo_run):
     assert len(tables.Tuning() & demo_run.tuning) == 2 and len(neurons) == 6
     assert all(0 <= n["preferred_orientation"] < 180 and n["preferred_spatial_frequency"] > 0 for n in neurons)
     assert all(n["surround_suppression"] is not None and len(n["curves"]["size_curve"]) == 8 for n in neurons)
+
+
+def test_mei_report_shows_mds_and_tuning_tables(demo_run, tmp_path, capsys):
+    where = ["--where", f'{{"ensemble_hash": "{demo_run.ensemble["ensemble_hash"]}"}}']
+    code = cli.main(["report", "--table", "mei.demo.tables.MEI", *where, "--mds", "mei.demo.tables.MDS",
+                     "--tuning", "mei.demo.tables.Tuning", "--out", str(tmp_path)])
+    assert code == 0, capsys.readouterr().err
+    text = (tmp_path / "report.html").read_text()
+    assert "<h2>Most discriminative stimuli</h2>" in text and "<h2>Tuning</h2>" in text
+    assert (tmp_path / "mds.png").is_file() and (tmp_path / "tuning.png").is_file()
