@@ -9,7 +9,9 @@ Each metric is a plain function on tensors and modules (usable without a databas
 * :func:`activation_ratio` — the MEI's activation relative to the best natural image (Walker et al. 2019);
 * :func:`transfer` — the same ratio for other models (held-out ensemble members);
 * :func:`jitter_robustness` — the mean activation under small shifts relative to the unshifted activation;
-* :func:`frequency_spectrum` / :func:`peak_frequency` — the MEI's radially averaged power spectrum.
+* :func:`frequency_spectrum` / :func:`peak_frequency` — the MEI's radially averaged power spectrum;
+* :func:`tuning_panel` — the neuron's in-silico tuning (:mod:`mei.analysis.tuning`): preferred orientation and
+  spatial frequency, orientation selectivity, phase invariance, and the curves to draw.
 
 The metrics need only torch and numpy (the spectra are in :mod:`mei.analysis.spectra`); the table template,
 :class:`mei.pipeline.report_card_table.ReportCardTemplate`, needs DataJoint.
@@ -26,6 +28,7 @@ from torch import Tensor
 
 from ..transforms import shift
 from .spectra import as_image, frequency_spectrum, peak_frequency
+from .tuning import grating_tuning
 
 Objective = Callable[[Tensor], Tensor]
 
@@ -149,3 +152,16 @@ def report_card(objective: Objective, mei: Tensor, images: Tensor, others: Seque
         "spectrum": {"frequencies": frequencies.tolist(), "power": power.tolist()},
         "rf_correlation": rf_correlation(mei, rf) if rf is not None else None,
     }
+
+
+def tuning_panel(model: torch.nn.Module, unit: int, height: int, width: int, channels: int = 1,
+                 **grating_kwargs: Any) -> dict[str, Any]:
+    """The tuning panel of one neuron's report card: :meth:`mei.analysis.tuning.GratingTuning.neuron` for output
+    ``unit`` of ``model`` (full-field gratings over orientation x spatial frequency x phase), with the sampled
+    ``orientations``, ``spatial_frequencies`` and ``phases`` added so the curves can be drawn.
+
+    ``grating_kwargs`` go to :func:`mei.analysis.tuning.grating_tuning` (``orientations``, ``contrast``, ...).
+    """
+    tuning = grating_tuning(model, height, width, channels=channels, units=[int(unit)], **grating_kwargs)
+    return {**tuning.neuron(0), "orientations": tuning.orientations,
+            "spatial_frequencies": tuning.spatial_frequencies, "phases": tuning.phases}

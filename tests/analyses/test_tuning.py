@@ -151,3 +151,12 @@ def test_contrast_tuning_rises_with_contrast(population, summary):
     assert all(0.05 < c50 <= 2.0 for c50 in result["c50"])
     with pytest.raises(ValueError, match="an aperture \\(size\\) needs the neurons' centres"):
         tuning.contrast_tuning(model, 36, 64, [0.0], [0.1], size=10)
+
+
+def test_the_report_card_tuning_panel_of_one_neuron(population, summary):
+    from mei.analysis.report_card import tuning_panel
+
+    complex_cell = population.kinds.index("complex")
+    panel = tuning_panel(PopulationModel(population), complex_cell, 36, 64)
+    assert panel["preferred_orientation"] == pytest.approx(summary[complex_cell]["preferred_orientation"], abs=1e-6)
+    assert panel["phase_invariance"] > 0.9 and len(panel["orientation_curve"]) == len(panel["orientations"]) == 24
