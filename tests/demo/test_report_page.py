@@ -68,7 +68,7 @@ def test_the_page_flags_ratios_below_one_and_shows_targets_and_command(tmp_path)
     text = page(tmp_path).read_text()
     assert "Regenerate this page with <code class='command'>mei demo --quick</code>" in text
     flagged = re.findall(r"<td class='flag'[^>]*>([^<]*)</td>", text)
-    assert flagged == ["0.800 ⚠", "0.800 ⚠", "0.500 ⚠", "0.600 ⚠"]  # neuron 2: ratio, transfer; neuron 3: both
+    assert flagged == ["0.800 ⚠", "0.500 ⚠", "0.600 ⚠"]  # ratios below 1 (neurons 2, 3), transfer below 0.8 (3)
     assert "missed ✗" in text and "met ✓" in text and "centre-surround" in text
     assert "_" not in "".join(re.findall(r"<th>([^<]*)</th>", text))
     assert "<dt>member agreement</dt>" in text and "http" not in text  # nothing from the network
