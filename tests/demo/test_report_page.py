@@ -23,7 +23,7 @@ from mei.demo.report import (
 from tests.browser import assert_not_blank, browser_or_skip, dom, screenshot
 
 KINDS = ["simple", "simple", "complex", "dog"]
-ROWS = [{"neuron_id": i, "type": kind, "activation_ratio": 1.4 - 0.3 * i, "held_out_transfer": 1.2 - 0.2 * i,
+ROWS = [{"neuron_id": i, "type": kind, "activation_ratio": 1.4 - 0.3 * i, "held_out_transfer": [1.2, 1.0, 0.85, 0.6][i],
          "member_agreement": 1.1, "rf_correlation": 0.9 - 0.1 * i, "score": 2.0 + (i % 2)}
         for i, kind in enumerate(KINDS)]
 
