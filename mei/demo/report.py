@@ -147,7 +147,12 @@ def plot_losses(curves: Mapping[str, Mapping[str, Sequence[float]]], path: Path)
         line, = ax.plot(epochs, curve["train_loss"], "o-", ms=3, label=f"{name} train")
         ax.plot(range(1, len(curve["val_loss"]) + 1), curve["val_loss"], "o--", ms=3, color=line.get_color(),
                 label=f"{name} validation")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    n_epochs = max((len(curve["train_loss"]) for curve in curves.values()), default=1)
+    if n_epochs <= 20:  # one tick per epoch (a locator puts fractional ticks around a single epoch)
+        ax.set_xticks(range(1, n_epochs + 1))
+        ax.set_xlim(0.5, n_epochs + 0.5)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("Poisson loss (without log(count!); lower is better)", fontsize=8)
     ax.legend(fontsize=7)
@@ -527,7 +532,7 @@ def _demo_figures(data: DemoData, scored: Sequence[Mapping[str, Any]], out: Path
          "shifts up to 2 px over the unshifted one"),
         (plot_losses(data.curves, out / "losses.png"),
          "Training curves of the ensemble members, per epoch. The loss is the Poisson negative log-likelihood "
-         "without its constant log(count!) term, which is why it is below 0; lower is better"),
+         "without its constant log(count!) term, so it can be below 0; lower is better"),
         (plot_spectra(data.cards, out / "spectra.png", true_frequencies, data.kinds),
          "Left: the MEIs' mean radially averaged power spectrum (each spectrum sums to 1) over spatial frequency "
          "in cycles/pixel. Right: each Gabor cell's MEI peak frequency against its true preferred frequency, one "
