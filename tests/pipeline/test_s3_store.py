@@ -77,8 +77,9 @@ def _check_round_trips(lab: SimpleNamespace, server: Any, spec: dict, n_meis: in
         output = lab.MEI().fetch_output(key)
         raw_output = from_bytes(server.read(spec["bucket"], f"{spec['location']}/{row['output'].path}"))
         assert output["EvaluationObjective"]["times"] == [0, 4, 8]
-        assert raw_output["EvaluationObjective"]["times"] == [0, 4, 8]
-        assert output["EvaluationObjective"]["values"] == raw_output["EvaluationObjective"]["values"]
+        path = "mei.objectives.EvaluationObjective"  # the stored object is keyed by the config's path
+        assert raw_output[path]["times"] == [0, 4, 8]
+        assert output["EvaluationObjective"]["values"] == raw_output[path]["values"]
 
 
 def test_meis_outputs_and_weights_round_trip_through_s3(s3_backend, s3_server, allow_tests_modules):
