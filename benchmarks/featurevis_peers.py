@@ -156,8 +156,7 @@ def run_ours(steps: int, repeats: int, size: int) -> dict[str, dict[str, float]]
         "mei render_vis (fft, decorrelated, standard transforms)": measure(ours("fft", 1, "standard"), 1, size,
                                                                             steps, repeats),
         "mei render_vis (maco, 6 views per step)": measure(ours("maco", 6, crops), 6, size, steps, repeats),
-        "mei render_vis (fft, 6 views per step, lr 0.5)": measure(ours("fft", 6, crops, 0.5), 6, size, steps,
-                                                                   repeats),
+        "mei render_vis (fft, 6 views per step)": measure(ours("fft", 6, crops), 6, size, steps, repeats),
     }
 
 
@@ -265,7 +264,7 @@ def write(peers: dict, ours: dict, args: argparse.Namespace) -> None:
     pairs = [("lucent", "lucent render_vis (fft, decorrelated, standard transforms)",
               "mei render_vis (fft, decorrelated, standard transforms)"),
              ("Horama", "Horama maco (6 crops per step)", "mei render_vis (maco, 6 views per step)"),
-             ("Horama", "Horama fourier (6 crops per step)", "mei render_vis (fft, 6 views per step, lr 0.5)")]
+             ("Horama", "Horama fourier (6 crops per step)", "mei render_vis (fft, 6 views per step)")]
     for _, peer, mine in pairs:
         for name, row in ((peer, peers[peer]), (mine, ours[mine])):
             rows.append(f"| {name} | {row['bare_ms_per_step']:.2f} | {row['ms_per_step']:.2f} | "
@@ -276,7 +275,7 @@ def write(peers: dict, ours: dict, args: argparse.Namespace) -> None:
         f"`python benchmarks/featurevis_peers.py --steps {args.steps} --repeats {args.repeats} --size {args.size}`: "
         f"a seeded 4-layer CNN, objective the mean of channel {CHANNEL} of `{LAYER}`, {args.size}x{args.size} images, "
         f"{args.steps} steps, each method with its defaults (lucent: Adam 0.05; Horama: NAdam 1.0 on its "
-        "standardized spectrum or phase; mei: Adam, `DEFAULT_LR`, except the lr given in the row); each method "
+        "standardized spectrum or phase; mei: Adam at `DEFAULT_LR`); each method "
         "against a bare loop (forward + backward of as "
         "many images per step, Adam) in its own process, interleaved, best of the repeats, "
         f"{threads} CPU thread(s). The peers run in their own environment (torch 2.13.0 CPU, torch-lucent 0.1.8, "

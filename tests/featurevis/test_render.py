@@ -38,13 +38,19 @@ def test_target_values_are_the_activation_arithmetic_per_image():
         TargetObjective(model, "conv9:1")
 
 
-def centre_correlation(image, filters, k):
-    """Correlation of the grey centre patch of ``image`` with filter ``k`` (both mean-removed)."""
+def centre_correlation(image, filters, k, shift=2):
+    """Correlation of the grey patch of ``image`` at the centre with filter ``k`` (both mean-removed), at the best
+    offset within ``shift`` pixels (the default jitter moves the pattern by up to 2 pixels at this size)."""
     size = filters.shape[-1]
     top = (image.shape[-1] - size) // 2
-    patch = image.mean(dim=0)[top:top + size, top:top + size]
-    a, b = patch - patch.mean(), filters[k, 0] - filters[k, 0].mean()
-    return float((a * b).sum() / (a.norm() * b.norm()))
+    grey, kernel = image.mean(dim=0), filters[k, 0] - filters[k, 0].mean()
+    best = -1.0
+    for dy in range(-shift, shift + 1):
+        for dx in range(-shift, shift + 1):
+            patch = grey[top + dy:top + dy + size, top + dx:top + dx + size]
+            patch = patch - patch.mean()
+            best = max(best, float((patch * kernel).sum() / (patch.norm() * kernel.norm())))
+    return best
 
 
 @pytest.mark.slow
@@ -56,8 +62,8 @@ def test_the_default_one_liner_finds_the_gratings_of_a_grating_layer():
     assert bool((out.history[-1] > out.history[0]).all())
     for k in range(ORIENTATIONS):
         own = centre_correlation(out.images[k], filters, k)
-        others = [abs(centre_correlation(out.images[k], filters, j)) for j in range(ORIENTATIONS) if j != k]
-        assert own > 0.3 and own > max(others) + 0.15, (k, own, others)
+        others = [centre_correlation(out.images[k], filters, j) for j in range(ORIENTATIONS) if j != k]
+        assert own > 0.5 and own > max(others) + 0.2, (k, own, others)
 
 
 def test_render_vis_is_seeded_and_leaves_the_global_rng_alone():
