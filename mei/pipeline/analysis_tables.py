@@ -44,6 +44,10 @@ def _neurons(mei_table: Any, key: Mapping[str, Any]) -> tuple[list[dict[str, Any
         raise ValueError(f"no MEIs for {dict(key)}: populate the MEI table first")
     with db.store_errors(db.config_of(table.connection)):
         meis = torch.stack([torch.from_numpy(np.array(row["mei"])).float()[0] for row in rows])
+    sessions = sorted({str(row.get("data_key", "")) for row in rows})
+    if len(sessions) > 1:
+        raise NotImplementedError(f"the neurons of {dict(key)} come from {len(sessions)} sessions ({sessions}); "
+                                  "MDS and tuning tables handle models of one session (restrict to one data_key)")
     keys = [{name: row[name] for name in objectives.primary_key} | {"output_unit": int(row["output_unit"])}
             for row in rows]
     return keys, meis

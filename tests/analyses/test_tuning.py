@@ -31,6 +31,9 @@ def test_gratings_follow_the_conventions():
     assert torch.allclose(stim.grating(9, 9, 90, 0.25).T, g, atol=1e-6)
     spot = stim.grating(9, 9, 0, 0.0, size=3)  # radius 1.5 around the centre: the 3 x 3 block
     assert float(spot.sum()) == 9.0 and float(spot[3:6, 3:6].sum()) == 9.0
+    patch = stim.gabor_patch(21, 21, orientation=0, spatial_frequency=0.1, sigma=3.0)
+    assert float(patch[10, 10]) == pytest.approx(1.0) and float(patch[10, 0]) == pytest.approx(math.exp(-100 / 18))
+    assert torch.allclose(patch[10], stim.grating(21, 21, 0, 0.1)[10] * torch.exp(-(torch.arange(21) - 10.0) ** 2 / 18))
     many = stim.gratings(9, 9, [0, 90], 0.25, phase=[0, 90])
     assert torch.allclose(many[1], stim.grating(9, 9, 90, 0.25, 90))
     with pytest.raises(ValueError, match="size must be > 0"):
