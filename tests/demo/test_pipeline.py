@@ -127,6 +127,9 @@ def test_cli_report_and_worker_on_the_demo_tables(demo_run, tmp_path, capsys):
                      "--out", str(tmp_path)])
     assert code == 0 and capsys.readouterr().out.strip() == f"report: {tmp_path / 'report.html'}"
     assert (tmp_path / "report.html").read_text().count("<tr>") == 1 + 3  # header + one row per MEI
+    page = (tmp_path / "report.html").read_text()
+    assert "<code class='command'>mei report --table mei.demo.tables.MEI --where" in page  # how to regenerate it
+    assert "<h2>MEIs</h2>" in page and "<th>neuron</th>" in page and "<dt>member agreement</dt>" in page
     (tables.ReportCard() & "neuron_id = 1").delete_quick()
     (tables.MEI() & "neuron_id = 1").delete_quick()
     assert len(tables.MEI()) == 4
