@@ -26,7 +26,8 @@ from ..engine import rng
 from ..engine.kernels import radial_frequency
 from ..optim.images import SQUASH, ImageParameterization, ToRGB
 
-__all__ = ["MACOImage", "natural_magnitude", "power_law_magnitude", "hermitian_phase", "rfft_weights"]
+__all__ = ["MACOImage", "natural_magnitude", "power_law_magnitude", "hermitian_phase", "rfft_weights",
+           "prescribed_magnitude", "maco_render"]
 
 
 def rfft_weights(width: int) -> Tensor:
@@ -101,6 +102,24 @@ def hermitian_phase(phase: Tensor, width: int) -> Tensor:
     return torch.where(columns, antisymmetric, phase)
 
 
+def prescribed_magnitude(magnitude: Tensor, width: int, std: float = 1.0) -> Tensor:
+    """``magnitude`` as MACO holds it: symmetric on the self-conjugate columns, DC zero, scaled to a spatial
+    standard deviation of ``std`` per channel (Parseval)."""
+    return _normalize(magnitude, width, float(std))
+
+
+def maco_render(phase: Tensor, magnitude: Tensor, size: tuple[int, int], decorrelate: nn.Module | None,
+                squash: str) -> Tensor:
+    """Images from phases ``(N, C, H, W // 2 + 1)`` and a prescribed magnitude: inverse FFT of the
+    Hermitian-consistent spectrum, colour recorrelation (if any), squash."""
+    phase = hermitian_phase(phase, size[1])
+    spectrum = torch.polar(magnitude.to(phase.dtype).expand_as(phase), phase)
+    image = torch.fft.irfft2(spectrum, s=size, norm="ortho")
+    if decorrelate is not None:
+        image = decorrelate(image)
+    return SQUASH[squash][0](image)
+
+
 class MACOImage(ImageParameterization):
     """Magnitude-constrained image: ``param`` is the Fourier **phase** ``(batch, C, H, W // 2 + 1)``; the
     magnitude is a fixed buffer. ``render`` = inverse FFT, colour recorrelation, squash (as
@@ -156,7 +175,7 @@ class MACOImage(ImageParameterization):
                              f"channels, got {tuple(magnitude.shape)}")
         if bool((magnitude < 0).any()) or not bool(torch.isfinite(magnitude).all()):
             raise ValueError("magnitude must be finite and >= 0")
-        self.register_buffer("magnitude", _normalize(magnitude, width, float(std)))
+        self.register_buffer("magnitude", prescribed_magnitude(magnitude, width, std))
         self.register_buffer("transparency", torch.zeros(batch, channels, height, width))
         phase = math.pi * (2 * rng.rand((batch, *spectrum_shape)) - 1)
         self.param = nn.Parameter(phase)
@@ -168,13 +187,10 @@ class MACOImage(ImageParameterization):
 
     def spatial(self, param: Tensor) -> Tensor:
         """The image before colour recorrelation and squash; its spectrum's magnitude is :attr:`magnitude`."""
-        return torch.fft.irfft2(self.spectrum(param), s=self.size, norm="ortho")
+        return maco_render(param, self.magnitude, self.size, None, "none")
 
     def render(self, param: Tensor) -> Tensor:
-        image = self.spatial(param)
-        if self.decorrelate is not None:
-            image = self.decorrelate(image)
-        image = SQUASH[self.squash_name][0](image)
+        image = maco_render(param, self.magnitude, self.size, self.decorrelate, self.squash_name)
         if image.requires_grad and image.shape == self.transparency.shape:
             image.register_hook(self._accumulate)
         return image
