@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol, Union, runtime_checkable
+from typing import Any, Protocol, Union, runtime_checkable
 
 from torch import Tensor
+from torch.distributions import Distribution
 
 from ..engine.hooks import Target
 
-__all__ = ["Target", "BatchIndex", "StopCriteria", "EngineTransform", "ImageParameterizationLike"]
+__all__ = ["Target", "BatchIndex", "StopCriteria", "IntSeqOrIntType", "SizeLike", "NumSeqOrTensorOrProbDistType",
+           "EngineTransform", "ImageParameterizationLike"]
 
 #: Which images of a batch an objective applies to: all (``None``), one index, or a list of indices.
 BatchIndex = Union[int, Sequence[int], None]
 
-#: A stopper as the engine calls it: ``stopper(state) -> (stop, output)``.
-StopCriteria = Callable[..., tuple]
+#: A stop criterion: captum's ``(step, obj, history, optimizer) -> bool`` (go on while true), or an engine
+#: stopper ``(state) -> (stop, output)``.
+StopCriteria = Callable[..., Any]
+#: captum's aliases for sizes and number lists.
+IntSeqOrIntType = Union[list[int], tuple[int], tuple[int, int], int]
+SizeLike = Union[int, Sequence[int]]
+NumSeqOrTensorOrProbDistType = Union[Sequence[int], Sequence[float], Tensor, Distribution]
 
 
 @runtime_checkable

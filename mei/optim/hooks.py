@@ -78,8 +78,8 @@ class ObjectiveModel(nn.Module):
 
     Args:
         model (nn.Module): the network.
-        objective (Loss): an objective from :mod:`mei.optim.loss` (anything with ``targets`` and
-            ``__call__(ModuleOutputs) -> Tensor`` of shape ``(images,)``).
+        objective (Loss): an objective from :mod:`mei.optim.loss` (its ``per_image(ModuleOutputs)``), or anything
+            with ``targets`` and ``__call__(ModuleOutputs) -> Tensor`` of shape ``(images,)``.
     """
 
     def __init__(self, model: nn.Module, objective: Any) -> None:
@@ -89,7 +89,8 @@ class ObjectiveModel(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         outputs = run_and_capture(self.model, self.objective.targets, x)
-        values = self.objective(outputs)
+        per_image = getattr(self.objective, "per_image", None)
+        values = per_image(outputs) if per_image is not None else self.objective(outputs)
         if values.dim() != 1 or values.shape[0] != x.shape[0]:
             raise ValueError(f"objective {self.objective!r} returned shape {tuple(values.shape)}, "
                              f"expected ({x.shape[0]},): one value per image")

@@ -16,24 +16,27 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Any, Literal, cast
 
 import torch
 from torch import Tensor, nn
 
+from ..engine import rng
 from ..engine.component import check_choice, check_number, component
 from ..engine.kernels import filter_spectrum, radial_frequency
 from ..engine.module_component import ModuleComponent
+from .transforms import I1I2I3_MATRIX, KLT_MATRIX, ToRGB
 
 SizeLike = int | Sequence[int]
 
-#: Square-root colour correlation of ImageNet (the Karhunen-Loeve basis published with lucid).
-KLT_MATRIX = [[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]]
-#: Ohta's I1I2I3 colour space (rows map RGB to I1, I2, I3).
-I1I2I3_MATRIX = [[1 / 3, 1 / 3, 1 / 3], [1 / 2, 0.0, -1 / 2], [-1 / 4, 1 / 2, -1 / 4]]
 
 
-def _size(size: SizeLike) -> tuple[int, int]:
+def _size(size: SizeLike | None, init: Tensor | None = None) -> tuple[int, int]:
+    """``(height, width)`` from ``size``, or from ``init``'s last two dimensions when ``size`` is ``None``."""
+    if size is None:
+        if init is None:
+            raise ValueError("give the image size, or an init image to take it from")
+        size = tuple(init.shape[-2:])
     height, width = (size, size) if isinstance(size, int) else tuple(size)
     if height < 1 or width < 1:
         raise ValueError(f"size must be positive, got {size!r}")
@@ -43,17 +46,36 @@ def _size(size: SizeLike) -> tuple[int, int]:
 def _init_batch(init: Tensor | None, batch: int, channels: int, size: tuple[int, int]) -> Tensor | None:
     if init is None:
         return None
-    init = init.detach().float()
+    init = init.detach().float().as_subclass(Tensor)
     if init.dim() == 3:
-        init = init.unsqueeze(0).expand(batch, -1, -1, -1)
+        init = init.unsqueeze(0)
     if init.dim() != 4 or init.shape[1] != channels or tuple(init.shape[-2:]) != size:
         raise ValueError(f"init must be (images, {channels}, {size[0]}, {size[1]}), got {tuple(init.shape)}")
+    if batch != 1 and init.shape[0] != batch:
+        if init.shape[0] != 1:
+            raise ValueError(f"init holds {init.shape[0]} images but batch is {batch}")
+        init = init.expand(batch, -1, -1, -1)
     return init.clone()
+
+
+_KEEPS_IMAGE = frozenset(["clone", "detach", "to", "cpu", "cuda", "contiguous", "requires_grad_", "__getitem__",
+                          "float", "double", "half"])
 
 
 class ImageTensor(torch.Tensor):
     """A tensor of images ``(N, C, H, W)`` in [0, 1] that can :meth:`open` a file, :meth:`show` and
-    :meth:`export` itself."""
+    :meth:`export` itself.
+
+    Only copies and moves (``clone``, ``detach``, ``to``, indexing …) stay ``ImageTensor``; anything computed
+    from it (``x.mean()``, ``x * 2``, a model's activations) is a plain tensor, so ``f"{x.mean():.2f}"`` works.
+    """
+
+    @classmethod
+    def __torch_function__(cls, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        result = super().__torch_function__(func, types, args, kwargs or {})
+        if getattr(func, "__name__", "") in _KEEPS_IMAGE:
+            return result
+        return _plain(result)
 
     @classmethod
     def open(cls, path: str | os.PathLike, scale: float = 255.0, mode: str = "RGB") -> ImageTensor:
@@ -91,16 +113,58 @@ class ImageTensor(torch.Tensor):
         save_image(self.as_subclass(Tensor), filename, images_per_row=images_per_row)
 
 
-class ImageParameterization(nn.Module):
-    """Base: ``param`` (an ``nn.Parameter``, images first) and ``render(param) -> (N, C, H, W)``."""
+def _plain(value: Any) -> Any:
+    if isinstance(value, ImageTensor):
+        return value.as_subclass(Tensor)
+    if isinstance(value, (tuple, list)):
+        return type(value)(_plain(v) for v in value)
+    return value
+
+
+class InputParameterization(nn.Module):
+    """captum's base of every input parameterization: an ``nn.Module`` whose ``forward()`` returns the input.
+
+    :class:`~mei.optim.optimization.InputOptimization` optimizes any subclass: one with a ``param`` tensor and
+    ``render(param)`` (every :class:`ImageParameterization` here) directly, any other through all its trainable
+    parameters at once (``torch.func.functional_call``).
+    """
+
+    def forward(self) -> Tensor:
+        raise NotImplementedError
+
+
+class ImageParameterization(InputParameterization):
+    """Base: ``param`` (an ``nn.Parameter``, images first) and ``render(param) -> (N, C, H, W)``.
+
+    A parameterization built without ``init`` starts from random numbers; ``optimize(..., seed=s)`` redraws
+    that start from the seeded streams (:meth:`redraw_start`) until the parameterization has been optimized
+    once, so that a seeded run is reproducible however the module was built.
+    """
 
     param: nn.Parameter
+    _random_start: bool = False
 
     def render(self, param: Tensor) -> Tensor:
         raise NotImplementedError
 
     def forward(self) -> Tensor:
         return self.render(self.param)
+
+    def _draw_start(self) -> Tensor:
+        """A fresh random start for ``param`` (drawn through :mod:`mei.engine.rng`, image by image)."""
+        return 0.01 * rng.randn(self.param.shape)
+
+    def redraw_start(self) -> bool:
+        """Redraw a random start that was never optimized; returns whether it did."""
+        if not self._random_start:
+            return False
+        with torch.no_grad():
+            self.param.copy_(self._draw_start().to(self.param))
+        return True
+
+    def mark_optimized(self) -> None:
+        """The start is an optimization result now: :meth:`redraw_start` leaves it alone."""
+        self._random_start = False
 
 
 class PixelImage(ImageParameterization):
@@ -113,12 +177,14 @@ class PixelImage(ImageParameterization):
         init (Tensor, optional): starting image(s) ``(C, H, W)`` or ``(N, C, H, W)``. Default: ``0.01 * N(0,1)``.
     """
 
-    def __init__(self, size: SizeLike, channels: int = 3, batch: int = 1, init: Tensor | None = None) -> None:
+    def __init__(self, size: SizeLike | None = None, channels: int = 3, batch: int = 1,
+                 init: Tensor | None = None) -> None:
         super().__init__()
-        self.size = _size(size)
+        self.size = _size(size, init)
         start = _init_batch(init, batch, channels, self.size)
+        self._random_start = start is None
         if start is None:
-            start = 0.01 * torch.randn(batch, channels, *self.size)
+            start = 0.01 * rng.randn((batch, channels, *self.size))
         self.param = nn.Parameter(start)
 
     def render(self, param: Tensor) -> Tensor:
@@ -150,14 +216,15 @@ class FFTImage(ImageParameterization):
 
     scale: Tensor  # a registered buffer
 
-    def __init__(self, size: SizeLike, channels: int = 3, batch: int = 1, init: Tensor | None = None,
-                 decay_power: float = 1.0) -> None:
+    def __init__(self, size: SizeLike | None = None, channels: int = 3, batch: int = 1,
+                 init: Tensor | None = None, decay_power: float = 1.0) -> None:
         super().__init__()
-        self.size = _size(size)
+        self.size = _size(size, init)
         self.register_buffer("scale", spectrum_scale(*self.size, decay_power))
         start = _init_batch(init, batch, channels, self.size)
+        self._random_start = start is None
         if start is None:
-            coefficients = 0.01 * torch.randn(batch, channels, *self.scale.shape, 2)
+            coefficients = 0.01 * rng.randn((batch, channels, *self.scale.shape, 2))
         else:
             coefficients = torch.view_as_real(torch.fft.rfft2(start, norm="ortho") / self.scale)
         self.param = nn.Parameter(coefficients.contiguous())
@@ -186,10 +253,11 @@ class LaplacianImage(ImageParameterization):
             Default: ``(1, 2, 4, 8, 16, 32)``.
     """
 
-    def __init__(self, size: SizeLike, channels: int = 3, batch: int = 1, init: Tensor | None = None,
-                 power: float = 0.1, scale_list: Sequence[int] = (1, 2, 4, 8, 16, 32)) -> None:
+    def __init__(self, size: SizeLike | None = None, channels: int = 3, batch: int = 1,
+                 init: Tensor | None = None, power: float = 0.1,
+                 scale_list: Sequence[int] = (1, 2, 4, 8, 16, 32)) -> None:
         super().__init__()
-        self.size = _size(size)
+        self.size = _size(size, init)
         scales = list(scale_list)
         if any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in scales):
             raise ValueError(f"scale_list must hold positive ints, got {scales!r}")
@@ -200,9 +268,11 @@ class LaplacianImage(ImageParameterization):
         self.level_shapes = [(self.channels, -(-height // s), -(-width // s)) for s in scales]
         sizes = [c * h * w for c, h, w in self.level_shapes]
         start = _init_batch(init, batch, channels, self.size)
+        self._random_start = start is None
         if start is None:
-            values = 0.01 * torch.randn(batch, sum(sizes))
+            values = 0.01 * rng.randn((batch, sum(sizes)))
         else:
+            batch = start.shape[0]
             levels = [start.reshape(batch, -1) if s == 1 else torch.zeros(batch, n)
                       for s, n in zip(scales, sizes, strict=True)]
             values = torch.cat(levels, dim=1)
@@ -227,45 +297,6 @@ def spectral_filter(x: Tensor, decay_power: float = 1.0) -> Tensor:
     height, width = x.shape[-2:]
     scale = spectrum_scale(height, width, decay_power).to(x.device, x.dtype)
     return filter_spectrum(x, scale, norm="ortho")
-
-
-class ToRGB(nn.Module):
-    """Colour recorrelation: each pixel's channel vector ``c`` becomes ``M c`` (``inverse=True``: ``M^-1 c``).
-
-    Args:
-        transform (str or Tensor, optional): ``"klt"`` (ImageNet colour correlation, columns normalized to
-            norm <= 1), ``"i1i2i3"`` (Ohta's colour space back to RGB), or any square ``(C, C)`` matrix
-            for C-channel images. Default: ``"klt"``.
-
-    An extra last channel (alpha) passes through unchanged.
-    """
-
-    matrix: Tensor  # a registered buffer
-
-    def __init__(self, transform: str | Tensor | Sequence[Sequence[float]] = "klt") -> None:
-        super().__init__()
-        if isinstance(transform, str):
-            if transform == "klt":
-                matrix = torch.tensor(KLT_MATRIX)
-                matrix = matrix / torch.linalg.vector_norm(matrix, dim=0).max()
-            elif transform == "i1i2i3":
-                matrix = torch.linalg.inv(torch.tensor(I1I2I3_MATRIX, dtype=torch.float64)).float()
-            else:
-                raise ValueError(f"transform must be 'klt', 'i1i2i3' or a square matrix, got {transform!r}")
-        else:
-            matrix = torch.as_tensor(transform, dtype=torch.float32)
-        if matrix.dim() != 2 or matrix.shape[0] != matrix.shape[1]:
-            raise ValueError(f"the colour matrix must be square, got shape {tuple(matrix.shape)}")
-        self.register_buffer("matrix", matrix)
-
-    def forward(self, x: Tensor, inverse: bool = False) -> Tensor:
-        n = self.matrix.shape[0]
-        if x.shape[1] not in (n, n + 1):
-            raise ValueError(f"ToRGB with a {n}x{n} matrix takes {n} (or {n + 1} with alpha) channels, "
-                             f"got {x.shape[1]}")
-        matrix = torch.linalg.inv(self.matrix) if inverse else self.matrix
-        colour = torch.einsum("ij,nj...->ni...", matrix.to(x.dtype), x[:, :n])
-        return torch.cat([colour, x[:, n:]], dim=1) if x.shape[1] > n else colour
 
 
 def _clamp01(x: Tensor) -> Tensor:
@@ -296,50 +327,205 @@ class NaturalImage(ImageParameterization):
     """The default rendering chain: a parameterization, colour recorrelation, then a squash into [0, 1].
 
     Args:
-        size (int or tuple[int, int], optional): height and width. Default: ``(224, 224)``.
+        size (int or tuple[int, int], optional): height and width. Default: ``(224, 224)``, or ``init``'s size.
         channels (int, optional): Default: 3.
-        batch (int, optional): number of images. Default: 1.
+        batch (int, optional): number of images. Default: 1 (or ``init``'s number of images).
         init (Tensor, optional): starting image(s) in [0, 1], ``(C, H, W)`` or ``(N, C, H, W)``; the chain is
             inverted so that the module renders them. Default: a random grey-ish image.
-        parameterization (type, optional): :class:`FFTImage`, :class:`PixelImage`, :class:`LaplacianImage` or
-            a compatible class.
-            Default: :class:`FFTImage`.
+        parameterization (class or instance, optional): :class:`FFTImage`, :class:`PixelImage`,
+            :class:`LaplacianImage` or a compatible class (built with ``size``, ``channels``, ``batch``, ``init``),
+            or an instance (e.g. a :class:`SharedImage`), used as it is. Default: :class:`FFTImage`.
         squash_func (str or Callable, optional): ``"sigmoid"``, ``"clamp"``, ``"none"`` or a function.
-            Default: ``"sigmoid"``.
+            Default: ``"sigmoid"`` (captum's ``None``: sigmoid).
         decorrelation_module (nn.Module, optional): colour recorrelation; ``None`` to skip. Default:
             ``ToRGB("klt")`` for 3 or 4 channels, none otherwise.
+        decorrelate_init (bool, optional): undo the recorrelation on ``init`` (so the module renders it).
+            Default: True.
     """
 
-    def __init__(self, size: SizeLike = (224, 224), channels: int = 3, batch: int = 1, init: Tensor | None = None,
-                 parameterization: type[ImageParameterization] = FFTImage,
-                 squash_func: str | Callable[[Tensor], Tensor] = "sigmoid",
-                 decorrelation_module: nn.Module | None | Literal["default"] = "default") -> None:
+    def __init__(self, size: SizeLike | None = None, channels: int = 3, batch: int = 1, init: Tensor | None = None,
+                 parameterization: type[ImageParameterization] | InputParameterization = FFTImage,
+                 squash_func: str | Callable[[Tensor], Tensor] | None = "sigmoid",
+                 decorrelation_module: nn.Module | None | Literal["default"] = "default",
+                 decorrelate_init: bool = True) -> None:
         super().__init__()
         if decorrelation_module == "default":
             decorrelation_module = ToRGB("klt") if channels in (3, 4) else None
         self.decorrelate = decorrelation_module
-        self.squash_func, inverse_squash = _squash(squash_func)
-        start = _init_batch(init, batch, channels, _size(size))
+        self.squash_func, inverse_squash = _squash("sigmoid" if squash_func is None else squash_func)
+        if isinstance(parameterization, nn.Module):
+            if init is not None or size is not None or batch != 1:
+                raise ValueError("size, batch and init belong to the parameterization instance given; "
+                                 "pass them to its constructor")
+            self.parameterization = parameterization
+            return
+        if size is None and init is None:
+            size = (224, 224)
+        size = _size(size, init)
+        start = _init_batch(init, batch, channels, size)
         if start is not None:
             if inverse_squash is None:
                 raise ValueError("init needs an invertible squash_func ('sigmoid', 'clamp' or 'none')")
             start = inverse_squash(start)
-            if self.decorrelate is not None:
+            if self.decorrelate is not None and decorrelate_init:
                 start = self.decorrelate(start, inverse=True)
         self.parameterization = parameterization(size=size, channels=channels, batch=batch, init=start)
 
     @property
     def param(self) -> nn.Parameter:  # type: ignore[override]
-        return self.parameterization.param
+        return self.parameterization.param  # type: ignore[return-value]
 
     def render(self, param: Tensor) -> Tensor:
-        image = self.parameterization.render(param)
+        image = self.parameterization.render(param)  # type: ignore[operator]
+        return self._finish(image)
+
+    def _finish(self, image: Tensor) -> Tensor:
         if self.decorrelate is not None:
             image = self.decorrelate(image)
         return self.squash_func(image)
 
     def forward(self) -> ImageTensor:
+        if not hasattr(self.parameterization, "render"):
+            return self._finish(self.parameterization()).as_subclass(ImageTensor)
         return self.render(self.param).as_subclass(ImageTensor)
+
+    def redraw_start(self) -> bool:
+        redraw = getattr(self.parameterization, "redraw_start", None)
+        return bool(redraw()) if redraw is not None else False
+
+    def mark_optimized(self) -> None:
+        mark = getattr(self.parameterization, "mark_optimized", None)
+        if mark is not None:
+            mark()
+
+
+class SimpleTensorParameterization(ImageParameterization):
+    """A fixed tensor as a parameterization (captum's): ``forward()`` returns ``tensor`` as it is, whether or not
+    it requires grad (no ``nn.Parameter`` wrapping, any shape). With :class:`StackImage` it lets some images of
+    a batch be optimized and others stay fixed.
+
+    Args:
+        tensor (Tensor): the tensor returned.
+    """
+
+    def __init__(self, tensor: Tensor | None = None) -> None:
+        super().__init__()
+        if not isinstance(tensor, Tensor):
+            raise TypeError(f"SimpleTensorParameterization needs a tensor, got {type(tensor).__name__}")
+        self.tensor = tensor
+
+    def forward(self) -> Tensor:
+        return self.tensor
+
+
+class StackImage(ImageParameterization):
+    """Several ``(N, C, H, W)`` parameterizations (or fixed tensors) stacked along ``dim`` (captum's).
+
+    Args:
+        parameterizations (list of InputParameterization or Tensor): the parts; tensors are wrapped in
+            :class:`SimpleTensorParameterization`. All parts must render the same shape.
+        dim (int, optional): the dimension to concatenate on. Default: 0 (the batch).
+        output_device (torch.device, optional): move every part's output there. Default: none (all on one device).
+    """
+
+    def __init__(self, parameterizations: Sequence[InputParameterization | Tensor], dim: int = 0,
+                 output_device: torch.device | str | None = None) -> None:
+        super().__init__()
+        if not isinstance(parameterizations, (list, tuple)) or not parameterizations:
+            raise ValueError("StackImage needs a non-empty list of parameterizations")
+        parts = [SimpleTensorParameterization(p) if isinstance(p, Tensor) else p for p in parameterizations]
+        if not all(isinstance(p, nn.Module) for p in parts):
+            raise TypeError("StackImage's parts must be parameterizations (nn.Module) or tensors")
+        self.parameterizations = nn.ModuleList(parts)
+        self.dim = int(dim)
+        self.output_device = None if output_device is None else torch.device(output_device)
+
+    def forward(self) -> Tensor:
+        outputs = []
+        for part in self.parameterizations:
+            image = _plain(part())
+            outputs.append(image if self.output_device is None else image.to(self.output_device))
+        if any(o.dim() != 4 or o.shape != outputs[0].shape for o in outputs):
+            raise ValueError(f"StackImage's parts render different shapes: {[tuple(o.shape) for o in outputs]}")
+        return torch.cat(outputs, dim=self.dim)
+
+
+class SharedImage(ImageParameterization):
+    """Share parameters across the batch for spatial alignment (captum's; Mordvintsev et al. 2018): low-resolution
+    tensors of ``shapes``, resized (bilinear, trilinear across channels and images) to the parameterization's
+    output and added to every image, optionally shifted by ``offset``.
+
+    Args:
+        shapes (tuple of int, or tuple of tuples): the shared tensors' shapes, 2 to 4 numbers each (missing
+            leading dimensions are 1); each starts from ``N(0, 1)``.
+        parameterization (InputParameterization): the per-image parameterization, e.g. ``FFTImage(...)``.
+        offset (int, tuple, or tuple of tuples, optional): shift of every shared tensor along (batch, channels,
+            height, width), with symmetric padding (one number: all four; one tuple: right-aligned). Default: none.
+    """
+
+    def __init__(self, shapes: Sequence[int] | Sequence[Sequence[int]] | None = None,
+                 parameterization: InputParameterization | None = None,
+                 offset: int | Sequence[int] | Sequence[Sequence[int]] | None = None) -> None:
+        super().__init__()
+        if shapes is None or parameterization is None:
+            raise ValueError("SharedImage needs shapes and a parameterization")
+        shape_list: list[list[int]] = ([[int(v) for v in cast(Sequence[int], shapes)]] if isinstance(shapes[0], int)
+                                       else [[int(v) for v in s] for s in cast(Sequence[Sequence[int]], shapes)])
+        shared = []
+        for shape in shape_list:
+            if not 2 <= len(shape) <= 4:
+                raise ValueError(f"each shared shape has 2 to 4 dimensions, got {shape}")
+            shared.append(SimpleTensorParameterization(nn.Parameter(torch.randn([1] * (4 - len(shape)) + shape))))
+        self.shared_init = nn.ModuleList(shared)
+        self.parameterization = parameterization
+        self.offset = None if offset is None else _offsets(offset, len(shared))
+
+    def forward(self) -> Tensor:
+        image = _plain(self.parameterization())
+        shared = [_resize_4d(tensor(), tuple(image.shape)) for tensor in self.shared_init]
+        if self.offset is not None:
+            shared = [_shift(x, offset) for x, offset in zip(shared, self.offset, strict=True)]
+        return image + torch.cat(shared, 0).sum(0, keepdim=True)
+
+
+def _offsets(offset: int | Sequence[int] | Sequence[Sequence[int]], n: int) -> list[list[int]]:
+    if isinstance(offset, int):
+        return [[offset] * 4 for _ in range(n)]
+    if all(isinstance(o, int) for o in offset):
+        if not 1 <= len(offset) <= 4:
+            raise ValueError(f"an offset has 1 to 4 numbers, got {offset!r}")
+        return [[0] * (4 - len(offset)) + [int(o) for o in cast(Sequence[int], offset)] for _ in range(n)]
+    rows = [[int(v) for v in o] for o in cast(Sequence[Sequence[int]], offset)]
+    if len(rows) != n or any(len(r) != 4 for r in rows):
+        raise ValueError(f"give one (batch, channels, height, width) offset per shared shape ({n}), got {offset!r}")
+    return rows
+
+
+def _resize_4d(x: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """``x`` resized to ``shape`` ``(N, C, H, W)``: bilinear over height and width, linear over channels and
+    images (trilinear on a 5-d view) where those differ."""
+    batch, channels, height, width = shape
+    if x.shape[1] == channels:
+        x = nn.functional.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)
+    else:
+        x = nn.functional.interpolate(x[None], size=(channels, height, width), mode="trilinear",
+                                      align_corners=False)[0]
+    if x.shape[0] != batch:
+        x = x.permute(1, 0, 2, 3)
+        x = nn.functional.interpolate(x[None], size=(batch, height, width), mode="trilinear", align_corners=False)[0]
+        x = x.permute(1, 0, 2, 3)
+    return x
+
+
+def _shift(x: Tensor, offset: Sequence[int]) -> Tensor:
+    """Roll ``x`` by ``offset`` along its four dimensions after symmetric (mirror) padding, size kept."""
+    size = x.shape
+    for dim, o in enumerate(offset):
+        pad = abs(int(o))
+        if pad:
+            x = torch.cat([x.narrow(dim, 0, pad).flip(dim), x, x.narrow(dim, x.shape[dim] - pad, pad).flip(dim)], dim)
+        x = torch.roll(x, shifts=int(o), dims=dim)
+    return x[: size[0], : size[1], : size[2], : size[3]]
 
 
 @component("transform")
@@ -350,7 +536,9 @@ class RenderImage(ModuleComponent):
     Args:
         parameterization (str, optional): ``"fft"`` (x is filtered by :func:`spectral_filter`) or ``"pixel"``.
             Default: ``"fft"``.
-        decorrelate (str, matrix or None, optional): a :class:`ToRGB` transform name, a square colour matrix as
+        decorrelate (str, matrix or None, optional): ``"klt"`` (as :class:`ToRGB`), ``"i1i2i3"`` (the inverse
+            of Ohta's matrix, I1I2I3 back to RGB: what this component has always meant; ``ToRGB("i1i2i3")`` applies
+            Ohta's matrix itself, as captum does), a square colour matrix as
             nested lists (e.g. ``mei.optim.dataset.dataset_klt_matrix(loader).tolist()``: JSON in a method
             config), or ``None``. Default: ``"klt"``.
         squash (str, optional): ``"sigmoid"``, ``"clamp"`` or ``"none"``. Default: ``"sigmoid"``.
@@ -363,6 +551,8 @@ class RenderImage(ModuleComponent):
         self.parameterization = check_choice("parameterization", parameterization, ("fft", "pixel"),
                                              expected="'fft' or 'pixel'")
         self.decay_power = float(check_number("decay_power", decay_power))
+        if decorrelate == "i1i2i3":  # the stored meaning: Ohta's space back to RGB (ToRGB("i1i2i3") is captum's)
+            decorrelate = torch.linalg.inv(torch.tensor(I1I2I3_MATRIX, dtype=torch.float64)).float().tolist()
         self.decorrelate = ToRGB(decorrelate) if decorrelate is not None else None
         self.squash_name = check_choice("squash", squash, tuple(SQUASH))
         self.squash_func = _squash(squash)[0]
@@ -376,7 +566,7 @@ class RenderImage(ModuleComponent):
 
 
 __all__ = [
-    "ImageTensor", "ImageParameterization", "PixelImage", "FFTImage", "LaplacianImage", "ToRGB", "NaturalImage",
-    "RenderImage",
+    "ImageTensor", "InputParameterization", "ImageParameterization", "PixelImage", "FFTImage", "LaplacianImage",
+    "SimpleTensorParameterization", "SharedImage", "StackImage", "ToRGB", "NaturalImage", "RenderImage",
     "spectrum_scale", "spectral_filter", "KLT_MATRIX", "I1I2I3_MATRIX",
 ]

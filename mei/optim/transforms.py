@@ -9,12 +9,14 @@ sees what K single-image runs would.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.distributions import Distribution
 
 from ..engine import rng
 from ..engine.component import check_bool, check_choice, check_number, check_numbers, component
@@ -26,6 +28,70 @@ PADDING_MODES: tuple[str, ...] = ("reflection", "border", "zeros")
 """How :class:`RandomAffine` fills what the resampling uncovers (``grid_sample``'s ``padding_mode``)."""
 PAD_MODES: tuple[str, ...] = ("constant", "reflect", "replicate", "circular")
 """The fills of :class:`Pad` (``torch.nn.functional.pad``'s modes)."""
+
+
+#: Square-root colour correlation of ImageNet (the Karhunen-Loeve basis published with lucid).
+KLT_MATRIX = [[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]]
+#: Ohta's I1I2I3 colour space (rows map RGB to I1, I2, I3), as captum's ``ToRGB.i1i2i3_transform()``.
+I1I2I3_MATRIX = [[1 / 3, 1 / 3, 1 / 3], [1 / 2, 0.0, -1 / 2], [-1 / 4, 1 / 2, -1 / 4]]
+
+
+class ToRGB(nn.Module):
+    """Colour recorrelation (captum's): each pixel's channel vector ``c`` becomes ``M c`` (``inverse=True``:
+    ``M^-1 c``), between an image parameterization and its squash.
+
+    Args:
+        transform (str or Tensor, optional): ``"klt"`` (ImageNet colour correlation, columns normalized to
+            norm <= 1), ``"i1i2i3"`` (Ohta's matrix, applied as it is, as in captum), or any square ``(C, C)``
+            matrix for C-channel images. Default: ``"klt"``.
+
+    Takes ``(C, H, W)`` or ``(N, C, H, W)``; an extra last channel (alpha) passes through unchanged. The matrix is
+    the buffer ``matrix`` (also readable as captum's ``transform``).
+    """
+
+    matrix: Tensor  # a registered buffer
+
+    @staticmethod
+    def klt_transform() -> Tensor:
+        """The ImageNet KLT matrix, scaled so that its largest column norm is 1."""
+        matrix = torch.tensor(KLT_MATRIX)
+        return matrix / torch.linalg.vector_norm(matrix, dim=0).max()
+
+    @staticmethod
+    def i1i2i3_transform() -> Tensor:
+        """Ohta's I1I2I3 matrix."""
+        return torch.tensor(I1I2I3_MATRIX)
+
+    def __init__(self, transform: str | Tensor | Sequence[Sequence[float]] = "klt") -> None:
+        super().__init__()
+        if isinstance(transform, str):
+            if transform == "klt":
+                matrix = self.klt_transform()
+            elif transform == "i1i2i3":
+                matrix = self.i1i2i3_transform()
+            else:
+                raise ValueError(f"transform must be 'klt', 'i1i2i3' or a square matrix, got {transform!r}")
+        else:
+            matrix = torch.as_tensor(transform, dtype=torch.float32)
+        if matrix.dim() != 2 or matrix.shape[0] != matrix.shape[1]:
+            raise ValueError(f"the colour matrix must be square, got shape {tuple(matrix.shape)}")
+        self.register_buffer("matrix", matrix)
+
+    @property
+    def transform(self) -> Tensor:
+        """The colour matrix (captum's name for it)."""
+        return self.matrix
+
+    def forward(self, x: Tensor, inverse: bool = False) -> Tensor:
+        if x.dim() == 3:
+            return self.forward(x.unsqueeze(0), inverse)[0]
+        n = self.matrix.shape[0]
+        if x.dim() != 4 or x.shape[1] not in (n, n + 1):
+            raise ValueError(f"ToRGB with a {n}x{n} matrix takes (N, {n}, H, W) images (or {n + 1} channels with "
+                             f"alpha), got shape {tuple(x.shape)}")
+        matrix = torch.linalg.inv(self.matrix) if inverse else self.matrix
+        colour = torch.einsum("ij,nj...->ni...", matrix.to(x.dtype), x[:, :n])
+        return torch.cat([colour, x[:, n:]], dim=1) if x.shape[1] > n else colour
 
 
 def _as_module(transform: Any, key: str) -> Any:
@@ -116,17 +182,88 @@ class RandomScale(RandomAffine):
         super().__init__(scale=scale, padding_mode=padding_mode)
 
 
+def _batch_pick(values: Sequence[float] | Distribution, n_images: int) -> float:
+    """One value for the whole batch (captum picks one per call): from the first image's random stream."""
+    generator = rng.generators(n_images)[0]
+    if isinstance(values, Distribution):
+        if generator is not None:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
+                return float(values.sample())
+        return float(values.sample())
+    return float(values[int(torch.randint(0, len(values), (1,), generator=generator))])
+
+
+class RandomScaleResize(ModuleComponent):
+    """captum's ``RandomScale``: resize the batch by one factor picked from ``scale`` (``F.interpolate``), so the
+    image size changes.
+
+    :class:`RandomScale` at this path keeps the size (pipelines store it with that meaning); this is captum's
+    resizing transform under its own name, and :class:`~mei.optim.optimization.InputOptimization`'s default.
+
+    Args:
+        scale (list[float], Tensor or torch.distributions.Distribution): factors to pick from, or a distribution
+            to sample one from.
+        mode (str, optional): ``"bilinear"``, ``"nearest"``, ``"area"`` or ``"bicubic"``. Default: ``"bilinear"``.
+        align_corners (bool, optional): as for ``F.interpolate`` (ignored by ``"nearest"``/``"area"``).
+            Default: False.
+        recompute_scale_factor (bool, optional): as for ``F.interpolate``. Default: False.
+        antialias (bool, optional): as for ``F.interpolate`` (bilinear and bicubic). Default: False.
+    """
+
+    def __init__(self, scale: Sequence[float] | Tensor | Distribution, mode: str = "bilinear",
+                 align_corners: bool | None = False, recompute_scale_factor: bool = False,
+                 antialias: bool = False) -> None:
+        super().__init__()
+        self.scale = _factors(scale)
+        self.mode = check_choice("mode", mode, ("bilinear", "nearest", "area", "bicubic"))
+        self.align_corners = align_corners if mode not in ("nearest", "area") else None
+        self.recompute_scale_factor = check_bool("recompute_scale_factor", recompute_scale_factor)
+        self.antialias = check_bool("antialias", antialias)
+
+    def forward(self, x: Tensor, i_iter: int = 0) -> Tensor:
+        factor = _batch_pick(self.scale, x.shape[0])
+        return F.interpolate(x, scale_factor=factor, mode=self.mode, align_corners=self.align_corners,
+                             recompute_scale_factor=self.recompute_scale_factor, antialias=self.antialias)
+
+
+def _factors(values: Any) -> list[float] | Distribution:
+    if isinstance(values, Distribution):
+        if values.batch_shape != torch.Size([]):
+            raise ValueError("a distribution of factors must draw one number at a time (batch_shape ())")
+        return values
+    if isinstance(values, Tensor):
+        if values.dim() != 1:
+            raise ValueError(f"a tensor of values must be 1-d, got shape {tuple(values.shape)}")
+        values = values.tolist()
+    return [float(v) for v in check_numbers("scale", list(values), expected="a non-empty list of numbers")]
+
+
 @component("transform")
 class RandomRotation(RandomAffine):
-    """Rotate each image about its centre by an angle picked from ``degrees`` (size kept).
+    """Rotate each image about its centre by an angle picked from ``degrees`` (size kept); what the rotation
+    uncovers is filled with zeros, as in captum.
 
     Args:
         degrees (list[float]): angles in degrees to pick from.
-        padding_mode (str, optional): ``"reflection"``, ``"border"`` or ``"zeros"``. Default: ``"reflection"``.
+        padding_mode (str, optional): ``"zeros"``, ``"reflection"`` or ``"border"``. Default: ``"zeros"``.
     """
 
-    def __init__(self, degrees: Sequence[float], padding_mode: str = "reflection") -> None:
+    def __init__(self, degrees: Sequence[float], padding_mode: str = "zeros") -> None:
         super().__init__(degrees=degrees, padding_mode=padding_mode)
+
+
+class RandomScaleAffine(RandomAffine):
+    """captum's ``RandomScaleAffine``: zoom each image about its centre by a factor picked from ``scale``, size
+    kept (the same as :class:`RandomScale` here, with captum's zero fill).
+
+    Args:
+        scale (list[float]): factors to pick from (> 1 enlarges).
+        padding_mode (str, optional): ``"zeros"``, ``"reflection"`` or ``"border"``. Default: ``"zeros"``.
+    """
+
+    def __init__(self, scale: Sequence[float], padding_mode: str = "zeros") -> None:
+        super().__init__(scale=scale, padding_mode=padding_mode)
 
 
 @component("transform")
@@ -152,30 +289,94 @@ class Pad(ModuleComponent):
         return F.pad(x, (p, p, p, p), mode=self.mode)
 
 
+def center_crop(x: Tensor, size: int | Sequence[int], pixels_from_edges: bool = False, offset_left: bool = False,
+                padding_mode: str = "constant", padding_value: float = 0.0) -> Tensor:
+    """captum's ``center_crop`` of a ``(C, H, W)`` or ``(N, C, H, W)`` tensor.
+
+    Args:
+        x (Tensor): the images.
+        size (int or sequence of 1 or 2 ints): the output height and width, or (``pixels_from_edges``) the
+            number of pixels to cut away in total along each.
+        pixels_from_edges (bool, optional): read ``size`` as the pixels cut away. Default: False.
+        offset_left (bool, optional): where the two sides cannot be cut equally, move the window one pixel
+            left/up (only without ``pixels_from_edges``). Default: False.
+        padding_mode (str, optional): ``"constant"``, ``"reflect"``, ``"replicate"`` or ``"circular"``, where
+            ``size`` is larger than the image (the larger half of the padding goes first). Default: ``"constant"``.
+        padding_value (float, optional): the fill of ``"constant"`` padding. Default: 0.
+    """
+    if x.dim() not in (3, 4):
+        raise ValueError(f"center_crop takes (C, H, W) or (N, C, H, W), got shape {tuple(x.shape)}")
+    size_h, size_w = _pair(size)
+    h, w = x.shape[-2:]
+    if pixels_from_edges:
+        h_crop, w_crop = h - size_h, w - size_w
+        top, left = h // 2 - h_crop // 2, w // 2 - w_crop // 2
+        return x[..., top:top + h_crop, left:left + w_crop]
+    h_end = h - math.ceil((h - size_h) / 2) if h > size_h else size_h
+    w_end = w - math.ceil((w - size_w) / 2) if w > size_w else size_w
+    if offset_left and (h - size_h) % 2:
+        h_end += 1
+    if offset_left and (w - size_w) % 2:
+        w_end += 1
+    if size_h > h or size_w > w:
+        padding = [math.ceil((size_w - w) / 2) if size_w > w else 0, math.ceil((size_h - h) / 2) if size_h > h else 0,
+                   (size_w - w + 1) // 2 if size_w > w else 0, (size_h - h + 1) // 2 if size_h > h else 0]
+        padding = [padding[0], padding[2], padding[1], padding[3]]  # F.pad order: left, right, top, bottom
+        if padding_mode == "constant":
+            x = F.pad(x, padding, mode="constant", value=padding_value)
+        else:
+            x = F.pad(x, padding, mode=padding_mode)
+    return x[..., h_end - size_h:h_end, w_end - size_w:w_end]
+
+
+def _pair(size: int | Sequence[int]) -> tuple[int, int]:
+    if isinstance(size, int) and not isinstance(size, bool):
+        return size, size
+    values = [int(v) for v in cast(Sequence[int], size)]
+    if len(values) == 1:
+        values = values * 2
+    if len(values) != 2:
+        raise ValueError(f"a crop size has 1 or 2 numbers, got {size!r}")
+    return int(values[0]), int(values[1])
+
+
 @component("transform")
 class CenterCrop(ModuleComponent):
     """Cut the central ``size`` window out of each image, or pad symmetrically (with ``value``) where the
-    image is smaller than ``size``.
+    image is smaller than ``size`` (captum's ``CenterCrop``, :func:`center_crop`).
 
     Args:
-        size (int or tuple[int, int]): output height and width.
-        value (float, optional): fill value where padding is needed. Default: 0.5.
+        size (int or tuple[int, int]): output height and width (or, with ``pixels_from_edges``, the pixels cut
+            away). Default: 0.
+        pixels_from_edges (bool, optional): read ``size`` as the number of pixels cut away. Default: False.
+        offset_left (bool, optional): an uneven cut moves the window one pixel left/up. Default: False.
+        padding_mode (str, optional): ``"constant"``, ``"reflect"``, ``"replicate"`` or ``"circular"``.
+            Default: ``"constant"``.
+        padding_value (float, optional): fill value where padding is needed. Default: ``value``.
+        value (float, optional): the same (this component's stored name). Default: 0.5 (captum: 0).
     """
 
-    def __init__(self, size: int | Sequence[int], value: float = 0.5) -> None:
+    def __init__(self, size: int | Sequence[int] = 0, pixels_from_edges: bool = False, offset_left: bool = False,
+                 padding_mode: str = "constant", padding_value: float | None = None, *, value: float = 0.5) -> None:
         super().__init__()
         if isinstance(size, int) and not isinstance(size, bool):
             size = (size, size)
-        self.size = tuple(check_numbers("size", size, min_length=2, max_length=2, minimum=1, integer=True))
-        self.value = float(check_number("value", value))
+        if not isinstance(size, (list, tuple)) or len(size) == 1:
+            size = tuple(size) * 2 if isinstance(size, (list, tuple)) else size
+        self.size = tuple(check_numbers("size", size, min_length=2, max_length=2, minimum=0, integer=True))
+        self.pixels_from_edges = check_bool("pixels_from_edges", pixels_from_edges)
+        self.offset_left = check_bool("offset_left", offset_left)
+        self.padding_mode = check_choice("padding_mode", padding_mode, PAD_MODES)
+        if padding_value is not None and value != 0.5:
+            raise ValueError("give padding_value or value (the same fill), not both")
+        self.value = float(check_number("value", value if padding_value is None else padding_value))
+
+    @property
+    def padding_value(self) -> float:
+        return self.value
 
     def forward(self, x: Tensor, i_iter: int = 0) -> Tensor:
-        pads = []
-        for have, want in zip(reversed(x.shape[-2:]), reversed(self.size), strict=True):
-            extra = want - have
-            before = extra // 2 if extra >= 0 else -(-extra // 2)  # the smaller half goes first either way
-            pads += [before, extra - before]
-        return F.pad(x, pads, mode="constant", value=self.value)  # negative padding crops
+        return center_crop(x, self.size, self.pixels_from_edges, self.offset_left, self.padding_mode, self.value)
 
 
 @component("transform")
@@ -265,6 +466,7 @@ class TransformationRobustness(Chain):
 
 
 __all__ = [
+    "ToRGB", "KLT_MATRIX", "I1I2I3_MATRIX", "RandomScaleResize", "RandomScaleAffine", "center_crop",
     "RandomSpatialJitter", "RandomAffine", "RandomScale", "RandomRotation", "Pad", "CenterCrop", "Chain",
     "RandomChoice", "TransformationRobustness", "affine", "default_scales", "default_degrees",
 ]

@@ -172,14 +172,14 @@ def test_neuron_direction_is_the_dot_product_at_one_position_weighted_by_the_cos
     acts = collect_activations(model, "features", x)
     a = acts["features"]
     centre, corner = a[:, :, 2, 2], a[:, :, 0, 4]
-    torch.testing.assert_close(loss.NeuronDirection("features", vec)(acts), centre @ vec)
-    torch.testing.assert_close(loss.NeuronDirection("features", vec, x=4, y=0)(acts), corner @ vec)
+    torch.testing.assert_close(loss.NeuronDirection("features", vec).per_image(acts), centre @ vec)
+    torch.testing.assert_close(loss.NeuronDirection("features", vec, x=4, y=0).per_image(acts), corner @ vec)
     cos = (centre @ vec) / (centre.norm(dim=1) * vec.norm())
-    torch.testing.assert_close(loss.NeuronDirection("features", vec, cossim_pow=2.0)(acts),
+    torch.testing.assert_close(loss.NeuronDirection("features", vec, cossim_pow=2.0).per_image(acts),
                                (centre @ vec) * cos.clamp(min=0.1) ** 2)
     # Direction: the same per position, averaged over positions
     per_position = torch.einsum("nchw,c->nhw", a, vec)
-    torch.testing.assert_close(loss.Direction("features", vec)(acts), per_position.mean(dim=(1, 2)))
+    torch.testing.assert_close(loss.Direction("features", vec).per_image(acts), per_position.mean(dim=(1, 2)))
     assert repr(loss.NeuronDirection("features", vec, x=4, y=0, batch_index=1)) == \
         "NeuronDirection(features, x=4, y=0, batch_index=1)"
 
@@ -187,14 +187,14 @@ def test_neuron_direction_is_the_dot_product_at_one_position_weighted_by_the_cos
 def test_direction_losses_check_the_layer():
     acts = collect_activations(Layer(), "features", torch.rand(1, 3, 4, 4))
     with pytest.raises(ValueError, match=r"NeuronDirection\(features\): vec has 3 entries, the layer 4 channels"):
-        loss.NeuronDirection("features", [1.0, 2.0, 3.0])(acts)
+        loss.NeuronDirection("features", [1.0, 2.0, 3.0]).per_image(acts)
     with pytest.raises(ValueError, match=r"Direction\(features\): vec has 2 entries, the layer 4 channels"):
-        loss.Direction("features", [1.0, 2.0])(acts)
+        loss.Direction("features", [1.0, 2.0]).per_image(acts)
     with pytest.raises(IndexError, match=r"position \(y=0, x=9\) is outside the 4 x 4 layer"):
-        loss.NeuronDirection("features", torch.ones(4), x=9, y=0)(acts)
+        loss.NeuronDirection("features", torch.ones(4), x=9, y=0).per_image(acts)
     flat = collect_activations(nn.Sequential(nn.Flatten(), nn.Linear(48, 4)), "1", torch.rand(1, 3, 4, 4))
     with pytest.raises(ValueError, match=r"needs a \(images, channels, height, width\) layer, got shape \(1, 4\)"):
-        loss.NeuronDirection("1", torch.ones(4))(flat)
+        loss.NeuronDirection("1", torch.ones(4)).per_image(flat)
 
 
 @pytest.mark.parametrize("cossim_pow", [0.0, 1.0])
@@ -205,7 +205,7 @@ def test_neuron_direction_known_optimum(cossim_pow):
     image = images.NaturalImage((1, 1), parameterization=images.PixelImage, squash_func="none",
                                 decorrelation_module=None, init=torch.tensor([0.2, 0.4, -0.1]).view(3, 1, 1))
     objective = loss.NeuronDirection("0", vec, cossim_pow=cossim_pow) - 0.5 * loss.L2("0", epsilon=0.0) ** 2
-    InputOptimization(model, objective, image).optimize(n_steps(600, False), lr=0.02)
+    InputOptimization(model, objective, image, nn.Identity()).optimize(n_steps(600, False), lr=0.02)
     torch.testing.assert_close(image().detach().flatten(), vec, atol=2e-3, rtol=0)
 
 
@@ -214,7 +214,7 @@ def render_cells(model, vectors, cossim_pow):
                                 decorrelation_module=None)
     objective = loss.sum_loss_list([loss.NeuronDirection("features", v, cossim_pow=cossim_pow, batch_index=i)
                                     for i, v in enumerate(vectors)]) - 0.5 * loss.L2("input", epsilon=0.0) ** 2
-    InputOptimization(model, objective, image).optimize(n_steps(300, False), lr=0.05, seed=0)
+    InputOptimization(model, objective, image, nn.Identity()).optimize(n_steps(300, False), lr=0.05, seed=0)
     return image().detach()
 
 

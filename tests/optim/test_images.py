@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from torch import nn
 
 from mei.optim import images
 
@@ -54,10 +55,19 @@ def test_klt_columns_have_norm_at_most_one_and_pixelwise_matrix():
     assert torch.allclose(to_rgb(x)[0, :, 1, 0], to_rgb.matrix @ x[0, :, 1, 0])
 
 
-def test_i1i2i3_maps_i1_back_to_grey():
+def test_i1i2i3_applies_ohtas_matrix_as_captum_does():
     to_rgb = images.ToRGB("i1i2i3")
-    grey = to_rgb(torch.tensor([0.4, 0.0, 0.0]).view(1, 3, 1, 1))
-    assert torch.allclose(grey.flatten(), torch.full((3,), 0.4))
+    rgb = torch.tensor([0.6, 0.3, 0.0]).view(1, 3, 1, 1)
+    # rows of Ohta's matrix: I1 = (R + G + B) / 3, I2 = (R - B) / 2, I3 = (2G - R - B) / 4
+    torch.testing.assert_close(to_rgb(rgb).flatten(), torch.tensor([0.3, 0.3, 0.0]))
+    torch.testing.assert_close(to_rgb.transform, torch.tensor(images.I1I2I3_MATRIX))
+    # grey in I1I2I3 (only I1) comes back as grey through the inverse
+    grey = to_rgb(torch.tensor([0.4, 0.0, 0.0]).view(1, 3, 1, 1), inverse=True)
+    torch.testing.assert_close(grey.flatten(), torch.full((3,), 0.4))
+    # a (C, H, W) image works too, and ToRGB is importable from transforms, as in captum
+    from mei.optim.transforms import ToRGB
+    assert ToRGB is images.ToRGB
+    torch.testing.assert_close(to_rgb(rgb[0]), to_rgb(rgb)[0])
 
 
 def test_any_channel_count_with_own_matrix():
@@ -65,7 +75,7 @@ def test_any_channel_count_with_own_matrix():
     to_c = images.ToRGB(matrix)
     x = torch.randn(1, 2, 4, 4)
     assert torch.allclose(to_c(to_c(x), inverse=True), x, atol=1e-6)
-    with pytest.raises(ValueError, match="takes 2 .* channels, got 5"):
+    with pytest.raises(ValueError, match=r"takes \(N, 2, H, W\) images \(or 3 channels with alpha\), got shape"):
         to_c(torch.randn(1, 5, 4, 4))
     with pytest.raises(ValueError, match="square"):
         images.ToRGB([[1.0, 2.0]])
@@ -174,3 +184,50 @@ def test_image_tensor_open_reads_exact_pixels_and_round_trips_export(tmp_path):
 def test_image_tensor_open_refuses_urls():
     with pytest.raises(ValueError, match="reads local files only"):
         images.ImageTensor.open("https://example.org/dog.jpg")
+
+
+# --------------------------------------------------------------------- captum.optim's parameterization API
+@pytest.mark.parametrize("parameterization", [images.FFTImage, images.PixelImage, images.LaplacianImage])
+def test_size_and_batch_come_from_init(parameterization):
+    init = torch.rand(2, 3, 5, 7)
+    image = parameterization(init=init)
+    assert image.size == (5, 7) and image().shape == (2, 3, 5, 7)
+    torch.testing.assert_close(image(), init, atol=1e-5, rtol=0)
+    assert parameterization(init=init[0], batch=3)().shape == (3, 3, 5, 7)  # one image, repeated
+    with pytest.raises(ValueError, match="init holds 2 images but batch is 3"):
+        parameterization(init=init, batch=3)
+    with pytest.raises(ValueError, match="give the image size"):
+        parameterization()
+    natural = images.NaturalImage(init=init)
+    torch.testing.assert_close(natural(), init, atol=1e-4, rtol=0)
+
+
+def test_image_tensor_does_not_leak_into_derived_values():
+    image = images.NaturalImage((6, 6))()
+    assert type(image) is images.ImageTensor and type(image.detach()) is images.ImageTensor
+    assert type(image.mean()) is torch.Tensor and type(image * 2) is torch.Tensor
+    assert f"{image.mean():.2f}" == f"{image.as_subclass(torch.Tensor).mean().item():.2f}"
+    conv = nn.Conv2d(3, 2, 1)
+    assert type(conv(image)) is torch.Tensor
+    from mei.optim import collect_activations
+    assert type(collect_activations(conv, [conv], image)[conv]) is torch.Tensor
+
+
+def test_simple_tensor_stack_and_shared_images():
+    fixed = torch.rand(1, 3, 4, 4)
+    assert images.SimpleTensorParameterization(fixed)() is fixed
+    with pytest.raises(TypeError, match="needs a tensor"):
+        images.SimpleTensorParameterization([1.0])
+    pixel = images.PixelImage(4)
+    stacked = images.StackImage([pixel, fixed])
+    torch.testing.assert_close(stacked(), torch.cat([pixel(), fixed]))
+    with pytest.raises(ValueError, match="render different shapes"):
+        images.StackImage([pixel, torch.rand(1, 3, 5, 5)])()
+    base = images.PixelImage(4, batch=2, init=torch.zeros(2, 3, 4, 4))
+    shared = images.SharedImage((1, 1), base)  # one shared value, added to every pixel of every image
+    value = shared.shared_init[0]().item()
+    # as in captum, the shared tensor is resized to the whole batch and summed over it: 2 images, twice the value
+    torch.testing.assert_close(shared(), torch.full((2, 3, 4, 4), 2 * value))
+    assert isinstance(shared, images.InputParameterization) and isinstance(shared, images.ImageParameterization)
+    shifted = images.SharedImage((2, 2), base, offset=(1, 1))
+    assert shifted().shape == (2, 3, 4, 4)

@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+import mei.optim.hooks
 import mei.optimization
 from mei.optim import images, loss, optimization, relu, transforms
 from mei.optim.optimization import InputOptimization, RenderedMEI, n_steps
@@ -23,9 +24,10 @@ def test_known_optimum_through_every_parameterization(parameterization, decorrel
     model = Quadratic(TARGET)
     image = images.NaturalImage((4, 5), parameterization=parameterization, decorrelation_module=decorrelate,
                                 squash_func=squash)
-    history = InputOptimization(model, loss.LayerActivation("score"), image).optimize(n_steps(300, False), lr=0.1)
-    assert history.shape == (300, 1)
-    assert history[-1, 0] > history[0, 0]
+    history = InputOptimization(model, loss.LayerActivation("score"), image, nn.Identity()).optimize(
+        n_steps(300, False), lr=0.1)
+    assert history.shape == (300,)  # captum's history: the summarized loss (-mean) before every step
+    assert history[-1] < history[0]
     assert torch.allclose(image(), TARGET, atol=2e-3)
 
 
@@ -49,8 +51,8 @@ def test_result_is_written_back_and_objective_rises():
     objective = loss.ChannelActivation("features.3", 4, batch_index=0) + loss.ChannelActivation("fc", 0, batch_index=1)
     history = InputOptimization(model, objective, image, transforms.RandomSpatialJitter(1)).optimize(
         n_steps(40, True), lr=0.1, seed=3)
-    assert history.shape == (40, 2)
-    assert (history[-5:].mean(0) > history[:5].mean(0) + 0.002).all()  # a random net: small but steady rise
+    assert history.shape == (40,)
+    assert history[-5:].mean() < history[:5].mean() - 0.002  # a random net: small but steady fall of the loss
     assert not torch.equal(image(), before)
 
 
@@ -107,7 +109,7 @@ def _optimize_sum(model, target):
     torch.manual_seed(0)
     image = images.NaturalImage((2, 2), channels=1, parameterization=images.PixelImage, squash_func="none")
     start = image().sum().item()
-    InputOptimization(model, loss.LayerActivation(target), image).optimize(20, lr=0.5)
+    InputOptimization(model, loss.LayerActivation(target), image, nn.Identity()).optimize(20, lr=0.5)
     return start, image().sum().item()
 
 
@@ -126,8 +128,109 @@ def test_penalty_on_the_input_smooths_the_picture():
         torch.manual_seed(0)
         image = images.NaturalImage(16, parameterization=images.PixelImage)
         objective = loss.ChannelActivation("features.3", 4) - weight * loss.TotalVariation("input")
-        InputOptimization(Small(), objective, image).optimize(30, lr=0.1, seed=0)
+        InputOptimization(Small(), objective, image, nn.Identity()).optimize(30, lr=0.1, seed=0)
         x = image().detach()
         return (x.diff(dim=-1).abs().sum() + x.diff(dim=-2).abs().sum()).item()
 
     assert total_variation(0.01) < 0.5 * total_variation(0.0)
+
+
+# ----------------------------------------------------------------------- captum.optim's optimize() contract
+def _tiny(**kwargs):
+    return images.NaturalImage((8, 8), **kwargs)
+
+
+def test_lr_takes_effect_with_an_optimizer_class_or_instance_and_a_factory_with_lr_raises():
+    obj = InputOptimization(Small(), loss.LayerActivation("fc"), _tiny(), nn.Identity())
+    assert obj.engine(torch.optim.NAdam, lr=0.05).optimizer.defaults["lr"] == 0.05
+    assert obj.engine(torch.optim.NAdam).optimizer.defaults["lr"] == torch.optim.NAdam([torch.zeros(1)]).defaults["lr"]
+    assert obj.engine().optimizer.defaults["lr"] == 0.025  # captum's default Adam
+    sgd = torch.optim.SGD(obj.parameters(), lr=0.5, momentum=0.9)
+    assert obj.engine(sgd, lr=0.01).optimizer.defaults["lr"] == 0.01
+    assert obj.engine(sgd).optimizer.defaults["lr"] == 0.5
+    with pytest.raises(ValueError, match="lr cannot be applied to an optimizer factory"):
+        obj.optimize(2, optimizer=lambda params: torch.optim.SGD(params, lr=1.0), lr=0.05)
+    with pytest.raises(ValueError, match="lr must be a positive number"):
+        obj.optimize(2, lr=-1.0)
+
+
+def test_nadam_with_lr_runs_at_that_lr():
+    def run(**kwargs):
+        image = _tiny()
+        InputOptimization(Small(), loss.ChannelActivation("fc", 0), image, nn.Identity()).optimize(3, seed=0, **kwargs)
+        return image().detach()
+
+    by_hand = run(optimizer=lambda params: torch.optim.NAdam(params, lr=0.05))
+    assert torch.equal(run(optimizer=torch.optim.NAdam, lr=0.05), by_hand)
+    assert not torch.equal(run(optimizer=torch.optim.NAdam), by_hand)  # NAdam's own default lr is another run
+
+
+def test_history_is_captums_summarized_loss_and_loss_summarize_fn_takes_effect():
+    model = Small()
+    image = _tiny()
+    objective = loss.ChannelActivation("features.3", 2)
+    obj = InputOptimization(model, objective, image, nn.Identity())
+    first = -objective(mei.optim.hooks.collect_activations(model, objective.targets, image())).mean()
+    history = obj.optimize(3, seed=0)
+    assert history.shape == (3,)
+    assert history[0].item() == pytest.approx(first.item(), abs=1e-6)  # the loss before the first step
+    summed = InputOptimization(model, objective, _tiny(), nn.Identity()).optimize(
+        3, loss_summarize_fn=lambda value: -value.sum(), seed=0)
+    torch.testing.assert_close(summed, history * 8 * 8)  # sum over the 8 x 8 positions instead of the mean
+    with pytest.raises(ValueError, match="loss_summarize_fn must return a scalar"):
+        obj.optimize(1, loss_summarize_fn=lambda value: value)
+
+
+def test_captum_stop_criteria_get_step_obj_history_and_optimizer():
+    seen = []
+
+    def stop_after_loss_rises_or_four(step, obj, history, optimizer):
+        seen.append((step, len(history), isinstance(optimizer, torch.optim.Adam)))
+        return step < 4
+
+    obj = InputOptimization(Small(), loss.LayerActivation("fc"), _tiny(), nn.Identity())
+    history = obj.optimize(stop_after_loss_rises_or_four)
+    assert history.shape == (4,)
+    assert seen == [(k, k, True) for k in range(5)]
+    assert obj.optimize(lambda step, obj, history, optimizer: False).shape == (0,)
+    assert n_steps(3, False)(2, obj, [], None) is True and n_steps(3, False)(3, obj, [], None) is False
+
+
+def test_seed_is_bit_identical_and_leaves_the_callers_rng_alone():
+    def run():
+        image = images.NaturalImage((16, 16), batch=2)  # a random start drawn from the global RNG ...
+        InputOptimization(Small(), loss.DeepDream("features.1"), image).optimize(4, seed=5)  # captum's transform
+        return image().detach()
+
+    torch.manual_seed(1)
+    first = run()
+    state = torch.random.get_rng_state()
+    second = run()  # ... another global state here: the seed redraws the start, so the run is the same
+    assert torch.equal(first, second)
+    image = images.NaturalImage((16, 16))
+    after = torch.random.get_rng_state()
+    InputOptimization(Small(), loss.DeepDream("features.1"), image).optimize(2, seed=5)
+    assert torch.equal(torch.random.get_rng_state(), after)  # optimize drew nothing from the caller's RNG
+    assert not torch.equal(state, after)
+
+
+def test_default_input_param_and_transform_are_captums():
+    obj = InputOptimization(None, loss.LayerActivation("input"))
+    assert isinstance(obj.model, nn.Identity)
+    assert isinstance(obj.input_param, images.NaturalImage) and obj.input_param().shape == (1, 3, 224, 224)
+    scale, jitter = obj.transform
+    assert isinstance(scale, transforms.RandomScaleResize) and scale.scale == [1, 0.975, 1.025, 0.95, 1.05]
+    assert isinstance(jitter, transforms.RandomSpatialJitter) and jitter.translate == 16
+
+
+def test_stack_and_shared_images_optimize_through_all_their_parameters():
+    fixed = torch.zeros(1, 3, 8, 8)
+    stack = images.StackImage([images.PixelImage(8), fixed])
+    assert stack().shape == (2, 3, 8, 8)
+    InputOptimization(Small(), loss.ChannelActivation("fc", 0, batch_index=0), stack, nn.Identity()).optimize(
+        5, lr=0.1, seed=0)
+    assert torch.equal(stack()[1:], fixed)  # the fixed tensor stays
+    shared = images.SharedImage((4, 4), images.FFTImage(8, batch=3))
+    before = [p.detach().clone() for p in shared.parameters()]
+    InputOptimization(Small(), loss.ChannelActivation("fc", 0), shared, nn.Identity()).optimize(5, lr=0.1, seed=0)
+    assert all(not torch.equal(b, p) for b, p in zip(before, shared.parameters(), strict=True))  # both parts moved

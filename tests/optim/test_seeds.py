@@ -164,7 +164,7 @@ def test_getting_started_example(seeded_torch):
     assert rendered.shape == (1, 3, 224, 224) and rendered.min() >= 0 and rendered.max() <= 1
     fresh = ns["opt"].images.NaturalImage((224, 224)).to(ns["device"])
     channel = ns["opt"].loss.ChannelActivation(model.mixed4a, 465)
-    score = lambda img: channel(ns["opt"].collect_activations(model, channel.targets, img()))  # noqa: E731
+    score = lambda img: channel.per_image(ns["opt"].collect_activations(model, channel.targets, img()))  # noqa: E731
     assert score(image) > 10 * score(fresh)  # the channel is far more active after 512 steps
 
 
