@@ -25,7 +25,7 @@ from ..engine import rng
 from ..engine.component import check_choice, check_number, component
 from ..engine.kernels import filter_spectrum, radial_frequency
 from ..engine.module_component import ModuleComponent
-from .transforms import I1I2I3_MATRIX, KLT_MATRIX, ToRGB
+from .transforms import I1I2I3_MATRIX, KLT_MATRIX, ToRGB, symmetric_pad
 
 SizeLike = int | Sequence[int]
 
@@ -520,10 +520,8 @@ def _resize_4d(x: Tensor, shape: tuple[int, ...]) -> Tensor:
 def _shift(x: Tensor, offset: Sequence[int]) -> Tensor:
     """Roll ``x`` by ``offset`` along its four dimensions after symmetric (mirror) padding, size kept."""
     size = x.shape
+    x = symmetric_pad(x, [(abs(int(o)), abs(int(o))) for o in offset])
     for dim, o in enumerate(offset):
-        pad = abs(int(o))
-        if pad:
-            x = torch.cat([x.narrow(dim, 0, pad).flip(dim), x, x.narrow(dim, x.shape[dim] - pad, pad).flip(dim)], dim)
         x = torch.roll(x, shifts=int(o), dims=dim)
     return x[: size[0], : size[1], : size[2], : size[3]]
 

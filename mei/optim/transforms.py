@@ -340,6 +340,84 @@ def _pair(size: int | Sequence[int]) -> tuple[int, int]:
     return int(values[0]), int(values[1])
 
 
+def symmetric_pad(x: Tensor, padding: Sequence[Sequence[int]]) -> Tensor:
+    """NumPy's ``np.pad(x, padding, mode="symmetric")`` in torch, differentiable: ``padding`` holds one
+    ``(before, after)`` pair per dimension; the edge value is repeated (mirror including the edge), and pads
+    longer than a dimension keep mirroring."""
+    if len(padding) != x.dim():
+        raise ValueError(f"give one (before, after) pair per dimension ({x.dim()}), got {padding!r}")
+    for dim, (before, after) in enumerate(padding):
+        n = x.shape[dim]
+        if before == 0 and after == 0:
+            continue
+        j = torch.arange(-int(before), n + int(after), device=x.device) % (2 * n)
+        x = x.index_select(dim, torch.where(j < n, j, 2 * n - 1 - j))
+    return x
+
+
+class SymmetricPadding:
+    """captum's ``SymmetricPadding``: ``SymmetricPadding.apply(x, padding)`` is :func:`symmetric_pad` (its
+    gradient is the exact one: a mirrored value sends its gradient back to the pixel it copies)."""
+
+    @staticmethod
+    def apply(x: Tensor, padding: Sequence[Sequence[int]]) -> Tensor:
+        return symmetric_pad(x, padding)
+
+
+class ScaleInputRange(nn.Module):
+    """Multiply the input by ``multiplier``, for models that expect another range than [0, 1] (captum's).
+
+    Args:
+        multiplier (float, optional): Default: 1.
+    """
+
+    def __init__(self, multiplier: float = 1.0) -> None:
+        super().__init__()
+        self.multiplier = float(check_number("multiplier", multiplier))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.multiplier
+
+
+class RGBToBGR(nn.Module):
+    """Swap the red and blue channels of ``(N, 3, H, W)`` images (captum's)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(f"RGBToBGR takes (N, 3, H, W) images, got shape {tuple(x.shape)}")
+        return x[:, [2, 1, 0]]
+
+
+class IgnoreAlpha(nn.Module):
+    """Drop the alpha channel of ``(N, 4, H, W)`` images (captum's)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 4 or x.shape[1] != 4:
+            raise ValueError(f"IgnoreAlpha takes (N, 4, H, W) images, got shape {tuple(x.shape)}")
+        return x[:, :3]
+
+
+class BlendAlpha(nn.Module):
+    """Blend ``(N, 4, H, W)`` RGBA images onto a background: ``alpha * rgb + (1 - alpha) * background``
+    (captum's).
+
+    Args:
+        background (Tensor, optional): an image broadcastable to ``(N, 3, H, W)``. Default: a new uniform
+            random background every call (drawn per image from the engine's streams).
+    """
+
+    def __init__(self, background: Tensor | None = None) -> None:
+        super().__init__()
+        self.background = background
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 4 or x.shape[1] != 4:
+            raise ValueError(f"BlendAlpha takes (N, 4, H, W) images, got shape {tuple(x.shape)}")
+        rgb, alpha = x[:, :3], x[:, 3:4]
+        background = self.background if self.background is not None else rng.rand(rgb.shape).to(rgb)
+        return alpha * rgb + (1 - alpha) * background
+
+
 @component("transform")
 class CenterCrop(ModuleComponent):
     """Cut the central ``size`` window out of each image, or pad symmetrically (with ``value``) where the
@@ -466,7 +544,8 @@ class TransformationRobustness(Chain):
 
 
 __all__ = [
-    "ToRGB", "KLT_MATRIX", "I1I2I3_MATRIX", "RandomScaleResize", "RandomScaleAffine", "center_crop",
-    "RandomSpatialJitter", "RandomAffine", "RandomScale", "RandomRotation", "Pad", "CenterCrop", "Chain",
-    "RandomChoice", "TransformationRobustness", "affine", "default_scales", "default_degrees",
+    "ToRGB", "KLT_MATRIX", "I1I2I3_MATRIX", "RandomScaleResize", "RandomScaleAffine", "center_crop", "symmetric_pad",
+    "SymmetricPadding", "ScaleInputRange", "RGBToBGR", "IgnoreAlpha", "BlendAlpha", "RandomSpatialJitter",
+    "RandomAffine", "RandomScale", "RandomRotation", "Pad", "CenterCrop", "Chain", "RandomChoice",
+    "TransformationRobustness", "affine", "default_scales", "default_degrees",
 ]

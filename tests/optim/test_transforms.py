@@ -115,3 +115,59 @@ def test_transforms_as_pipeline_components():
                                  "kwargs": {"padding": 2, "translate": 2, "degrees": [-5, 5]}}, "transform")
     with rng.seeded([0]):
         assert transform(_img(1, 3, 16, 16), 3).shape == (1, 3, 16, 16)
+
+
+# ------------------------------------------------------------------------- captum.optim's transforms
+def test_center_crop_takes_captums_arguments():
+    x = torch.arange(2 * 6 * 7.0).view(1, 2, 6, 7)
+    torch.testing.assert_close(T.CenterCrop(3, True)(x), x[..., 2:5, 1:5])  # 3 pixels cut away in total
+    torch.testing.assert_close(T.CenterCrop((4, 5))(x), x[..., 1:5, 1:6])
+    torch.testing.assert_close(T.CenterCrop((3, 4), offset_left=True)(x), x[..., 2:5, 2:6])
+    torch.testing.assert_close(T.center_crop(x, 4), x[..., 1:5, 1:5])
+    padded = T.CenterCrop((8, 9), padding_value=0.0)(x)
+    torch.testing.assert_close(padded[..., 1:7, 1:8], x)
+    assert padded[..., 0, :].abs().sum() == 0
+    assert T.CenterCrop((8, 9))(x)[0, 0, 0, 0] == 0.5  # this path's stored default fill
+    assert T.CenterCrop((8, 9), padding_mode="replicate")(x)[0, 0, 0, 0] == x[0, 0, 0, 0]
+    with pytest.raises(ValueError, match="not both"):
+        T.CenterCrop(3, padding_value=0.0, value=1.0)
+
+
+def test_random_rotation_fills_zeros_and_scale_resize_resizes():
+    x = torch.ones(1, 1, 9, 9)
+    rotated = T.RandomRotation([45.0])(x)
+    assert rotated[0, 0, 0, 0] == 0 and rotated[0, 0, 4, 4] == 1
+    resized = T.RandomScaleResize([2.0])(x)
+    assert resized.shape == (1, 1, 18, 18)
+    with rng.seeded([0]):
+        sizes = {T.RandomScaleResize([0.5, 1.0, 2.0])(torch.ones(2, 1, 8, 8)).shape[-1] for _ in range(20)}
+    assert sizes == {4, 8, 16}
+    normal = torch.distributions.Uniform(1.5, 1.6)
+    assert T.RandomScaleResize(normal)(torch.ones(1, 1, 10, 10)).shape[-1] == 15
+    assert T.RandomScaleAffine([2.0])(x).shape == x.shape
+
+
+def test_symmetric_padding_matches_numpy_and_passes_the_exact_gradient():
+    import numpy as np
+
+    x = torch.arange(2 * 3 * 4 * 4.0).view(2, 3, 4, 4).requires_grad_(True)
+    padding = [[3, 3], [4, 4], [2, 2], [5, 5]]
+    out = T.SymmetricPadding.apply(x, padding)
+    torch.testing.assert_close(out, torch.as_tensor(np.pad(x.detach().numpy(), padding, mode="symmetric")))
+    out.sum().backward()
+    assert x.grad.sum() == out.numel()  # every padded value sends its gradient to the pixel it copies
+
+
+def test_small_captum_transforms():
+    x = torch.rand(2, 4, 3, 3)
+    assert torch.equal(T.ScaleInputRange(255)(x), x * 255)
+    assert torch.equal(T.RGBToBGR()(x[:, :3]), x[:, [2, 1, 0]])
+    assert torch.equal(T.IgnoreAlpha()(x), x[:, :3])
+    background = torch.zeros(1, 3, 3, 3)
+    torch.testing.assert_close(T.BlendAlpha(background)(x), x[:, 3:4] * x[:, :3])
+    with rng.seeded([0, 1]):
+        first = T.BlendAlpha()(x)
+    with rng.seeded([0, 1]):
+        assert torch.equal(T.BlendAlpha()(x), first)
+    with pytest.raises(ValueError, match=r"RGBToBGR takes \(N, 3, H, W\)"):
+        T.RGBToBGR()(x)
