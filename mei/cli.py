@@ -152,11 +152,11 @@ def _number(value: Any) -> str:
 def _summary_text(summary: dict[str, Any], timings: dict[str, float], quick: bool = False) -> str:
     """The demo's figures, then each target with its goal, value and verdict, then the seconds per step."""
     lines = ["", "MEI demo: figures"]
-    norms = (f" (MEI norm {summary['median_mei_norm']:.1f}, natural images' median norm "
-             f"{summary['natural_image_median_norm']:.1f})" if "median_mei_norm" in summary else "")
+    norms = (f" (MEI norm {summary['median_mei_norm']:.2f}, natural images' median norm "
+             f"{summary['natural_image_median_norm']:.2f})" if "median_mei_norm" in summary else "")
     for name, value in summary.items():
         if name not in ("targets", "targets_met"):
-            ratio = "ratio" in name or "best_natural" in name or "3x" in name
+            ratio = "activation_ratio" in name or "best_natural" in name  # the figures compared with images
             lines.append(f"  {name}: {_number(value)}{norms if ratio else ''}")
     lines.append("targets" + (" (of the full demo; --quick does not enforce them)" if quick else ""))
     for target in summary["targets"]:

@@ -65,7 +65,8 @@ def test_the_printed_summary_names_every_goal_value_verdict_and_norm():
     assert "MISSED fraction_3x_best_natural >= 0.95: 0.900" in text
     assert "met    median_rf_correlation >= 0.95: 0.970" in text
     assert "1 target(s) missed: fraction_3x_best_natural" in text
-    assert "median_activation_ratio: 4.000 (MEI norm 47.9, natural images' median norm 48.0)" in text
+    assert "median_activation_ratio: 4.000 (MEI norm 47.90, natural images' median norm 47.99)" in text
+    assert "fraction_3x_best_natural: 0.900 (MEI norm" in text and "neurons: 10\n" in text
     quick = cli._summary_text(summary, {}, quick=True)
     assert "--quick does not enforce them" in quick
 
