@@ -35,6 +35,22 @@ def _clamped(i_iter: int, steps: int) -> int:
     return min(max(int(i_iter), 0), steps - 1)
 
 
+class _Ramp(Schedule):
+    """A change from ``start`` at step 0 to ``end`` at step ``steps - 1``; ``end`` afterwards."""
+
+    def __init__(self, start: float, end: float, steps: int) -> None:
+        self.start = check_number("start", start)
+        self.end = check_number("end", end)
+        self.steps = _steps(steps)
+
+    def bounds(self) -> tuple[float, float]:
+        return min(self.start, self.end), max(self.start, self.end)
+
+    def _fraction(self, i_iter: int) -> float:
+        """How far step ``i_iter`` is along the change, 0 to 1."""
+        return _clamped(i_iter, self.steps) / max(self.steps - 1, 1)
+
+
 @component("schedule")
 class Constant(Schedule):
     """The same ``value`` at every step."""
@@ -50,7 +66,7 @@ class Constant(Schedule):
 
 
 @component("schedule")
-class Linear(Schedule):
+class Linear(_Ramp):
     """From ``start`` at step 0 to ``end`` at step ``steps - 1``, linearly; ``end`` afterwards.
 
     Args:
@@ -59,17 +75,8 @@ class Linear(Schedule):
         steps (int): number of steps the change takes, >= 1.
     """
 
-    def __init__(self, start: float, end: float, steps: int) -> None:
-        self.start = check_number("start", start)
-        self.end = check_number("end", end)
-        self.steps = _steps(steps)
-
-    def bounds(self) -> tuple[float, float]:
-        return min(self.start, self.end), max(self.start, self.end)
-
     def __call__(self, i_iter: int) -> float:
-        fraction = _clamped(i_iter, self.steps) / max(self.steps - 1, 1)
-        return self.start + (self.end - self.start) * fraction
+        return self.start + (self.end - self.start) * self._fraction(i_iter)
 
 
 @component("schedule")
@@ -117,7 +124,7 @@ class Exponential(Schedule):
 
 
 @component("schedule")
-class Cosine(Schedule):
+class Cosine(_Ramp):
     """Half a cosine from ``start`` at step 0 to ``end`` at step ``steps - 1`` (torch's ``CosineAnnealingLR``
     without restarts); ``end`` afterwards.
 
@@ -127,17 +134,8 @@ class Cosine(Schedule):
         steps (int): number of steps, >= 1.
     """
 
-    def __init__(self, start: float, end: float, steps: int) -> None:
-        self.start = check_number("start", start)
-        self.end = check_number("end", end)
-        self.steps = _steps(steps)
-
-    def bounds(self) -> tuple[float, float]:
-        return min(self.start, self.end), max(self.start, self.end)
-
     def __call__(self, i_iter: int) -> float:
-        fraction = _clamped(i_iter, self.steps) / max(self.steps - 1, 1)
-        return self.end + (self.start - self.end) * 0.5 * (1.0 + math.cos(math.pi * fraction))
+        return self.end + (self.start - self.end) * 0.5 * (1.0 + math.cos(math.pi * self._fraction(i_iter)))
 
 
 @component("schedule")

@@ -35,16 +35,18 @@ def activations(operation: Callable[[Tensor], Any], images: Tensor) -> Tensor:
     An output with one value per image is used as it is; a single value for a batch of several images means
     the operation reduces over the batch, and the images are evaluated one at a time.
     """
-    out = _activation_tensor(operation(images))
+    out = activation_tensor(operation(images))
     if out.numel() == images.shape[0]:
         return out.reshape(-1)
     if out.numel() == 1:
-        return torch.stack([_activation_tensor(operation(image[None])).reshape(()) for image in images])
+        return torch.stack([activation_tensor(operation(image[None])).reshape(()) for image in images])
     raise ValueError(f"the operation returned {out.numel()} values for {images.shape[0]} images; return one per "
                      "image or one for the batch")
 
 
-def _activation_tensor(out: Any) -> Tensor:
+def activation_tensor(out: Any) -> Tensor:
+    """An operation's output as a detached float CPU tensor: a tensor as it is, a dict's ``activation`` (else
+    minus its ``objective``, meitorch's minimized loss)."""
     if isinstance(out, Mapping):
         if "activation" in out:
             out = out["activation"]
@@ -249,7 +251,7 @@ class LinearMEI:
         values = []
         with torch.no_grad():
             for start in range(0, int(n_samples), 128):
-                out = _activation_tensor(operation(noise[start:start + 128].to(device)))
+                out = activation_tensor(operation(noise[start:start + 128].to(device)))
                 values.append(out.reshape(min(128, int(n_samples) - start), -1))
         table = torch.cat(values).to(torch.float64)
         flat = noise.reshape(int(n_samples), -1).to(torch.float64)

@@ -12,7 +12,7 @@ of several channels the mask is computed from all of them (a pixel counts if it 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from ...engine.kernels import gaussian_blur
+from ..linearmei import activation_tensor
 
 
 def _as_image(img: Any) -> tuple[Tensor, bool]:
@@ -177,14 +178,7 @@ def mei_mask(img: Any, delta_thr: float = 0.5, size_thr: int = 50, expansion_sig
 def _activation_of(out: Any) -> float:
     """One number from an operation's output: a tensor (its mean), or a dict's ``activation`` (else minus its
     ``objective``, meitorch's minimized loss)."""
-    if isinstance(out, Mapping):
-        if "activation" in out:
-            out = out["activation"]
-        elif "objective" in out:
-            out = -torch.as_tensor(out["objective"])
-        else:
-            raise TypeError(f"the operation returned a dict without 'activation' or 'objective': {sorted(out)}")
-    return float(torch.as_tensor(out).detach().float().mean())
+    return float(activation_tensor(out).mean())
 
 
 def mei_tight_mask(img: Any, operation: Callable[[Tensor], Any], device: str | torch.device = "cpu",
