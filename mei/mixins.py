@@ -25,10 +25,13 @@ import torch
 from . import integration
 from .modules import ConstrainedOutputModel, EnsembleModel
 from .pipeline import database as db
+from .pipeline import dj_repairs
 from .pipeline.generation import validate_method
 from .pipeline.values import frozen_copy, make_hash
 
 Key = dict[str, Any]
+
+dj_repairs.install()  # tables of a lab's own schema, before any heading is read (MariaDB store columns)
 
 
 def _as_dicts(expression: Any) -> list[Key]:

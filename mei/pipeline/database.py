@@ -48,6 +48,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from . import dj_repairs
+
 __all__ = [
     "ENV_DATA_DIR", "ENV_DATABASE", "ENV_STORE", "DEFAULT_STORE", "DEFAULT_SCHEMA", "POPULATE_HINT", "data_dir",
     "store_name", "server_configured", "choose_backend", "start_embedded", "stop_embedded", "ensure_store",
@@ -228,6 +230,7 @@ def ensure_store(config: Any = None, name: str | None = None, *, check: bool = T
     Raises:
         StoreError: the S3 store is unreachable, refuses the credentials or has no such bucket.
     """
+    dj_repairs.install()  # store columns on MariaDB (see mei.pipeline.dj_repairs)
     if config is None:
         import datajoint as dj
 

@@ -82,13 +82,7 @@ def declare(schema):
     return Dataset, TrainedModel, TrainedEnsembleModel, Objective, Method, Seed, MEI
 
 
-MARIADB_ATTACH = ("DataJoint 2.3 on MariaDB: a hash-addressed store column (<attach@store>, <blob@store>) is not "
-                  "JSON-encoded on insert (MariaDB reports json columns as longtext), so PyMySQL gets a dict")
-
-
-def test_tables_built_from_the_mixins_populate_meis(backend, private_tmp, monkeypatch, request):
-    if backend.name == "mariadb":  # strict: this test fails loudly once DataJoint fixes it
-        request.applymarker(pytest.mark.xfail(raises=TypeError, strict=True, reason=MARIADB_ATTACH))
+def test_tables_built_from_the_mixins_populate_meis(backend, private_tmp, monkeypatch):
     monkeypatch.chdir(private_tmp)  # fetched attachments land in dj.config['download_path'], '.' by default
     Dataset, TrainedModel, Ensemble, Objective, Method, Seed, MEI = declare(backend.schema("sinz"))
     files = []
