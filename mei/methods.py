@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from .engine import rng
 from .engine.component import check_number, component
 from .engine.errors import ConfigError
-from .engine.resolve import Components, build_components
+from .engine.resolve import Components, build_component, build_components
 from .import_helpers import import_object
 from .initial import create_initial
 from .optimization import MEI, optimize
@@ -120,23 +120,102 @@ def _progress_bar(components: Components) -> Any:
     return tqdm(total=total, desc="MEI", unit="step", leave=False)
 
 
+class TransparentMEI:
+    """sinzlab/mei's transparent MEIs (config keys ``transparency``, ``transparency_weight``, ``background``) on
+    the engine's one loop.
+
+    The optimized input has one channel more than the model takes: the last is the opacity ``alpha``, 0.5 at
+    the start and clipped to ``[0, 1]`` after every step (after the config's postprocessing). The model sees
+    ``image * alpha + weight * background * (1 - alpha)`` (each image channel blended; the background a
+    ``height x width`` image, or ``channels x height x width``; zero without a background component). The
+    config's regularization is given the mean opacity (as sinzlab/mei: e.g. ``mei.legacy.ops.RegTransparency``),
+    and the step's loss ``(-response + penalty)`` is multiplied by ``1 - mean opacity * weight``. The MEI
+    returned keeps the opacity channel; the score is the response to the blended final MEI.
+
+    Args:
+        background (Callable[[Tensor, int], Tensor], optional): ``background(x, i_iter)``, a new one each step
+            or the same. Default: None (zero).
+        weight (float, optional): ``transparency_weight``. Default: 1.
+    """
+
+    def __init__(self, background: Callable[[Tensor, int], Tensor] | None = None, weight: float = 1.0) -> None:
+        self.background = background
+        self.weight = float(weight)
+        self._i_iter = 0
+        self._opacity: Tensor | None = None
+
+    def initial(self, x: Tensor) -> Tensor:
+        """``x`` with the opacity channel (0.5 everywhere) appended."""
+        return torch.cat((x, torch.full_like(x[:, :1], 0.5)), dim=1)
+
+    def blend(self, x: Tensor, i_iter: int) -> Tensor:
+        """What the model sees of the transparent input ``x`` at step ``i_iter``."""
+        image, alpha = x[:, :-1], x[:, -1:]
+        if self.background is None:
+            return image * alpha
+        background = torch.as_tensor(self.background(x, i_iter)).to(device=x.device, dtype=x.dtype)
+        background = background.reshape(1, -1, *background.shape[-2:]) * self.weight
+        return image * alpha + background * (1 - alpha)
+
+    def objective(self, model: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
+        """``model`` of the blended input (at the step the transform last saw)."""
+        return lambda x: model(self.blend(x, self._i_iter))
+
+    def transform(self, transform: Any) -> Callable[[Tensor, int], Tensor]:
+        """The config's transform (or none), noting the step and the mean opacity it saw."""
+
+        def transparent_transform(x: Tensor, i_iter: int) -> Tensor:
+            self._i_iter = i_iter
+            transformed = x if transform is None else transform(x, i_iter)
+            self._opacity = transformed[:, -1].mean()
+            return transformed
+
+        return transparent_transform
+
+    def regularization(self, regularization: Any) -> Callable[[Tensor, int], Any] | None:
+        """The config's regularization of the mean opacity (none stays none)."""
+        if regularization is None:
+            return None
+        return lambda transformed, i_iter: regularization(self._opacity, i_iter)
+
+    def postprocessing(self, postprocessing: Any) -> Callable[[Tensor, int], Tensor]:
+        """The config's postprocessing (or none), then the opacity clipped to ``[0, 1]``."""
+
+        def clip_opacity(x: Tensor, i_iter: int) -> Tensor:
+            y = x if postprocessing is None else postprocessing(x, i_iter)
+            return torch.cat((y[:, :-1], y[:, -1:].clamp(0.0, 1.0)), dim=1)
+
+        return clip_opacity
+
+    def loss_weight(self, x: Tensor, i_iter: int) -> Tensor:
+        """``1 - mean opacity * weight``."""
+        return 1 - x[:, -1].mean() * self.weight
+
+
 def run_engine(model: nn.Module, components: Components, shape: tuple[int, ...], seeds: list[int],
-               device: torch.device, tracker: Any = None) -> tuple[Tensor, float | Tensor, dict[str, Any], int]:
+               device: torch.device, tracker: Any = None, transparent: TransparentMEI | None = None,
+               ) -> tuple[Tensor, float | Tensor, dict[str, Any], int]:
     """Run the engine for built ``components``; returns ``(input, score, tracked, steps)``.
 
-    ``tracker`` replaces the default ``Tracker(**components.objectives)`` (batched runs track per image).
+    ``tracker`` replaces the default ``Tracker(**components.objectives)`` (batched runs track per image);
+    ``transparent`` makes it a transparent MEI (:class:`TransparentMEI`).
     """
     components.check_input(shape)
     with rng.seeded(seeds, devices=[device]), evaluation_mode(model):
         model.to(device)
         shape = (len(seeds), *shape[1:]) if len(seeds) > 1 else shape
         initial = create_initial(components.initial, shape).to(device)
-        mei = MEI(
-            model, initial, components.optimizer,
-            **{k: v for k in ("transform", "regularization", "precondition", "postprocessing")
-               if (v := getattr(components, k)) is not None},
-            maximize=components.maximize,
-        )
+        parts = {k: getattr(components, k) for k in ("transform", "regularization", "precondition", "postprocessing")}
+        func: Callable[[Tensor], Tensor] = model
+        extra: dict[str, Any] = {}
+        if transparent is not None:
+            initial, func = transparent.initial(initial), transparent.objective(model)
+            parts.update(transform=transparent.transform(parts["transform"]),
+                         regularization=transparent.regularization(parts["regularization"]),
+                         postprocessing=transparent.postprocessing(parts["postprocessing"]))
+            extra["loss_weight"] = transparent.loss_weight
+        mei = MEI(func, initial, components.optimizer, **{k: v for k, v in parts.items() if v is not None},
+                  maximize=components.maximize, **extra)
         tracker = Tracker(**components.objectives) if tracker is None else tracker
         bar = _progress_bar(components) if components.progress else None
         try:
@@ -188,7 +267,8 @@ def gradient_ascent(dataloaders: Any, model: nn.Module, config: Mapping[str, Any
     shape = (sinzlab.get("n_meis", shape[0] if len(shape) else 1), *tuple(shape)[1:])
     if sinzlab.get("model_forward_kwargs"):
         model = WithForwardKwargs(model, sinzlab["model_forward_kwargs"], device)
-    mei, score, output, steps = run_engine(model, components, shape, [int(seed)], device)
+    mei, score, output, steps = run_engine(model, components, shape, [int(seed)], device,
+                                           transparent=transparent_mei(sinzlab))
     record(steps=steps, device=str(device))
     return mei, float(score) if not isinstance(score, Tensor) else float(score.mean()), output
 
@@ -198,9 +278,10 @@ SINZLAB_KEYS: dict[str, str] = {
     "mei_shape": "the input shape (as 'shape')",
     "model_forward_kwargs": "keyword arguments for every forward call of the model (lists become tensors)",
     "inhibitory": "true finds least-exciting inputs (as 'minimize')",
-    "transparency": "sinzlab/mei's transparent MEIs: not supported",
-    "transparency_weight": "sinzlab/mei's transparent MEIs: not supported",
-    "background": "sinzlab/mei's background of transparent MEIs: not supported",
+    "transparency": "true optimizes a transparent MEI: an opacity channel over a background (see TransparentMEI)",
+    "transparency_weight": "a transparent MEI's background factor and loss scale 1 - mean opacity * weight "
+                           "(number >= 0, default 1)",
+    "background": "a transparent MEI's background: a component of kind 'background' (default: zero)",
 }
 """sinzlab/mei's extra gradient-ascent config keys (its later versions), and what they mean here."""
 
@@ -209,16 +290,21 @@ def split_sinzlab_keys(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[
     """``(sinzlab's extra keys, the rest of the config)``, the extra ones checked.
 
     Raises:
-        ConfigError: a bad value, or a key this package does not support (``transparency``, ``background``).
+        ConfigError: a bad value (the ``background`` component is built to check it).
     """
     if not isinstance(config, Mapping):
         return {}, config  # build_components says what is wrong
     extra = {key: config[key] for key in SINZLAB_KEYS if key in config}
     rest = {key: value for key, value in config.items() if key not in SINZLAB_KEYS}
-    for key in ("transparency", "transparency_weight", "background"):
-        if key in extra and extra[key] not in (None, False):
-            raise ConfigError(key, "sinzlab/mei's transparent MEIs (alpha channel over a background) are not "
-                              "supported by this package; see docs/sinzlab.md")
+    if extra.get("transparency") is not None and not isinstance(extra["transparency"], bool):
+        raise ConfigError("transparency", f"must be true or false, got {extra['transparency']!r}")
+    if extra.get("transparency_weight") is not None:
+        try:
+            extra["transparency_weight"] = check_number("transparency_weight", extra["transparency_weight"], minimum=0)
+        except ValueError as error:
+            raise ConfigError("transparency_weight", str(error)) from None
+    if extra.get("background") is not None:
+        build_component(extra["background"], "background", kinds=("background",))
     if "n_meis" in extra:
         try:
             extra["n_meis"] = check_number("n_meis", extra["n_meis"], minimum=1, maximum=10**4, integer=True)
@@ -232,6 +318,17 @@ def split_sinzlab_keys(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[
     if "mei_shape" in extra:
         rest.setdefault("shape", list(extra.pop("mei_shape")))
     return extra, rest
+
+
+def transparent_mei(sinzlab: Mapping[str, Any]) -> TransparentMEI | None:
+    """The :class:`TransparentMEI` of sinzlab's checked extra keys (see :func:`split_sinzlab_keys`), or None
+    without ``transparency: true`` (``transparency_weight`` and ``background`` are then ignored, as there)."""
+    if not sinzlab.get("transparency"):
+        return None
+    spec = sinzlab.get("background")
+    background = None if spec is None else build_component(spec, "background", kinds=("background",))
+    weight = sinzlab.get("transparency_weight")
+    return TransparentMEI(background, 1.0 if weight is None else weight)
 
 
 def validate_gradient_ascent_config(config: Any) -> None:

@@ -160,6 +160,8 @@ class MEIMethodMixin:
 
     seed_table: Any = None
     import_func = staticmethod(integration.import_module)
+    optional_names: tuple[str, ...] = ("initial", "transform", "regularization", "precondition", "postprocessing")
+    """The config's components that get the MEI table's key (see :meth:`insert_key_in_ops`)."""
 
     def add_method(self, method_fn: str, method_config: Mapping[str, Any], comment: str = "") -> None:
         """Add a method; it is validated first (path allowed, config complete), so nothing bad is written.
@@ -175,8 +177,20 @@ class MEIMethodMixin:
         """Run the method of ``key``: ``dict(key, mei=, score=, output=)``."""
         method_fn, method_config = (self & key).fetch1("method_fn", "method_config")
         method = self.import_func(method_fn)
-        mei, score, output = method(dataloaders, model, frozen_copy(method_config), seed)
+        method_config = frozen_copy(method_config)
+        self.insert_key_in_ops(method_config=method_config, key=key)
+        mei, score, output = method(dataloaders, model, method_config, seed)
         return dict(key, mei=mei, score=score, output=output)
+
+    def insert_key_in_ops(self, method_config: dict[str, Any], key: Key) -> None:
+        """Give ``key`` to every component of :attr:`optional_names` whose kwargs have a ``"key"`` entry (the
+        ring / centre / surround ops of :mod:`mei.legacy.ops` find earlier MEIs by it), in place; a config that
+        is not a dict is left to the method to judge."""
+        if not isinstance(method_config, Mapping):
+            return
+        for name, spec in method_config.items():
+            if name in self.optional_names and isinstance(spec, dict) and "key" in (spec.get("kwargs") or {}):
+                spec["kwargs"]["key"] = dict(key)
 
 
 class MEISeedMixin:

@@ -288,6 +288,9 @@ class MEI:
         maximize (bool, optional): ``False`` finds least-exciting inputs. Default: ``True``.
         finite_check_interval (int, optional): steps between NaN/Inf checks (a check synchronises with the
             device and costs a few small kernels; the error still names the first bad step). Default: 25.
+        loss_weight (Callable[[Tensor, int], Tensor], optional): ``(x, i_iter) -> factor``: the step's loss
+            (penalty included) is multiplied by it before the backward, ``x`` the untransformed input (sinzlab/mei's
+            transparent MEIs scale it by ``1 - mean opacity * weight``). Default: None (factor 1).
     """
 
     def __init__(
@@ -301,8 +304,10 @@ class MEI:
         postprocessing: Transform = default_postprocessing,
         maximize: bool = True,
         finite_check_interval: int | None = None,
+        loss_weight: Callable[[Tensor, int], Tensor] | None = None,
     ) -> None:
         self.func = func
+        self.loss_weight = loss_weight
         self.transform = transform
         self.regularization = regularization
         self.precondition = precondition
@@ -384,6 +389,8 @@ class MEI:
         loss = evaluation.sum().neg() if self.maximize else evaluation.sum()
         if not (isinstance(reg_term, (int, float)) and reg_term == 0):
             loss = loss + reg_term
+        if self.loss_weight is not None:
+            loss = loss * self.loss_weight(x, i_iter)
         loss.backward(inputs=[x])
         if x.grad is None:  # the objective does not depend on the input at all
             x.grad = torch.zeros_like(x)

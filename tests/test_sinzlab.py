@@ -209,7 +209,10 @@ def test_sinzlabs_later_config_keys():
     excitatory, high, _ = gradient_ascent(None, unit, {**config, "inhibitory": False}, seed=3)
     assert score < 0 < high and score == pytest.approx(float(3 * mei[:, 0, 0, 1].mean()), rel=1e-5)
     validate_method("mei.methods.gradient_ascent", config)
-    for key, value, message in [("transparency", True, "transparent MEIs"), ("n_meis", 0, "must be >= 1"),
-                                ("inhibitory", "yes", "must be true or false")]:
+    for key, value, message in [("transparency", "yes", "must be true or false"), ("n_meis", 0, "must be >= 1"),
+                                ("inhibitory", "yes", "must be true or false"),
+                                ("transparency_weight", -1, "must be >= 0"),
+                                ("background", {"path": "mei.legacy.ops.ChangeNorm", "kwargs": {"norm": 1}},
+                                 "this slot takes background")]:
         with pytest.raises(ConfigError, match=message):
             validate_method("mei.methods.gradient_ascent", {**config, key: value})

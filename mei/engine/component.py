@@ -20,9 +20,10 @@ from .errors import ConfigError, HyperparameterError
 
 COMPONENT_KINDS: tuple[str, ...] = (
     "initial", "optimizer", "stopper", "transform", "regularization", "precondition", "postprocessing", "objective",
-    "reducer", "loss",
+    "reducer", "loss", "background",
 )
-"""Kinds of the parts of a method config (and of the specs nested in them, such as an objective table's loss)."""
+"""Kinds of the parts of a method config (and of the specs nested in them, such as an objective table's loss;
+``background``: what a transparent MEI is seen over, sinzlab/mei's ``background`` key)."""
 METHOD_KINDS: tuple[str, ...] = ("method",)
 """Method functions ``(dataloaders, model, config, seed) -> (mei, score, output)``, named by ``method_fn``."""
 BUILDER_KINDS: tuple[str, ...] = ("dataset", "model", "trainer")

@@ -298,7 +298,31 @@ def rescale_norm(x: Tensor, norm: float, eps: float = 1e-12) -> Tensor:
     return x * (norm / norms).view(-1, *([1] * (x.dim() - 1)))
 
 
+LAPLACE_KERNELS: dict[int, tuple[tuple[float, ...], ...]] = {
+    3: ((0, -1, 0), (-1, 4, -1), (0, -1, 0)),
+    5: ((0, 0, 1, 0, 0), (0, 1, 2, 1, 0), (1, 2, -16, 2, 1), (0, 1, 2, 1, 0), (0, 0, 1, 0, 0)),
+    7: ((0, 0, 1, 1, 1, 0, 0), (0, 1, 3, 3, 3, 1, 0), (1, 3, 0, -7, 0, 3, 1), (1, 3, -7, -24, -7, 3, 1),
+        (1, 3, 0, -7, 0, 3, 1), (0, 1, 3, 3, 3, 1, 0), (0, 0, 1, 1, 1, 0, 0)),
+}
+"""The discrete Laplace filter (3 x 3) and Laplacian-of-Gaussian filters (5 x 5, 7 x 7) of neuralpredictors."""
+
+
+def laplace_filter(x: Tensor, size: int = 3) -> Tensor:
+    """Every plane (last two dimensions) of ``x`` convolved with the ``size`` x ``size`` filter of
+    :data:`LAPLACE_KERNELS`, zero padded so the size is kept; the shape of ``x`` is kept.
+
+    Raises:
+        ValueError: ``size`` is not 3, 5 or 7.
+    """
+    if size not in LAPLACE_KERNELS:
+        raise ValueError(f"size must be one of {sorted(LAPLACE_KERNELS)}, got {size!r}")
+    kernel = torch.tensor(LAPLACE_KERNELS[size], dtype=x.dtype, device=x.device)[None, None]
+    planes = x.reshape(-1, 1, *x.shape[-2:])
+    return F.conv2d(planes, kernel, padding=size // 2).reshape(x.shape)
+
+
 __all__ = [
     "PADDINGS", "FREQUENCY_UNITS", "edge_padding", "gaussian_radius", "gaussian_kernel1d", "gaussian_blur",
     "resample", "frequency_axes", "radial_frequency", "filter_spectrum", "total_variation", "rescale_norm",
+    "LAPLACE_KERNELS", "laplace_filter",
 ]

@@ -11,7 +11,7 @@ draw from the run's seeded streams, ``combine_op`` is named by a string) are lis
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -20,7 +20,17 @@ from torch import Tensor
 
 from ..engine import rng
 from ..engine.component import Component, check_bool, check_choice, check_number, check_numbers, component
-from ..engine.kernels import gaussian_blur, gaussian_kernel1d, radial_frequency, rescale_norm, total_variation
+from ..engine.errors import HyperparameterError
+from ..engine.kernels import (
+    LAPLACE_KERNELS,
+    gaussian_blur,
+    gaussian_kernel1d,
+    laplace_filter,
+    radial_frequency,
+    rescale_norm,
+    total_variation,
+)
+from ..engine.resolve import resolve
 
 _ELEMENTWISE = ("transform", "precondition", "postprocessing")
 
@@ -154,6 +164,40 @@ class BoxContrast(_Op):
         energy = F.conv2d((x**2).reshape(-1, 1, *x.shape[-2:]), box, padding=self.padding)
         box_loss = self.weight * torch.mean(torch.relu(energy - self.box_constraint) ** self.p)
         return box_loss + self.l1_weight * x.abs().reshape(len(x), -1).sum(-1).mean()
+
+
+@component("regularization")
+class BoxContrastPixelL2(_Op):
+    """Penalise pixels outside ``[lower, upper]``, plus a Laplace smoothness term and an L1 term.
+
+    ``weight * sum(relu(x - upper) ** p + relu(lower - x) ** p)`` (over the whole batch)
+    ``+ l2_weight * mean(laplace(x) ** 2) / 2`` (neuralpredictors' ``LaplaceL2`` with ``avg=True``: every plane
+    filtered with the ``filter_size`` Laplace filter, zero padded) ``+ l1_weight * mean over images of ||x||_1``.
+
+    Args:
+        weight (float, optional): Default: 0.1.
+        upper, lower (float, optional): the allowed pixel range. Default: 2.0, -1.5.
+        p (float, optional): power of the excess. Default: 2.
+        l2_weight (float, optional): weight of the Laplace term. Default: 1.
+        l1_weight (float, optional): Default: 0.
+        filter_size (int, optional): 3, 5 or 7. Default: 3.
+    """
+
+    def __init__(self, weight: float = 0.1, upper: float = 2.0, lower: float = -1.5, p: float = 2,
+                 l2_weight: float = 1, l1_weight: float = 0, filter_size: int = 3) -> None:
+        self.weight = check_number("weight", weight)
+        self.upper = check_number("upper", upper)
+        self.lower = check_number("lower", lower, maximum=self.upper)
+        self.p = check_number("p", p, minimum=0, strict_minimum=True)
+        self.l2_weight = check_number("l2_weight", l2_weight)
+        self.l1_weight = check_number("l1_weight", l1_weight)
+        self.filter_size = check_choice("filter_size", filter_size, tuple(LAPLACE_KERNELS))
+
+    def apply(self, x: Tensor, iteration: int | None) -> Tensor:
+        outside = torch.relu(x - self.upper) ** self.p + torch.relu(self.lower - x) ** self.p
+        smoothness = laplace_filter(x, self.filter_size).pow(2).mean() / 2
+        l1 = x.abs().reshape(len(x), -1).sum(-1).mean()
+        return self.weight * outside.sum() + self.l2_weight * smoothness + self.l1_weight * l1
 
 
 @component("regularization")
@@ -355,22 +399,269 @@ class GaussianBlur(_Op):
         decay_factor (float, optional): sigma becomes ``sigma + decay_factor * (iteration - 1)``. Default: None.
         truncate (float, optional): Default: 4.
         pad_mode (str, optional): ``"reflect"``, ``"replicate"`` or ``"constant"``. Default: ``"reflect"``.
+        mei_only (bool, optional): leave the last channel (a transparent MEI's opacity) unblurred.
+            Default: False.
     """
 
     def __init__(self, sigma: float | Sequence[float], decay_factor: float | None = None, truncate: float = 4,
-                 pad_mode: str = "reflect") -> None:
+                 pad_mode: str = "reflect", mei_only: bool = False) -> None:
         self.sigma = list(_pair("sigma", sigma, minimum=0))
         self.decay_factor = None if decay_factor is None else check_number("decay_factor", decay_factor)
         self.truncate = check_number("truncate", truncate, minimum=0, strict_minimum=True)
         self.pad_mode = check_choice("pad_mode", pad_mode, ("reflect", "replicate", "constant"))
+        self.mei_only = check_bool("mei_only", mei_only)
 
     def apply(self, x: Tensor, iteration: int | None) -> Tensor:
+        if self.mei_only:
+            return torch.cat((self.blur(x[:, :-1], iteration), x[:, -1:]), dim=1)
+        return self.blur(x, iteration)
+
+    def blur(self, x: Tensor, iteration: int | None) -> Tensor:
+        """``x`` blurred with this step's sigma."""
         sigma_y, sigma_x = (_decayed(s, self.decay_factor, iteration) for s in self.sigma)
         y = gaussian_blur(x, sigma_y, dims=(-2,), size=self._taps(sigma_y), padding=self.pad_mode)
         return gaussian_blur(y, sigma_x, dims=(-1,), size=self._taps(sigma_x), padding=self.pad_mode)
 
     def _taps(self, sigma: float) -> int:
         return 2 * max(int(round(sigma * self.truncate)), 1) + 1  # sinzlab's kernel size
+
+
+# ------------------------------------------------------------------- ring, centre and surround MEIs (masked blur)
+
+MEISource = Callable[[dict[str, Any]], Any]
+_mei_sources: list[MEISource] = []
+
+
+def set_mei_source(source: MEISource | None) -> None:
+    """Where the ring / centre / surround ops read earlier MEIs: ``source(restriction)`` returns the MEI tensor
+    (or the path of a ``torch.save`` file of it, as fetching an ``<attach@store>`` column gives) of the one MEI
+    matching ``restriction`` (``method_fn``, ``ensemble_hash``, ``method_hash``, ``unit_id``), e.g.
+    ``lambda r: (MyMEI & r).fetch1("mei")``. ``None`` removes it."""
+    _mei_sources.clear()
+    if source is not None:
+        if not callable(source):
+            raise TypeError(f"the MEI source must be callable, got {type(source).__name__}")
+        _mei_sources.append(source)
+
+
+def opacity_of(mei: Any) -> Tensor:
+    """The opacity (last channel) of the first image of a transparent MEI: a tensor, or a ``torch.save`` file."""
+    if isinstance(mei, (str, bytes)) or hasattr(mei, "__fspath__"):
+        mei = torch.load(mei, map_location="cpu", weights_only=True)
+    mei = torch.as_tensor(mei, dtype=torch.float32)
+    if mei.dim() != 4 or mei.shape[1] < 2:
+        raise ValueError(f"a transparent MEI is (images, channels + opacity, height, width), got {tuple(mei.shape)}")
+    return mei[0, -1]
+
+
+class _MaskedBlur(GaussianBlur):
+    """A Gaussian blur whose result is multiplied by a 0/1 mask made from earlier transparent MEIs' opacity."""
+
+    which: tuple[str, ...] = ()
+
+    def __init__(self, sigma: float | Sequence[float], key: Mapping[str, Any] | None = None,
+                 decay_factor: float | None = None, truncate: float = 4, threshold: float = 0.3,
+                 pad_mode: str = "reflect", meis: Mapping[str, Any] | None = None) -> None:
+        super().__init__(sigma, decay_factor=decay_factor, truncate=truncate, pad_mode=pad_mode)
+        if key is not None and not isinstance(key, Mapping):
+            raise HyperparameterError("key", f"must be a dict (the MEI table's key) or None, got {key!r}")
+        self.key = None if key is None else dict(key)
+        self.threshold = check_number("threshold", threshold)
+        self._meis = dict(meis or {})
+        self._mask: Tensor | None = None
+
+    def _mei(self, which: str) -> Tensor:
+        if which in self._meis:
+            return opacity_of(self._meis[which])
+        if self.key is None:
+            raise ValueError(f"{type(self).__name__} needs the MEI table's key (its 'key' kwarg, filled in by "
+                             "MEIMethodMixin.generate_mei) or the earlier MEIs themselves")
+        if not _mei_sources:
+            raise ValueError(f"{type(self).__name__} reads earlier MEIs: register where with "
+                             "mei.legacy.ops.set_mei_source(...)")
+        restriction = {"method_fn": self.key["src_method_fn"], "ensemble_hash": self.key[f"{which}_ensemble_hash"],
+                       "method_hash": self.key[f"{which}_method_hash"], "unit_id": self.key["unit_id"]}
+        return opacity_of(_mei_sources[0](restriction))
+
+    def mask(self) -> Tensor:
+        """The 0/1 mask (height x width), made on first use."""
+        if self._mask is None:
+            self._mask = self.make_mask(*(self._mei(which) for which in self.which))
+        return self._mask
+
+    def make_mask(self, *opacities: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def apply(self, x: Tensor, iteration: int | None) -> Tensor:
+        return self.blur(x, iteration) * self.mask().to(device=x.device, dtype=x.dtype)
+
+
+@component(*_ELEMENTWISE)
+class GaussianBlurforRing(_MaskedBlur):
+    """Gaussian blur kept only on the ring where the outer MEI is more opaque than the inner one by more than
+    ``mask_thres_for_ring``: ``blur(x) * (opacity(outer) - opacity(inner) > mask_thres_for_ring)``.
+
+    Args:
+        sigma, decay_factor, truncate, pad_mode: as :class:`GaussianBlur`.
+        key (dict): the MEI table's key with ``src_method_fn``, ``inner_ensemble_hash``, ``outer_ensemble_hash``,
+            ``inner_method_hash``, ``outer_method_hash`` and ``unit_id``; the two MEIs are read through
+            :func:`set_mei_source` on first use.
+        mask_thres_for_ring (float, optional): Default: 0.3.
+        meis (dict, optional): ``{"inner": mei, "outer": mei}`` (tensors or files) instead of ``key``.
+    """
+
+    which = ("inner", "outer")
+
+    def __init__(self, sigma: float | Sequence[float], key: Mapping[str, Any] | None = None,
+                 decay_factor: float | None = None, truncate: float = 4, mask_thres_for_ring: float = 0.3,
+                 pad_mode: str = "reflect", meis: Mapping[str, Any] | None = None) -> None:
+        super().__init__(sigma, key, decay_factor, truncate, mask_thres_for_ring, pad_mode, meis)
+
+    def make_mask(self, *opacities: Tensor) -> Tensor:
+        inner, outer = opacities
+        return (outer - inner > self.threshold).float()
+
+
+@component(*_ELEMENTWISE)
+class GaussianBlurforCenter(_MaskedBlur):
+    """Gaussian blur kept only where the inner MEI is more opaque than ``mask_thres``:
+    ``blur(x) * (opacity(inner) > mask_thres)``.
+
+    Args:
+        sigma, decay_factor, truncate, pad_mode: as :class:`GaussianBlur`.
+        key (dict): the MEI table's key with ``src_method_fn``, ``inner_ensemble_hash``, ``inner_method_hash``
+            and ``unit_id``; the inner MEI is read through :func:`set_mei_source` on first use.
+        mask_thres (float, optional): Default: 0.3.
+        meis (dict, optional): ``{"inner": mei}`` (a tensor or file) instead of ``key``.
+    """
+
+    which = ("inner",)
+
+    def __init__(self, sigma: float | Sequence[float], key: Mapping[str, Any] | None = None,
+                 decay_factor: float | None = None, truncate: float = 4, mask_thres: float = 0.3,
+                 pad_mode: str = "reflect", meis: Mapping[str, Any] | None = None) -> None:
+        super().__init__(sigma, key, decay_factor, truncate, mask_thres, pad_mode, meis)
+
+    def make_mask(self, *opacities: Tensor) -> Tensor:
+        return (opacities[0] > self.threshold).float()
+
+
+@component(*_ELEMENTWISE)
+class GaussianBlurforSurround(GaussianBlurforCenter):
+    """Gaussian blur kept only outside the inner MEI's centre: ``blur(x) * (1 - (opacity(inner) > mask_thres))``.
+
+    Arguments as :class:`GaussianBlurforCenter`.
+    """
+
+    def make_mask(self, *opacities: Tensor) -> Tensor:
+        return 1.0 - super().make_mask(*opacities)
+
+
+# ------------------------------------------------------------------------- backgrounds of transparent MEIs
+
+def _background_shape(shape: Any) -> tuple[int, int]:
+    height, width = _pair("shape", shape, minimum=1, integer=True)
+    return int(height), int(width)
+
+
+@component("background")
+class WhiteNoiseBackground(_Op):
+    """A new white-noise image each step: ``N(mean, std)`` of ``shape``, scaled so that its largest absolute
+    pixel is ``2.12 * strength``.
+
+    Args:
+        mean, std (float): of the noise before the scaling.
+        shape (list[int], optional): ``[height, width]``. Default: ``[72, 128]``.
+        strength (float, optional): Default: 1.
+    """
+
+    def __init__(self, mean: float, std: float, shape: Sequence[int] = (72, 128), strength: float = 1) -> None:
+        self.mean = check_number("mean", mean)
+        self.std = check_number("std", std, minimum=0, strict_minimum=True)
+        self.shape = list(_background_shape(shape))
+        self.strength = check_number("strength", strength)
+
+    def apply(self, x: Tensor, iteration: int | None) -> Tensor:
+        noise = self.mean + self.std * rng.randn((1, *self.shape))[0]
+        return noise * (2.12 * self.strength / noise.abs().max().clamp_min(1e-12))
+
+
+def dataset_images(dataset_fn: str, dataset_path: Any, dataset_name: str) -> Tensor:
+    """Every image of one session of a dataset, ``(n, height, width)``: the dataset function (an allowed
+    ``dataset`` builder, named by dotted path) is called with sinzlab/mei's background dataset config
+    (``paths=dataset_path``, normalized, no behaviour, batch size 128, ...) and the first element of every
+    batch of ``dataloaders[tier][dataset_name]`` for the tiers ``train``, ``test``, ``validation`` is kept."""
+    build = resolve(dataset_fn, "dataset_fn", kinds=("dataset",))
+    dataloaders = build(paths=dataset_path, normalize=True, include_behavior=False, batch_size=128, exclude=None,
+                        file_tree=True, scale=1)
+    images = [torch.as_tensor(batch[0]).detach().float().cpu() for tier in ("train", "test", "validation")
+              if tier in dataloaders for batch in dataloaders[tier][dataset_name]]
+    if not images:
+        raise ValueError(f"dataset {dataset_name!r} of {dataset_fn} has no images")
+    return torch.cat([image.reshape(-1, *image.shape[-2:]) for image in images])
+
+
+@component("background")
+class NatImgBackground(_Op):
+    """A random natural image of a dataset each step (drawn from the run's seeded streams), rescaled to L2 norm
+    ``norm`` and clipped to ``[-1.96, 2.12]`` if ``norm`` is given.
+
+    Args:
+        dataset_fn (str): an allowed dataset builder (dotted path), called as in :func:`dataset_images`.
+        dataset_path: its ``paths``.
+        norm (float, optional): Default: None (the image as it is).
+        dataset_name (str, optional): the session. Default: ``"22564-3-12"``.
+        images (Tensor | list, optional): ``(n, height, width)`` images instead of a dataset.
+    """
+
+    def __init__(self, dataset_fn: str | None = None, dataset_path: Any = None, norm: float | None = None,
+                 dataset_name: str = "22564-3-12", images: Any = None) -> None:
+        self.dataset_fn, self.dataset_path, self.dataset_name = dataset_fn, dataset_path, dataset_name
+        self.norm = None if norm is None else check_number("norm", norm, minimum=0, strict_minimum=True)
+        self._images = None if images is None else torch.as_tensor(images, dtype=torch.float32)
+        if self._images is not None and (self._images.dim() != 3 or len(self._images) == 0):
+            raise HyperparameterError("images", f"must be (n, height, width), got {tuple(self._images.shape)}")
+
+    @property
+    def images(self) -> Tensor:
+        """The images drawn from (loaded from the dataset on first use)."""
+        if self._images is None:
+            if self.dataset_fn is None:
+                raise ValueError(f"{type(self).__name__} needs a dataset function (dataset_fn) or images")
+            self._images = dataset_images(str(self.dataset_fn), self.dataset_path, self.dataset_name)
+        return self._images
+
+    def draw(self) -> Tensor:
+        """One image, drawn from the run's seeded streams."""
+        images = self.images
+        return images[int(rng.randint(0, len(images), 1)[0])]
+
+    def apply(self, x: Tensor, iteration: int | None) -> Tensor:
+        image = self.draw()
+        if self.norm is None:
+            return image
+        return rescale_norm(image[None], self.norm)[0].clamp(-1.96, 2.12)
+
+
+@component("background")
+class NatImgBackgroundHighNorm(NatImgBackground):
+    """A random natural image each step, rescaled to an L2 norm that grows linearly from ``start_norm``
+    (step 0) by ``(end_norm - start_norm) / 1000`` per step (``end_norm`` at step 1000).
+
+    Args:
+        dataset_fn, dataset_path, dataset_name, images: as :class:`NatImgBackground`.
+        start_norm, end_norm (float): the norms at steps 0 and 1000.
+    """
+
+    def __init__(self, dataset_fn: str | None = None, dataset_path: Any = None, start_norm: float = 1.0,
+                 end_norm: float = 1.0, dataset_name: str = "22564-3-12", images: Any = None) -> None:
+        super().__init__(dataset_fn, dataset_path, None, dataset_name, images)
+        self.start_norm = check_number("start_norm", start_norm, minimum=0)
+        self.end_norm = check_number("end_norm", end_norm, minimum=0)
+
+    def apply(self, x: Tensor, iteration: int | None) -> Tensor:
+        norm = self.start_norm + (iteration or 0) * (self.end_norm - self.start_norm) / 1000.0
+        return rescale_norm(self.draw()[None], norm)[0]
 
 
 @component(*_ELEMENTWISE)
@@ -387,5 +678,7 @@ class ChangeStd(_Op):
 __all__ = [
     "TotalVariation", "LpNorm", "Similarity", "BoxContrast", "Transparency", "RegTransparency", "Jitter",
     "RandomCrop", "BatchedCrops", "ChangeRange", "Resize", "GrayscaleToRGB", "Identity", "ChangeNorm", "ClipRange",
-    "FourierSmoothing", "DivideByMeanOfAbsolute", "MultiplyBy", "GaussianBlur", "ChangeStd",
+    "FourierSmoothing", "DivideByMeanOfAbsolute", "MultiplyBy", "GaussianBlur", "ChangeStd", "BoxContrastPixelL2",
+    "GaussianBlurforRing", "GaussianBlurforCenter", "GaussianBlurforSurround", "WhiteNoiseBackground",
+    "NatImgBackground", "NatImgBackgroundHighNorm", "set_mei_source", "opacity_of", "dataset_images",
 ]
