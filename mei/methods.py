@@ -231,7 +231,8 @@ def gradient_ascent(dataloaders: Any, model: nn.Module, config: Mapping[str, Any
                     set_seed: Callable[[int], Any] | None = None, get_dims: Callable[[Any], Any] | None = None,
                     mei_class: Callable[..., Any] | None = None, import_func: Callable[..., Any] | None = None,
                     optimize_func: Callable[..., Any] | None = None, tracker_cls: Callable[..., Any] | None = None,
-                    *, shape: Any = None) -> tuple[Tensor, float, dict[str, Any]]:
+                    *, shape: Any = None, create_initial_guess: Callable[..., Tensor] | None = None,
+                    ) -> tuple[Tensor, float, dict[str, Any]]:
     """Generate one MEI by gradient ascent on ``model`` (a module returning one value per input, or one in all).
 
     Args:
@@ -247,6 +248,10 @@ def gradient_ascent(dataloaders: Any, model: nn.Module, config: Mapping[str, Any
             :func:`~mei.optimization.optimize`, :class:`~mei.tracking.Tracker`). Given any, the run follows
             sinzlab/mei's sequence with them (see :func:`gradient_ascent_with`). Default: the package's own run.
         shape (Sequence[int], optional): the input shape, instead of the dataloaders' (keyword only).
+        create_initial_guess (Callable, optional): sinzlab/mei's early collaborator (its ``featurevis``
+            package, until May 2020), keyword only: the starting input is ``create_initial_guess(1, *shape[1:],
+            device=device)`` (e.g. ``torch.randn``) and the config needs no ``initial``. Given, the run follows
+            sinzlab/mei's sequence (:func:`gradient_ascent_with`).
 
     Returns:
         tuple: ``(mei, score, output)`` — the MEI as a CPU tensor of the input shape, the model's evaluation
@@ -255,7 +260,8 @@ def gradient_ascent(dataloaders: Any, model: nn.Module, config: Mapping[str, Any
     """
     collaborators = {name: value for name, value in (
         ("set_seed", set_seed), ("get_dims", get_dims), ("mei_class", mei_class), ("import_func", import_func),
-        ("optimize_func", optimize_func), ("tracker_cls", tracker_cls)) if value is not None}
+        ("optimize_func", optimize_func), ("tracker_cls", tracker_cls), ("create_initial_guess", create_initial_guess),
+    ) if value is not None}
     if collaborators:
         return gradient_ascent_with(dataloaders, model, config, seed, shape=shape, **collaborators)
     sinzlab, config = split_sinzlab_keys(config)
@@ -361,12 +367,14 @@ def gradient_ascent_with(dataloaders: Any, model: Any, config: Mapping[str, Any]
                          get_dims: Callable[[Any], Any] | None = None, mei_class: Callable[..., Any] = MEI,
                          import_func: Callable[..., Any] = import_object,
                          optimize_func: Callable[..., Any] = optimize,
-                         tracker_cls: Callable[..., Any] = Tracker) -> tuple[Any, Any, Any]:
+                         tracker_cls: Callable[..., Any] = Tracker,
+                         create_initial_guess: Callable[..., Tensor] | None = None) -> tuple[Any, Any, Any]:
     """sinzlab/mei's ``gradient_ascent`` sequence with its collaborators (each replaceable).
 
     In order: ``set_seed(seed)``, ``model.eval()``, ``model.to(device)``, the shape (``shape``, the config's
     ``shape``, ``get_dims`` or the dataloaders' first batch), ``initial = import_func(path, kwargs)(1, *shape[1:])``
-    on the device, ``optimizer = import_func(path, dict(params=[initial], **kwargs))``, the stopper, the
+    on the device (or ``create_initial_guess(1, *shape[1:], device=device)``, the early collaborator),
+    ``optimizer = import_func(path, dict(params=[initial], **kwargs))``, the stopper, the
     objectives (``tracker_cls(**{path: objective})``), the optional parts, ``mei_class(model, initial,
     optimizer, **optional)``, ``final, mei = optimize_func(mei, stopper, tracker)``; returns
     ``(mei, final, tracker.log)`` as the collaborators give them. The config is not validated beyond what
@@ -389,8 +397,10 @@ def gradient_ascent_with(dataloaders: Any, model: Any, config: Mapping[str, Any]
             return import_func(spec["path"], dict(extra, **spec.get("kwargs", {})) if extra
                                else dict(spec.get("kwargs", {})))
 
-        create = build(config["initial"])
-        initial = create_initial(create, (1, *tuple(shape)[1:])).to(device)
+        if create_initial_guess is not None:  # sinzlab/mei's featurevis: the initial guess is a collaborator
+            initial = create_initial_guess(1, *tuple(shape)[1:], device=device)
+        else:
+            initial = create_initial(build(config["initial"]), (1, *tuple(shape)[1:])).to(device)
         optimizer = build(config["optimizer"], params=[initial])
         stopper = build(config["stopper"])
         tracker = tracker_cls(**{spec["path"]: build(spec) for spec in config.get("objectives", [])})

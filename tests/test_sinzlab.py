@@ -168,6 +168,21 @@ def test_injected_collaborators_follow_sinzlabs_sequence_and_leave_the_global_rn
     assert config == {**{k: v for k, v in CONFIG.items() if k != "shape"}, "postprocessing": config["postprocessing"]}
 
 
+def test_featurevis_create_initial_guess_collaborator_makes_the_starting_input():
+    calls = []
+
+    def create_initial_guess(*shape, device):
+        calls.append((shape, device))
+        return torch.full(shape, 0.5, device=device)
+
+    config = {k: v for k, v in CONFIG.items() if k != "initial"}  # no initial: the collaborator makes it
+    config["stopper"] = {"path": "mei.stoppers.NumIterations", "kwargs": {"num_iterations": 1}}
+    config["optimizer"] = {"path": "torch.optim.SGD", "kwargs": {"lr": 0.0}}
+    mei, score, _ = gradient_ascent(None, linear_unit(), config, 3, create_initial_guess=create_initial_guess)
+    assert calls == [((1, 1, 4, 4), "cpu")] and torch.equal(mei, torch.full((1, 1, 4, 4), 0.5))
+    assert score == pytest.approx(float(linear_unit()(mei)))
+
+
 def test_dataloaders_do_not_move_the_callers_global_rng():
     data = torch.utils.data.TensorDataset(torch.zeros(8, 1, 4, 4), torch.zeros(8, 3))
     loaders = {"train": {"s": torch.utils.data.DataLoader(data, batch_size=4, shuffle=True)}}

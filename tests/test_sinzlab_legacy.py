@@ -93,5 +93,85 @@ def test_legacy_helpers_and_models():
     assert add(1, iteration=3) == 2
     assert Compose([add, add])(1, iteration=1) == 3 and Compose([])(1) is None
     assert Combine([lambda x: x, lambda x: 2 * x])(torch.tensor(1.0)).item() == 3.0
-    with pytest.raises(NotImplementedError, match="torchvision"):
-        VGG19(layer=1, channel=0)
+    assert VGG19(layer=1, channel=0, device="cpu")(torch.rand(1, 3, 8, 8)).dim() == 0  # one value
+
+
+# ------------------------------------------------------------------ VGG-19 in pure torch, torchvision's layout
+
+# torchvision's vgg19 / vgg19_bn ``features`` indices (configuration E): the convolutions and the max-pools
+VGG19_CONVS = [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34]
+VGG19_POOLS = [4, 9, 18, 27, 36]
+VGG19_BN_CONVS = [0, 3, 7, 10, 14, 17, 20, 23, 27, 30, 33, 36, 40, 43, 46, 49]
+VGG19_BN_POOLS = [6, 13, 26, 39, 52]
+CLASSIFIER_KEYS = ["classifier.0.weight", "classifier.0.bias", "classifier.3.weight", "classifier.3.bias",
+                   "classifier.6.weight", "classifier.6.bias"]
+WIDTHS = [64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512, 512, 512, 512]
+
+
+def expected_keys(use_batchnorm: bool) -> list[str]:
+    keys = []
+    for conv in VGG19_BN_CONVS if use_batchnorm else VGG19_CONVS:
+        keys += [f"features.{conv}.weight", f"features.{conv}.bias"]
+        if use_batchnorm:
+            keys += [f"features.{conv + 1}.{name}"
+                     for name in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")]
+    return keys + CLASSIFIER_KEYS
+
+
+@pytest.mark.parametrize("use_batchnorm, n_params", [(False, 143_667_240), (True, 143_678_248)])
+def test_vgg19_has_torchvisions_state_dict_keys_shapes_and_size(use_batchnorm, n_params):
+    from mei.legacy.models import VGG19Network
+
+    with torch.device("meta"):  # the layout only: no memory, no weights
+        network = VGG19Network(use_batchnorm)
+    state = network.state_dict()
+    assert list(state) == expected_keys(use_batchnorm)
+    convs = VGG19_BN_CONVS if use_batchnorm else VGG19_CONVS
+    inputs = [3, *WIDTHS[:-1]]
+    shapes = [(width, before, 3, 3) for width, before in zip(WIDTHS, inputs, strict=True)]
+    assert [tuple(state[f"features.{c}.weight"].shape) for c in convs] == shapes
+    assert tuple(state["classifier.0.weight"].shape) == (4096, 512 * 7 * 7)
+    assert tuple(state["classifier.6.weight"].shape) == (1000, 4096)
+    assert sum(p.numel() for p in network.parameters()) == n_params  # torchvision's documented sizes
+    pools = VGG19_BN_POOLS if use_batchnorm else VGG19_POOLS
+    assert [i for i, m in enumerate(network.features) if isinstance(m, torch.nn.MaxPool2d)] == pools
+    assert len(network.features) == (53 if use_batchnorm else 37)
+
+
+def test_vgg19_core_gives_the_feature_maps_of_its_layer_and_vgg19_one_channels_mean():
+    from mei.legacy.models import VGG19, VGG19Core
+
+    x = torch.rand(2, 3, 64, 64)
+    assert VGG19Core(4, use_batchnorm=False, device="cpu")(x).shape == (2, 64, 32, 32)  # after the first pool
+    assert VGG19Core(52, use_batchnorm=True, device="cpu")(x).shape == (2, 512, 2, 2)
+    core = VGG19Core(1, use_batchnorm=False, device="cpu")  # conv + ReLU
+    assert bool((core(x) >= 0).all())
+    unit = VGG19(1, channel=5, use_batchnorm=False, device="cpu")
+    unit.model = core
+    assert unit(x).item() == pytest.approx(core(x)[:, 5].mean().item())
+    with pytest.raises(ValueError, match="max is 36"):
+        VGG19Core(37, use_batchnorm=False, device="cpu")
+
+
+def test_pretrained_vgg19_says_how_to_load_weights_from_a_file():
+    from mei.legacy.models import VGG19, VGG19Core
+
+    for make in (lambda: VGG19Core(3, pretrained=True), lambda: VGG19(3, 0, pretrained=True)):
+        with pytest.raises(ValueError, match=r"would download.*state_dict\(\), 'vgg19_bn.pth'.*weights="):
+            make()
+
+
+@pytest.mark.slow
+def test_saved_vgg19_weights_load_unchanged(tmp_path):
+    from mei.legacy.models import VGG19Core, VGG19Network
+
+    network = VGG19Network(use_batchnorm=False)
+    torch.save(network.state_dict(), tmp_path / "vgg19.pth")
+    core = VGG19Core(34, use_batchnorm=False, device="cpu", weights=str(tmp_path / "vgg19.pth"))
+    assert torch.equal(core.model[34].weight, network.features[34].weight)
+    x = torch.rand(1, 3, 32, 32)
+    assert torch.equal(core(x), network.features[:35].eval()(x))
+    del network.classifier[6]  # a state dict of another layout is refused, not half loaded
+    torch.save(network.state_dict(), tmp_path / "other.pth")
+    with pytest.raises(RuntimeError, match="classifier.6.weight"):
+        VGG19Core(3, use_batchnorm=False, device="cpu", weights=str(tmp_path / "other.pth"))
