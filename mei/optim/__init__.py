@@ -26,20 +26,30 @@ from . import (
     loss,
     models,
     optimization,
+    output_hook,
     postprocessing,
     reducer,
     relu,
     transforms,
     visualize,
 )
-from .hooks import ModuleOutputs, ObjectiveModel, collect_activations, get_model_layers, objective_model
+from .hooks import (
+    ActivationFetcher,
+    ModuleOutputs,
+    ModuleOutputsHook,
+    ObjectiveModel,
+    collect_activations,
+    get_model_layers,
+    objective_model,
+)
 from .optimization import InputOptimization
 from .relu import RedirectedReLU, SkipLayer, replace_layers, skip_layers, swapped_layers
 from .visualize import save_image, show, weights_to_heatmap_2d
 
 __all__ = [
     "atlas", "circuits", "dataset", "hooks", "images", "loss", "models", "optimization", "postprocessing", "reducer",
-    "relu", "transforms", "visualize", "InputOptimization", "ModuleOutputs", "ObjectiveModel", "collect_activations",
+    "relu", "transforms", "visualize", "output_hook", "InputOptimization", "ModuleOutputsHook", "ActivationFetcher",
+    "ModuleOutputs", "ObjectiveModel", "collect_activations",
     "get_model_layers", "objective_model", "RedirectedReLU", "SkipLayer", "replace_layers", "skip_layers",
     "swapped_layers", "show", "save_image",
     "weights_to_heatmap_2d",

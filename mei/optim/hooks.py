@@ -15,9 +15,11 @@ import torch
 from torch import Tensor, nn
 
 from ..engine.hooks import MODEL_INPUT, ModuleOutputs, Target, _key, capture, get_module, is_model_input, module_name
+from .output_hook import ActivationFetcher, ModuleOutputsHook
 
 __all__ = ["MODEL_INPUT", "ModuleOutputs", "Target", "capture", "get_module", "is_model_input", "module_name",
-           "get_model_layers", "run_and_capture", "collect_activations", "ObjectiveModel", "objective_model"]
+           "get_model_layers", "run_and_capture", "collect_activations", "ObjectiveModel", "objective_model",
+           "ModuleOutputsHook", "ActivationFetcher"]
 
 
 def get_model_layers(model: nn.Module, types: type[nn.Module] | tuple[type[nn.Module], ...] | None = None

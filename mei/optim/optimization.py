@@ -26,7 +26,7 @@ from ..methods import evaluation_mode
 from ..optimization import MEI, State, optimize
 from ..stoppers import NumIterations, OptimizationStopper
 from ._typing import EngineTransform, ImageParameterizationLike, StopCriteria
-from .hooks import run_and_capture
+from .hooks import ModuleOutputs, run_and_capture
 from .loss import Loss, default_loss_summarize
 
 #: ``optimize()``'s learning rate for the default Adam (captum's default).
@@ -146,10 +146,12 @@ class SummarizedObjective(nn.Module):
         self.model = model
         self.loss_function = loss_function
         self.loss_summarize_fn = loss_summarize_fn or default_loss_summarize
+        #: Outputs of targets outside the model (the input parameterization), written by whoever renders.
+        self.outside: dict[nn.Module, Tensor] = {}
 
     def loss(self, x: Tensor) -> Tensor:
         """The summarized loss of the images ``x`` (a scalar)."""
-        outputs = run_and_capture(self.model, _targets(self.loss_function), x)
+        outputs = _capture(self.model, _targets(self.loss_function), x, self.outside)
         value = self.loss_summarize_fn(self.loss_function(outputs))
         if not isinstance(value, Tensor) or value.numel() != 1:
             raise ValueError(f"loss_summarize_fn must return a scalar tensor, got "
@@ -159,6 +161,31 @@ class SummarizedObjective(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         n = x.shape[0] if self.n_shares is None else self.n_shares
         return (-self.loss(x) / n).expand(n)
+
+
+def _capture(model: nn.Module, targets: list[Any], x: Tensor, outside: dict[nn.Module, Tensor]) -> ModuleOutputs:
+    """The targets' outputs from ``model(x)``; a target in ``outside`` (a module that is not part of the model,
+    such as the input parameterization a loss may target, as in captum) takes its output from there."""
+    outputs = run_and_capture(model, [t for t in targets if not _is_outside(t, outside)], x)
+    outputs.update({t: outside[t] for t in targets if _is_outside(t, outside)})
+    return outputs
+
+
+def _is_outside(target: Any, outside: dict[nn.Module, Tensor]) -> bool:
+    return isinstance(target, nn.Module) and target in outside
+
+
+class _Tap:
+    """``render`` that also writes each image it renders into ``into[module]`` (for a loss on the input
+    parameterization ``module`` itself)."""
+
+    def __init__(self, render: Callable[[Tensor], Tensor], module: nn.Module, into: dict[nn.Module, Tensor]) -> None:
+        self.render, self.module, self.into = render, module, into
+
+    def __call__(self, param: Tensor) -> Tensor:
+        image = self.render(param)
+        self.into[self.module] = image
+        return image
 
 
 def _targets(loss_function: Any) -> list[Any]:
@@ -272,8 +299,14 @@ class InputOptimization:
 
     def loss(self) -> Tensor:
         """captum's value of the loss for the current image, transformed (one forward, with gradient)."""
-        image = _engine_transform(self.transform)(self.input_param(), 0)
-        return self.loss_function(run_and_capture(self.model, self.targets, image))
+        rendered = self.input_param()
+        image = _engine_transform(self.transform)(rendered, 0)
+        outside = {self.input_param: rendered} if self._targets_input() else {}
+        return self.loss_function(_capture(self.model, self.targets, image, outside))
+
+    def _targets_input(self) -> bool:
+        """Whether the loss reads the input parameterization's own output (captum allows that)."""
+        return any(t is self.input_param for t in self.targets)
 
     def cleanup(self) -> None:
         """Nothing to remove: hooks live for one forward only (kept for captum's API)."""
@@ -284,6 +317,8 @@ class InputOptimization:
         param, render, _ = as_rendered(self.input_param)
         transform = _engine_transform(self.transform)
         objective = SummarizedObjective(self.model, self.loss_function, loss_summarize_fn, n_shares=param.shape[0])
+        if self._targets_input():
+            render = _Tap(render, self.input_param, objective.outside)
         return RenderedMEI(
             objective, param.detach(), optimizer_factory(optimizer, lr),
             transform=lambda x, i_iter: transform(render(x), i_iter), render=render,

@@ -234,3 +234,18 @@ def test_stack_and_shared_images_optimize_through_all_their_parameters():
     before = [p.detach().clone() for p in shared.parameters()]
     InputOptimization(Small(), loss.ChannelActivation("fc", 0), shared, nn.Identity()).optimize(5, lr=0.1, seed=0)
     assert all(not torch.equal(b, p) for b, p in zip(before, shared.parameters(), strict=True))  # both parts moved
+
+
+def test_a_loss_on_the_input_parameterization_itself_reads_the_rendered_image():
+    # captum lets a loss target the parameterization: its value is the image before the transforms. On the pixels
+    # with SGD, -mean(red) has the gradient -1/(H*W) per red pixel: each step adds exactly lr/(H*W) to red only.
+    start = torch.rand(1, 3, 4, 5, generator=torch.Generator().manual_seed(0))
+    image = images.PixelImage(init=start.clone())
+    objective = InputOptimization(nn.Identity(), loss.ChannelActivation(image, 0), image,
+                                  transforms.RandomSpatialJitter(1))
+    assert torch.allclose(objective.loss(), start[:, 0])
+    history = objective.optimize(n_steps(5, False), optimizer=torch.optim.SGD, lr=2.0)
+    step = 2.0 / 20
+    assert torch.allclose(history, -(start[:, 0].mean() + step * torch.arange(5.0)), atol=1e-6)
+    assert torch.allclose(image.param[:, 0], start[:, 0] + 5 * step, atol=1e-6)
+    assert torch.equal(image.param[:, 1:], start[:, 1:])
