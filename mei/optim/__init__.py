@@ -2,7 +2,8 @@
 
 Modules: :mod:`~mei.optim.loss` (composable objectives by layer object or name), :mod:`~mei.optim.images`
 (pixel, FFT, colour-decorrelated parameterizations), :mod:`~mei.optim.transforms` (robustness transforms),
-:mod:`~mei.optim.hooks` (activation collection), :mod:`~mei.optim.optimization` (:class:`InputOptimization`,
+:mod:`~mei.optim.hooks` (activation collection), :mod:`~mei.optim.output_hook` (captum's ``ModuleOutputsHook`` and
+``ActivationFetcher``), :mod:`~mei.optim.optimization` (:class:`InputOptimization`,
 :class:`n_steps`), :mod:`~mei.optim.relu` (``RedirectedReLU``), :mod:`~mei.optim.circuits`,
 :mod:`~mei.optim.postprocessing` (Yosinski regularizers), :mod:`~mei.optim.models` (a small random-weight zoo),
 :mod:`~mei.optim.reducer` (``ChannelReducer``: NMF, PCA or any scikit-learn-style estimator over the channels of

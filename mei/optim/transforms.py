@@ -21,7 +21,7 @@ from torch.distributions import Distribution
 from ..engine import rng
 from ..engine.component import check_bool, check_choice, check_number, check_numbers, component
 from ..engine.errors import HyperparameterError
-from ..engine.kernels import edge_padding, resample
+from ..engine.kernels import _centred_theta, edge_padding, resample
 from ..engine.module_component import ModuleComponent
 
 PADDING_MODES: tuple[str, ...] = ("reflection", "border", "zeros")
@@ -122,15 +122,26 @@ class RandomSpatialJitter(ModuleComponent):
     def __init__(self, translate: int) -> None:
         super().__init__()
         self.translate = check_number("translate", translate, minimum=0, integer=True)
+        self.pad_range = 2 * self.translate  # captum's attributes
+        self.pad = nn.ReflectionPad2d(self.translate)
+
+    def _padded(self, x: Tensor) -> Tensor:
+        t = self.translate
+        return F.pad(x, (t, t, t, t), mode=edge_padding("reflect", t, tuple(x.shape[-2:])))
+
+    def translate_tensor(self, x: Tensor, insets: Tensor | Sequence[int]) -> Tensor:
+        """captum's helper: the window of the reflected-padded batch that starts ``insets = (top, left)`` pixels
+        in (``0`` moves the content ``translate`` pixels down/right, ``2 * translate`` as far up/left)."""
+        top, left = (int(v) for v in insets)
+        height, width = x.shape[-2:]
+        return self._padded(x)[..., top:top + height, left:left + width]
 
     def forward(self, x: Tensor, i_iter: int = 0) -> Tensor:
-        t = self.translate
-        if t == 0:
+        if self.translate == 0:
             return x
         height, width = x.shape[-2:]
-        mode = edge_padding("reflect", t, (height, width))
-        padded = F.pad(x, (t, t, t, t), mode=mode)
-        offsets = rng.randint(0, 2 * t + 1, x.shape[0], (2,)).tolist()
+        padded = self._padded(x)
+        offsets = rng.randint(0, self.pad_range + 1, x.shape[0], (2,)).tolist()
         return torch.stack([padded[k, ..., dy:dy + height, dx:dx + width] for k, (dy, dx) in enumerate(offsets)])
 
 
@@ -239,31 +250,144 @@ def _factors(values: Any) -> list[float] | Distribution:
     return [float(v) for v in check_numbers("scale", list(values), expected="a non-empty list of numbers")]
 
 
+GRID_MODES: tuple[str, ...] = ("bilinear", "nearest", "bicubic")
+"""The interpolations of :class:`RandomRotation` and :class:`RandomScaleAffine` (``grid_sample``'s ``mode``)."""
+
+
+def _values_or_distribution(name: str, values: Any) -> tuple[list[float], Distribution | None]:
+    """captum's ``scale``/``degrees`` argument: numbers (a sequence or 1-d tensor) or a distribution."""
+    if isinstance(values, Distribution):
+        if values.batch_shape != torch.Size([]):
+            raise ValueError(f"{name}: a distribution must draw one number at a time (batch_shape ())")
+        return [], values
+    if isinstance(values, Tensor):
+        if values.dim() != 1:
+            raise ValueError(f"{name}: a tensor of values must be 1-d, got shape {tuple(values.shape)}")
+        values = values.tolist()
+    return [float(v) for v in check_numbers(name, list(values), expected="a non-empty list of numbers")], None
+
+
+def _draw(values: list[float], distribution: Distribution | None, n_images: int) -> Tensor:
+    """One value per image (float64 CPU): picked from ``values`` or sampled from ``distribution``, each image
+    from its own seeded stream."""
+    if distribution is None:
+        return _pick(values, n_images)
+
+    def sample(generator: torch.Generator | None) -> Tensor:
+        if generator is None:
+            return torch.as_tensor(distribution.sample(), dtype=torch.float64)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
+            return torch.as_tensor(distribution.sample(), dtype=torch.float64)
+
+    return rng.per_image(n_images, sample).reshape(n_images)
+
+
+class _GridTransform(ModuleComponent):
+    """Base of captum's resampling transforms: one value per image (from a list or a distribution), turned into
+    a ``(2, 3)`` matrix of :func:`F.affine_grid` by :meth:`_matrices`; ``grid_sample`` keeps the size."""
+
+    _value_name = ""
+
+    def __init__(self, values: Any, mode: str = "bilinear", padding_mode: str = "zeros",
+                 align_corners: bool = False) -> None:
+        super().__init__()
+        listed, distribution = _values_or_distribution(self._value_name, values)
+        setattr(self, self._value_name, listed)
+        setattr(self, self._value_name + "_distribution", distribution)
+        self._is_distribution = distribution is not None
+        self.mode = check_choice("mode", mode, GRID_MODES)
+        self.padding_mode = check_choice("padding_mode", padding_mode, PADDING_MODES,
+                                         expected="'zeros', 'border' or 'reflection'")
+        self.align_corners = check_bool("align_corners", align_corners)
+
+    def _matrices(self, x: Tensor, values: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def _sample(self, x: Tensor, values: Tensor) -> Tensor:
+        grid = F.affine_grid(self._matrices(x, values), list(x.shape), align_corners=self.align_corners)
+        return F.grid_sample(x, grid, mode=self.mode, padding_mode=self.padding_mode,
+                             align_corners=self.align_corners)
+
+    def forward(self, x: Tensor, i_iter: int = 0) -> Tensor:
+        if x.dim() != 4:
+            raise ValueError(f"{type(self).__name__} takes (N, C, H, W) images, got shape {tuple(x.shape)}")
+        values = _draw(getattr(self, self._value_name), getattr(self, self._value_name + "_distribution"),
+                       x.shape[0])
+        return self._sample(x, values)
+
+
 @component("transform")
-class RandomRotation(RandomAffine):
-    """Rotate each image about its centre by an angle picked from ``degrees`` (size kept); what the rotation
-    uncovers is filled with zeros, as in captum.
+class RandomRotation(_GridTransform):
+    """Rotate each image about its centre by an angle picked from ``degrees`` (or drawn from a distribution),
+    size kept; what the rotation uncovers is filled as ``padding_mode`` says (zeros, as in captum).
+
+    The rotation is rigid in pixels, so non-square images are rotated without shear (captum rotates the
+    normalized square; on square images the two are the same).
 
     Args:
-        degrees (list[float]): angles in degrees to pick from.
+        degrees (list[float], 1-d Tensor or torch.distributions.Distribution): angles in degrees to pick from.
+        mode (str, optional): ``"bilinear"``, ``"nearest"`` or ``"bicubic"``. Default: ``"bilinear"``.
         padding_mode (str, optional): ``"zeros"``, ``"reflection"`` or ``"border"``. Default: ``"zeros"``.
+        align_corners (bool, optional): as for ``F.grid_sample``. Default: False.
     """
 
-    def __init__(self, degrees: Sequence[float], padding_mode: str = "zeros") -> None:
-        super().__init__(degrees=degrees, padding_mode=padding_mode)
+    _value_name = "degrees"
+    _arguments_as_given = ("degrees",)
+    degrees: list[float]
+
+    def __init__(self, degrees: Sequence[float] | Tensor | Distribution, mode: str = "bilinear",
+                 padding_mode: str = "zeros", align_corners: bool = False) -> None:
+        super().__init__(degrees, mode, padding_mode, align_corners)
+
+    @staticmethod
+    def _get_rot_mat(theta: float, device: torch.device | str, dtype: torch.dtype) -> Tensor:
+        """captum's ``(2, 3)`` rotation matrix of ``theta`` degrees (of a square image)."""
+        angle = math.radians(float(theta))
+        return torch.tensor([[math.cos(angle), -math.sin(angle), 0.0], [math.sin(angle), math.cos(angle), 0.0]],
+                            device=device, dtype=dtype)
+
+    def _rotate_tensor(self, x: Tensor, theta: float) -> Tensor:
+        """Every image of ``x`` rotated by ``theta`` degrees."""
+        return self._sample(x, torch.full((x.shape[0],), float(theta), dtype=torch.float64))
+
+    def _matrices(self, x: Tensor, values: Tensor) -> Tensor:
+        return _centred_theta(x, torch.ones_like(values), values)
 
 
-class RandomScaleAffine(RandomAffine):
-    """captum's ``RandomScaleAffine``: zoom each image about its centre by a factor picked from ``scale``, size
-    kept (the same as :class:`RandomScale` here, with captum's zero fill).
+@component("transform")
+class RandomScaleAffine(_GridTransform):
+    """captum's ``RandomScaleAffine``: resample each image with the matrix ``[[s, 0, 0], [0, s, 0]]`` for a
+    factor ``s`` picked from ``scale`` (or drawn from a distribution), size kept: ``s > 1`` shrinks the content
+    (the border filled as ``padding_mode`` says), ``s < 1`` zooms in. (:class:`RandomScale` and
+    :class:`RandomAffine` take zoom factors, ``> 1`` enlarges.)
 
     Args:
-        scale (list[float]): factors to pick from (> 1 enlarges).
+        scale (list[float], 1-d Tensor or torch.distributions.Distribution): factors to pick from.
+        mode (str, optional): ``"bilinear"``, ``"nearest"`` or ``"bicubic"``. Default: ``"bilinear"``.
         padding_mode (str, optional): ``"zeros"``, ``"reflection"`` or ``"border"``. Default: ``"zeros"``.
+        align_corners (bool, optional): as for ``F.affine_grid`` and ``F.grid_sample``. Default: False.
     """
 
-    def __init__(self, scale: Sequence[float], padding_mode: str = "zeros") -> None:
-        super().__init__(scale=scale, padding_mode=padding_mode)
+    _value_name = "scale"
+    _arguments_as_given = ("scale",)
+    scale: list[float]
+
+    def __init__(self, scale: Sequence[float] | Tensor | Distribution, mode: str = "bilinear",
+                 padding_mode: str = "zeros", align_corners: bool = False) -> None:
+        super().__init__(scale, mode, padding_mode, align_corners)
+
+    @staticmethod
+    def _get_scale_mat(m: float, device: torch.device | str, dtype: torch.dtype) -> Tensor:
+        """captum's ``(2, 3)`` scale matrix of the factor ``m``."""
+        return torch.tensor([[float(m), 0.0, 0.0], [0.0, float(m), 0.0]], device=device, dtype=dtype)
+
+    def _scale_tensor(self, x: Tensor, scale: float) -> Tensor:
+        """Every image of ``x`` resampled with the factor ``scale``."""
+        return self._sample(x, torch.full((x.shape[0],), float(scale), dtype=torch.float64))
+
+    def _matrices(self, x: Tensor, values: Tensor) -> Tensor:
+        return _centred_theta(x, 1 / values, torch.zeros_like(values))
 
 
 @component("transform")
@@ -344,24 +468,50 @@ def symmetric_pad(x: Tensor, padding: Sequence[Sequence[int]]) -> Tensor:
     """NumPy's ``np.pad(x, padding, mode="symmetric")`` in torch, differentiable: ``padding`` holds one
     ``(before, after)`` pair per dimension; the edge value is repeated (mirror including the edge), and pads
     longer than a dimension keep mirroring."""
-    if len(padding) != x.dim():
-        raise ValueError(f"give one (before, after) pair per dimension ({x.dim()}), got {padding!r}")
-    for dim, (before, after) in enumerate(padding):
-        n = x.shape[dim]
-        if before == 0 and after == 0:
-            continue
-        j = torch.arange(-int(before), n + int(after), device=x.device) % (2 * n)
-        x = x.index_select(dim, torch.where(j < n, j, 2 * n - 1 - j))
+    for dim, index in enumerate(_symmetric_indices(x, padding)):
+        if index is not None:
+            x = x.index_select(dim, index)
     return x
 
 
-class SymmetricPadding:
-    """captum's ``SymmetricPadding``: ``SymmetricPadding.apply(x, padding)`` is :func:`symmetric_pad` (its
-    gradient is the exact one: a mirrored value sends its gradient back to the pixel it copies)."""
+def _symmetric_indices(x: Tensor, padding: Sequence[Sequence[int]]) -> list[Tensor | None]:
+    """Per dimension, the source index of every padded position (``None`` where nothing is padded)."""
+    if len(padding) != x.dim():
+        raise ValueError(f"give one (before, after) pair per dimension ({x.dim()}), got {padding!r}")
+    indices: list[Tensor | None] = []
+    for dim, (before, after) in enumerate(padding):
+        n = x.shape[dim]
+        if before == 0 and after == 0:
+            indices.append(None)
+            continue
+        j = torch.arange(-int(before), n + int(after), device=x.device) % (2 * n)
+        indices.append(torch.where(j < n, j, 2 * n - 1 - j))
+    return indices
+
+
+class SymmetricPadding(torch.autograd.Function):
+    """captum's ``SymmetricPadding``: ``SymmetricPadding.apply(x, padding)`` is :func:`symmetric_pad`, one autograd
+    node whose gradient is the exact one: a mirrored value sends its gradient back to the pixel it copies
+    (captum's backward crops the padding away instead)."""
 
     @staticmethod
-    def apply(x: Tensor, padding: Sequence[Sequence[int]]) -> Tensor:
-        return symmetric_pad(x, padding)
+    def forward(ctx: Any, x: Tensor, padding: Sequence[Sequence[int]]) -> Tensor:
+        indices = _symmetric_indices(x, padding)
+        ctx.indices, ctx.sizes = indices, x.shape
+        for dim, index in enumerate(indices):
+            if index is not None:
+                x = x.index_select(dim, index)
+        return x
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor, None]:
+        grad = grad_output
+        for dim, index in reversed(list(enumerate(ctx.indices))):
+            if index is not None:
+                shape = list(grad.shape)
+                shape[dim] = ctx.sizes[dim]
+                grad = grad.new_zeros(shape).index_add_(dim, index, grad)
+        return grad, None
 
 
 class ScaleInputRange(nn.Module):
@@ -418,6 +568,102 @@ class BlendAlpha(nn.Module):
         return alpha * rgb + (1 - alpha) * background
 
 
+class GaussianSmoothing(nn.Module):
+    """captum's ``GaussianSmoothing``: convolve each channel of a 1-, 2- or 3-d signal with a normalized Gaussian
+    kernel (a depthwise ``conv1d``/``conv2d``/``conv3d`` without padding, so each side loses ``kernel_size // 2``).
+
+    The kernel is the product over the dimensions of ``exp(-((i - (k - 1) / 2) / sigma)^2 / 2)`` for
+    ``i = 0 .. k - 1``, divided by its sum.
+
+    Args:
+        channels (int): number of channels of the input (and output).
+        kernel_size (int or sequence of int): the kernel's size, one for all dimensions or one per dimension.
+        sigma (float or sequence of float): its standard deviation(s) in samples.
+        dim (int, optional): 1, 2 or 3 signal dimensions. Default: 2.
+
+    Takes ``(N, channels, *spatial)`` with ``dim`` spatial dimensions; the kernel is the buffer ``weight``,
+    shape ``(channels, 1, *kernel_size)``.
+    """
+
+    weight: Tensor  # a registered buffer
+
+    def __init__(self, channels: int, kernel_size: int | Sequence[int], sigma: float | Sequence[float],
+                 dim: int = 2) -> None:
+        super().__init__()
+        if dim not in (1, 2, 3):
+            raise RuntimeError(f"GaussianSmoothing supports 1, 2 and 3 dimensions, got dim={dim}")
+        sizes = [int(kernel_size)] * dim if isinstance(kernel_size, (int, float)) else [int(k) for k in kernel_size]
+        sigmas = [float(sigma)] * dim if isinstance(sigma, (int, float)) else [float(v) for v in sigma]
+        if len(sizes) != dim or len(sigmas) != dim:
+            raise ValueError(f"kernel_size and sigma need one value or {dim}, got {kernel_size!r} and {sigma!r}")
+        kernel = torch.ones(())
+        for size, std in zip(sizes, sigmas, strict=True):  # captum's arithmetic, so the values agree to the bit
+            grid = torch.arange(size, dtype=torch.float32)
+            profile = 1 / (std * math.sqrt(2 * math.pi)) * torch.exp(-(((grid - (size - 1) / 2) / std) ** 2) / 2)
+            kernel = kernel[..., None] * profile
+        kernel = kernel / kernel.sum()
+        self.register_buffer("weight", kernel.expand(int(channels), 1, *sizes).contiguous())
+        self.groups = int(channels)
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        convolve = (F.conv1d, F.conv2d, F.conv3d)[self.dim - 1]
+        return convolve(x, weight=self.weight.to(x.dtype), groups=self.groups)
+
+
+class NChannelsToRGB(nn.Module):
+    """captum's ``NChannelsToRGB``: any number of channels shown as RGB
+    (:func:`mei.optim.visualize.nchannels_to_rgb`: one hue per channel, each pixel keeps its norm).
+
+    Args:
+        warp (bool, optional): make neighbouring hues easier to tell apart. Default: False.
+    """
+
+    def __init__(self, warp: bool = False) -> None:
+        super().__init__()
+        self.warp = check_bool("warp", warp)
+
+    def forward(self, x: Tensor) -> Tensor:
+        from .visualize import nchannels_to_rgb
+
+        return nchannels_to_rgb(x, self.warp)
+
+
+class RandomCrop(nn.Module):
+    """captum's ``RandomCrop``: cut a ``crop_size`` window out of each image at a random place.
+
+    Each image is rolled (circularly) by a random shift in ``[-s, s)`` per axis, ``s = ceil((size - crop) / 2)``,
+    and its centre window is kept (:meth:`_center_crop`), so every window lies within the image; the shifts are
+    drawn per image from the engine's seeded streams.
+
+    Args:
+        crop_size (int or sequence of 1 or 2 ints): output height and width.
+    """
+
+    def __init__(self, crop_size: int | Sequence[int]) -> None:
+        super().__init__()
+        self.crop_size = list(_pair(crop_size))
+
+    def _center_crop(self, x: Tensor) -> Tensor:
+        """The centre ``crop_size`` window of ``x`` (the larger half of an odd margin is cut at the top/left)."""
+        (height, width), (crop_h, crop_w) = x.shape[-2:], self.crop_size
+        if crop_h > height or crop_w > width:
+            raise ValueError(f"crop_size {tuple(self.crop_size)} is larger than the image {(height, width)}")
+        bottom = height - math.ceil((height - crop_h) / 2)
+        right = width - math.ceil((width - crop_w) / 2)
+        return x[..., bottom - crop_h:bottom, right - crop_w:right]
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 4:
+            raise ValueError(f"RandomCrop takes (N, C, H, W) images, got shape {tuple(x.shape)}")
+        reach = [math.ceil((x.shape[2] - self.crop_size[0]) / 2), math.ceil((x.shape[3] - self.crop_size[1]) / 2)]
+        shifts = rng.per_image(x.shape[0], lambda g: torch.stack(
+            [torch.randint(-r, r, (), generator=g) if r > 0 else torch.zeros((), dtype=torch.int64)
+             for r in reach])).tolist()
+        rolled = torch.stack([torch.roll(image, shift, dims=(1, 2)) for image, shift in zip(x, shifts, strict=True)])
+        return self._center_crop(rolled)
+
+
 @component("transform")
 class CenterCrop(ModuleComponent):
     """Cut the central ``size`` window out of each image, or pad symmetrically (with ``value``) where the
@@ -441,7 +687,7 @@ class CenterCrop(ModuleComponent):
             size = (size, size)
         if not isinstance(size, (list, tuple)) or len(size) == 1:
             size = tuple(size) * 2 if isinstance(size, (list, tuple)) else size
-        self.size = tuple(check_numbers("size", size, min_length=2, max_length=2, minimum=0, integer=True))
+        self.size = list(check_numbers("size", size, min_length=2, max_length=2, minimum=0, integer=True))
         self.pixels_from_edges = check_bool("pixels_from_edges", pixels_from_edges)
         self.offset_left = check_bool("offset_left", offset_left)
         self.padding_mode = check_choice("padding_mode", padding_mode, PAD_MODES)
@@ -547,5 +793,6 @@ __all__ = [
     "ToRGB", "KLT_MATRIX", "I1I2I3_MATRIX", "RandomScaleResize", "RandomScaleAffine", "center_crop", "symmetric_pad",
     "SymmetricPadding", "ScaleInputRange", "RGBToBGR", "IgnoreAlpha", "BlendAlpha", "RandomSpatialJitter",
     "RandomAffine", "RandomScale", "RandomRotation", "Pad", "CenterCrop", "Chain", "RandomChoice",
-    "TransformationRobustness", "affine", "default_scales", "default_degrees",
+    "TransformationRobustness", "affine", "default_scales", "default_degrees", "GaussianSmoothing", "NChannelsToRGB",
+    "RandomCrop", "GRID_MODES",
 ]

@@ -114,4 +114,60 @@ def weights_to_heatmap_2d(weight: Tensor, colors: Sequence[str] = ("0571b0", "92
     return rgb.permute(2, 0, 1)
 
 
-__all__ = ["show", "save_image", "make_grid", "weights_to_heatmap_2d"]
+#: The six hues :func:`hue_to_rgb` blends between (every 60 degrees, unit norm): red, yellow, green, cyan, blue,
+#: magenta.
+HUES = [[1.0, 0.0, 0.0], [0.7071, 0.7071, 0.0], [0.0, 1.0, 0.0], [0.0, 0.7071, 0.7071], [0.0, 0.0, 1.0],
+        [0.7071, 0.0, 0.7071]]
+
+
+def hue_to_rgb(angle: float, device: torch.device | str = "cpu", warp: bool = True) -> Tensor:
+    """The unit RGB vector of the hue ``angle`` (degrees): a blend of the two nearest of :data:`HUES`.
+
+    Args:
+        angle (float): the hue in degrees (any number; taken modulo 360).
+        device (torch.device or str, optional): Default: ``"cpu"``.
+        warp (bool, optional): bend the blend towards the six hues (a sine ease), so that neighbouring colours
+            are easier to tell apart. Default: True.
+
+    Returns:
+        Tensor: shape ``(3,)``, norm 1.
+    """
+    angle = float(angle) % 360
+    index = int(angle // 60)
+    d = (angle - 60 * index) / 60
+    if warp:
+        d = math.sin(d * math.pi / 2) if index % 2 == 0 else 1 - math.sin((1 - d) * math.pi / 2)
+    hues = torch.tensor(HUES, device=device)
+    vector = (1 - d) * hues[index] + d * hues[(index + 1) % 6]
+    return vector / torch.linalg.vector_norm(vector)
+
+
+def nchannels_to_rgb(x: Tensor, warp: bool = True, eps: float = 1e-4) -> Tensor:
+    """Show ``(N, C, H, W)`` activations of any number of channels as RGB: channel ``i`` gets the hue
+    ``360 i / C`` (:func:`hue_to_rgb`), grey is added where several channels are active, and each pixel keeps the
+    norm of its channel vector.
+
+    With negative values, each channel is split into its positive and negative part first (``2C`` hues). Three
+    non-negative channels map red, green and blue to themselves where one channel is active.
+
+    Args:
+        x (Tensor): ``(N, C, H, W)``.
+        warp (bool, optional): as for :func:`hue_to_rgb`. Default: True.
+        eps (float, optional): added to the colour's norm before normalizing. Default: 1e-4.
+
+    Returns:
+        Tensor: ``(N, 3, H, W)``.
+    """
+    if x.dim() != 4:
+        raise ValueError(f"nchannels_to_rgb takes (N, C, H, W), got shape {tuple(x.shape)}")
+    if (x < 0).any():
+        x = torch.cat([x.clamp(min=0), (-x).clamp(min=0)], dim=1)
+    n_channels = x.shape[1]
+    hues = torch.stack([hue_to_rgb(360 * i / n_channels, x.device, warp) for i in range(n_channels)]).to(x.dtype)
+    rgb = torch.einsum("nchw,ck->nkhw", x, hues)
+    rgb = rgb + (x.sum(1) - x.amax(1))[:, None]
+    rgb = rgb / (eps + torch.linalg.vector_norm(rgb, dim=1, keepdim=True))
+    return rgb * torch.linalg.vector_norm(x, dim=1, keepdim=True)
+
+
+__all__ = ["show", "save_image", "make_grid", "weights_to_heatmap_2d", "hue_to_rgb", "nchannels_to_rgb", "HUES"]

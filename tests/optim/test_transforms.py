@@ -171,3 +171,98 @@ def test_small_captum_transforms():
         assert torch.equal(T.BlendAlpha()(x), first)
     with pytest.raises(ValueError, match=r"RGBToBGR takes \(N, 3, H, W\)"):
         T.RGBToBGR()(x)
+
+
+def _gaussian(size, sigma):
+    g = torch.exp(-((torch.arange(size, dtype=torch.float64) - (size - 1) / 2) ** 2) / (2 * sigma ** 2))
+    return g / g.sum()
+
+
+def test_gaussian_smoothing_of_a_delta_is_the_normalized_kernel():
+    delta = torch.zeros(1, 2, 9, 9)
+    delta[..., 4, 4] = 1.0
+    smoothed = T.GaussianSmoothing(2, 5, 1.5)(delta)
+    expected = torch.outer(_gaussian(5, 1.5), _gaussian(5, 1.5)).float()
+    assert smoothed.shape == (1, 2, 5, 5)
+    torch.testing.assert_close(smoothed[0, 0], expected, atol=1e-7, rtol=0)
+    torch.testing.assert_close(smoothed[0, 1], expected, atol=1e-7, rtol=0)
+    line = torch.zeros(1, 1, 7)
+    line[..., 3] = 1.0
+    torch.testing.assert_close(T.GaussianSmoothing(1, 7, 2.0, dim=1)(line)[0, 0], _gaussian(7, 2.0).float()[3:4],
+                               atol=1e-7, rtol=0)
+    volume = torch.ones(1, 3, 4, 5, 6)
+    torch.testing.assert_close(T.GaussianSmoothing(3, [3, 3, 1], [1.0, 2.0, 1.0], dim=3)(volume),
+                               torch.ones(1, 3, 2, 3, 6))  # a constant stays constant: the kernel sums to 1
+    with pytest.raises(RuntimeError, match="1, 2 and 3"):
+        T.GaussianSmoothing(3, 3, 1.0, dim=4)
+
+
+def test_nchannels_to_rgb_maps_three_channels_to_themselves_and_keeps_each_pixels_norm():
+    one_hot = torch.zeros(1, 3, 2, 3)
+    for k in range(3):
+        one_hot[0, k, 0, k] = 2.0  # pixel (0, k): only channel k, value 2
+    rgb = T.NChannelsToRGB()(one_hot)
+    torch.testing.assert_close(rgb, one_hot, atol=2e-4, rtol=0)
+    x = torch.rand(2, 6, 5, 5, generator=torch.Generator().manual_seed(0))
+    out = T.NChannelsToRGB(warp=True)(x)
+    assert out.shape == (2, 3, 5, 5)
+    torch.testing.assert_close(out.norm(dim=1), x.norm(dim=1), atol=1e-3, rtol=1e-4)
+    signed = torch.zeros(1, 2, 1, 1)
+    signed[0, 0] = -1.0  # negative: channel 0's negative part is the third of 2 x 2 hues, 180 degrees (cyan)
+    torch.testing.assert_close(T.NChannelsToRGB()(signed)[0, :, 0, 0], torch.tensor([0.0, 0.7071, 0.7071]),
+                               atol=1e-3, rtol=0)
+
+
+def test_random_crop_cuts_a_window_of_the_rolled_image():
+    x = torch.arange(2 * 6 * 7.0).view(2, 1, 6, 7)
+    crop = T.RandomCrop((3, 4))
+    assert crop.crop_size == [3, 4] and T.RandomCrop(5).crop_size == [5, 5]
+    with rng.seeded([0, 1]):
+        out = crop(x)
+    assert out.shape == (2, 1, 3, 4)
+    for k in range(2):
+        windows = [torch.roll(x[k], (dy, dx), dims=(1, 2))[:, 1:4, 1:5] for dy in range(-2, 2) for dx in range(-2, 2)]
+        assert sum(torch.equal(out[k], w) for w in windows) == 1
+    with rng.seeded([0, 1]):
+        assert torch.equal(crop(x), out)
+
+
+def test_rotation_and_scale_affine_take_captums_mode_and_distributions():
+    x = torch.arange(16.0).view(1, 1, 4, 4)
+    quarter = T.RandomRotation([90.0], mode="nearest")(x)
+    torch.testing.assert_close(quarter, torch.rot90(x, 1, dims=(2, 3)))
+    torch.testing.assert_close(T.RandomRotation._get_rot_mat(90.0, "cpu", torch.float32),
+                               torch.tensor([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0]]), atol=1e-7, rtol=0)
+    ones = torch.ones(1, 1, 8, 8)
+    shrunk = T.RandomScaleAffine([2.0], mode="nearest")(ones)  # captum's matrix [[2, 0, 0], [0, 2, 0]]: half size
+    assert shrunk[0, 0, 2:6, 2:6].eq(1).all() and shrunk.sum() == 16
+    assert torch.equal(T.RandomScaleAffine([0.5])(ones), ones)  # zooming in stays inside the image
+    uniform = torch.distributions.Uniform(-30.0, 30.0)
+    rotate = T.RandomRotation(uniform)
+    assert rotate._is_distribution and rotate.degrees == [] and rotate.degrees_distribution is uniform
+    batch = torch.rand(3, 1, 9, 9, generator=torch.Generator().manual_seed(0))
+    with rng.seeded([5, 6, 7]):
+        first = rotate(batch)
+    with rng.seeded([5, 6, 7]):
+        assert torch.equal(rotate(batch), first)
+    with rng.seeded([6]):
+        torch.testing.assert_close(rotate(batch[1:2]), first[1:2])  # each image draws its own angle
+    with pytest.raises(ValueError, match="mode"):
+        T.RandomRotation([1.0], mode="area")
+
+
+def test_jitter_has_captums_translate_tensor():
+    x = torch.arange(25.0).view(1, 1, 5, 5)
+    jitter = T.RandomSpatialJitter(2)
+    assert jitter.pad_range == 4 and isinstance(jitter.pad, torch.nn.ReflectionPad2d)
+    assert torch.equal(jitter.translate_tensor(x, [2, 2]), x)
+    moved = jitter.translate_tensor(x, torch.tensor([0, 2]))  # content 2 pixels down
+    assert torch.equal(moved[..., 2:, :], x[..., :3, :])
+
+
+def test_symmetric_padding_is_one_autograd_node():
+    x = torch.rand(1, 2, 3, 3, requires_grad=True)
+    out = T.SymmetricPadding.apply(x, [[0, 0], [0, 0], [2, 2], [1, 1]])
+    assert type(out.grad_fn).__name__ == "SymmetricPaddingBackward"
+    out.backward(torch.ones_like(out))
+    assert x.grad.sum() == out.numel()
