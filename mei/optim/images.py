@@ -79,7 +79,7 @@ class ImageTensor(torch.Tensor):
 
     @classmethod
     def open(cls, path: str | os.PathLike, scale: float = 255.0, mode: str = "RGB") -> ImageTensor:
-        """Read an image file (PNG, JPEG, … through Pillow) as a ``(1, C, H, W)`` float32 image.
+        """Read an image file (PNG, JPEG, … through Pillow) as a ``(C, H, W)`` float32 image, as captum does.
 
         Args:
             path (str or PathLike): a local file; nothing is downloaded, so URLs are refused.
@@ -96,7 +96,7 @@ class ImageTensor(torch.Tensor):
             pixels = np.asarray(picture.convert(mode), dtype=np.float32)
         if pixels.ndim == 2:
             pixels = pixels[..., None]
-        tensor = torch.from_numpy(pixels.copy()).permute(2, 0, 1).unsqueeze(0) / float(scale)
+        tensor = torch.from_numpy(pixels.copy()).permute(2, 0, 1) / float(scale)
         return tensor.as_subclass(cls)
 
     def show(self, figsize: tuple[float, float] | None = None, images_per_row: int | None = None,
@@ -189,6 +189,11 @@ class PixelImage(ImageParameterization):
 
     def render(self, param: Tensor) -> Tensor:
         return param
+
+    @property
+    def image(self) -> nn.Parameter:
+        """The pixels (captum's name for ``param``)."""
+        return self.param
 
 
 def spectrum_scale(height: int, width: int, decay_power: float = 1.0) -> Tensor:

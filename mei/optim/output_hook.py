@@ -81,7 +81,7 @@ class ModuleOutputsHook:
 
     def remove_hooks(self) -> None:
         """Remove the hooks from the modules (the stored outputs stay)."""
-        for handle in self.hooks:
+        for handle in getattr(self, "hooks", ()):  # () when the constructor refused its targets
             handle.remove()
 
     def __del__(self) -> None:

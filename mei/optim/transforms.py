@@ -319,11 +319,12 @@ class _GridTransform(ModuleComponent):
 
 @component("transform")
 class RandomRotation(_GridTransform):
-    """Rotate each image about its centre by an angle picked from ``degrees`` (or drawn from a distribution),
-    size kept; what the rotation uncovers is filled as ``padding_mode`` says (zeros, as in captum).
+    """Rotate each image about its centre by an angle picked from ``degrees`` (size kept); what the rotation
+    uncovers is filled with zeros, as in captum.
 
-    The rotation is rigid in pixels, so non-square images are rotated without shear (captum rotates the
-    normalized square; on square images the two are the same).
+    ``degrees`` may also be a distribution to draw each angle from, and ``padding_mode`` another fill. The
+    rotation is rigid in pixels, so non-square images are rotated without shear (captum rotates the normalized
+    square; on square images the two are the same).
 
     Args:
         degrees (list[float], 1-d Tensor or torch.distributions.Distribution): angles in degrees to pick from.
@@ -355,7 +356,6 @@ class RandomRotation(_GridTransform):
         return _centred_theta(x, torch.ones_like(values), values)
 
 
-@component("transform")
 class RandomScaleAffine(_GridTransform):
     """captum's ``RandomScaleAffine``: resample each image with the matrix ``[[s, 0, 0], [0, s, 0]]`` for a
     factor ``s`` picked from ``scale`` (or drawn from a distribution), size kept: ``s > 1`` shrinks the content

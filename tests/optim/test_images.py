@@ -168,17 +168,23 @@ def test_image_tensor_open_reads_exact_pixels_and_round_trips_export(tmp_path):
     pixels = torch.randint(0, 256, (5, 7, 3), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
     Image.fromarray(pixels.numpy()).save(tmp_path / "colour.png")
     opened = images.ImageTensor.open(tmp_path / "colour.png")
-    assert isinstance(opened, images.ImageTensor) and opened.shape == (1, 3, 5, 7) and opened.dtype == torch.float32
-    torch.testing.assert_close(opened.as_subclass(torch.Tensor), pixels.permute(2, 0, 1)[None].float() / 255)
+    assert isinstance(opened, images.ImageTensor) and opened.shape == (3, 5, 7) and opened.dtype == torch.float32
+    torch.testing.assert_close(opened.as_subclass(torch.Tensor), pixels.permute(2, 0, 1).float() / 255)
     raw = images.ImageTensor.open(str(tmp_path / "colour.png"), scale=1.0)
     assert raw.max() == pixels.max().float()
     grey = images.ImageTensor.open(tmp_path / "colour.png", mode="L")
-    assert grey.shape == (1, 1, 5, 7)
+    assert grey.shape == (1, 5, 7)
     opened.export(str(tmp_path / "again.png"))  # 8-bit values survive export and open exactly
     torch.testing.assert_close(images.ImageTensor.open(tmp_path / "again.png"), opened)
-    init = images.NaturalImage((5, 7), init=opened[0])  # an opened picture as a starting image
-    torch.testing.assert_close(init().detach().as_subclass(torch.Tensor), opened.as_subclass(torch.Tensor),
+    init = images.NaturalImage((5, 7), init=opened)  # an opened picture as a starting image
+    torch.testing.assert_close(init().detach().as_subclass(torch.Tensor), opened[None].as_subclass(torch.Tensor),
                                atol=1e-5, rtol=0)
+
+
+def test_pixel_image_has_captums_image_attribute():
+    start = torch.rand(2, 3, 4, 4)
+    image = images.PixelImage(init=start)
+    assert image.image is image.param and torch.equal(image.image, start) and image.image.requires_grad
 
 
 def test_image_tensor_open_refuses_urls():
