@@ -304,6 +304,10 @@ class _GridTransform(ModuleComponent):
     def _matrices(self, x: Tensor, values: Tensor) -> Tensor:
         raise NotImplementedError
 
+    def _same_for_all(self, x: Tensor, value: float) -> Tensor:
+        """Every image of ``x`` resampled with the one ``value`` (captum's ``_rotate_tensor``/``_scale_tensor``)."""
+        return self._sample(x, torch.full((x.shape[0],), float(value), dtype=torch.float64))
+
     def _sample(self, x: Tensor, values: Tensor) -> Tensor:
         grid = F.affine_grid(self._matrices(x, values), list(x.shape), align_corners=self.align_corners)
         return F.grid_sample(x, grid, mode=self.mode, padding_mode=self.padding_mode,
@@ -333,13 +337,14 @@ class RandomRotation(_GridTransform):
         align_corners (bool, optional): as for ``F.grid_sample``. Default: False.
     """
 
-    _value_name = "degrees"
-    _arguments_as_given = ("degrees",)
+    _value_name, _arguments_as_given = "degrees", ("degrees",)
     degrees: list[float]
 
     def __init__(self, degrees: Sequence[float] | Tensor | Distribution, mode: str = "bilinear",
                  padding_mode: str = "zeros", align_corners: bool = False) -> None:
         super().__init__(degrees, mode, padding_mode, align_corners)
+
+    _rotate_tensor = _GridTransform._same_for_all
 
     @staticmethod
     def _get_rot_mat(theta: float, device: torch.device | str, dtype: torch.dtype) -> Tensor:
@@ -348,9 +353,6 @@ class RandomRotation(_GridTransform):
         return torch.tensor([[math.cos(angle), -math.sin(angle), 0.0], [math.sin(angle), math.cos(angle), 0.0]],
                             device=device, dtype=dtype)
 
-    def _rotate_tensor(self, x: Tensor, theta: float) -> Tensor:
-        """Every image of ``x`` rotated by ``theta`` degrees."""
-        return self._sample(x, torch.full((x.shape[0],), float(theta), dtype=torch.float64))
 
     def _matrices(self, x: Tensor, values: Tensor) -> Tensor:
         return _centred_theta(x, torch.ones_like(values), values)
@@ -369,8 +371,7 @@ class RandomScaleAffine(_GridTransform):
         align_corners (bool, optional): as for ``F.affine_grid`` and ``F.grid_sample``. Default: False.
     """
 
-    _value_name = "scale"
-    _arguments_as_given = ("scale",)
+    _value_name, _arguments_as_given = "scale", ("scale",)
     scale: list[float]
 
     def __init__(self, scale: Sequence[float] | Tensor | Distribution, mode: str = "bilinear",
@@ -382,9 +383,7 @@ class RandomScaleAffine(_GridTransform):
         """captum's ``(2, 3)`` scale matrix of the factor ``m``."""
         return torch.tensor([[float(m), 0.0, 0.0], [0.0, float(m), 0.0]], device=device, dtype=dtype)
 
-    def _scale_tensor(self, x: Tensor, scale: float) -> Tensor:
-        """Every image of ``x`` resampled with the factor ``scale``."""
-        return self._sample(x, torch.full((x.shape[0],), float(scale), dtype=torch.float64))
+    _scale_tensor = _GridTransform._same_for_all
 
     def _matrices(self, x: Tensor, values: Tensor) -> Tensor:
         return _centred_theta(x, 1 / values, torch.zeros_like(values))
