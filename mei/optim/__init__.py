@@ -45,7 +45,7 @@ from .hooks import (
 )
 from .optimization import InputOptimization
 from .relu import RedirectedReLU, SkipLayer, replace_layers, skip_layers, swapped_layers
-from .visualize import save_image, show, weights_to_heatmap_2d
+from .visualize import hue_to_rgb, make_grid_image, nchannels_to_rgb, save_image, show, weights_to_heatmap_2d
 
 __all__ = [
     "atlas", "circuits", "dataset", "hooks", "images", "loss", "models", "optimization", "postprocessing", "reducer",
@@ -53,5 +53,5 @@ __all__ = [
     "ModuleOutputs", "ObjectiveModel", "collect_activations",
     "get_model_layers", "objective_model", "RedirectedReLU", "SkipLayer", "replace_layers", "skip_layers",
     "swapped_layers", "show", "save_image",
-    "weights_to_heatmap_2d",
+    "weights_to_heatmap_2d", "hue_to_rgb", "nchannels_to_rgb", "make_grid_image",
 ]

@@ -44,6 +44,36 @@ def make_grid(x: Tensor, images_per_row: int | None = None, padding: int = 2, pa
     return grid
 
 
+def make_grid_image(tiles: Tensor | Sequence[Tensor], images_per_row: int = 4, padding: int = 2,
+                    pad_value: float = 0.0) -> Tensor:
+    """captum's ``make_grid_image``: tile ``(N, C, H, W)`` images into one ``(1, C, H', W')`` image, row by row,
+    with ``padding`` pixels around and between the tiles; on the tiles' device, differentiable.
+
+    Unlike :func:`make_grid` (a picture to look at: detached, on the CPU, gaps only between tiles), the result
+    is an image tensor that can go on into a model or a loss.
+
+    Args:
+        tiles (Tensor or list of Tensors): ``(N, C, H, W)`` images, or a list of them (concatenated).
+        images_per_row (int, optional): Default: 4.
+        padding (int, optional): pixels around and between the tiles. Default: 2.
+        pad_value (float, optional): the fill of the gaps and of empty cells. Default: 0.
+    """
+    if isinstance(tiles, (list, tuple)):
+        tiles = torch.cat(list(tiles), dim=0)
+    if not isinstance(tiles, Tensor) or tiles.dim() != 4:
+        raise ValueError("make_grid_image takes (N, C, H, W) images or a list of them")
+    if padding < 0 or images_per_row < 1:
+        raise ValueError(f"padding must be >= 0 and images_per_row >= 1, got {padding} and {images_per_row}")
+    n, channels, height, width = tiles.shape
+    per_row = min(images_per_row, n)
+    rows = math.ceil(n / per_row)
+    empty = tiles.new_full((rows * per_row - n, channels, height, width), float(pad_value))
+    cells = torch.nn.functional.pad(torch.cat([tiles, empty]), (padding, 0, padding, 0), value=float(pad_value))
+    grid = cells.view(rows, per_row, channels, height + padding, width + padding).permute(2, 0, 3, 1, 4)
+    grid = grid.reshape(1, channels, rows * (height + padding), per_row * (width + padding))
+    return torch.nn.functional.pad(grid, (0, padding, 0, padding), value=float(pad_value))
+
+
 def _to_hwc(grid: Tensor, scale: float = 1.0) -> Tensor:
     grid = (grid * scale).clamp(0, 1)
     return grid[0] if grid.shape[0] == 1 else grid[:3].permute(1, 2, 0)
@@ -170,4 +200,5 @@ def nchannels_to_rgb(x: Tensor, warp: bool = True, eps: float = 1e-4) -> Tensor:
     return rgb * torch.linalg.vector_norm(x, dim=1, keepdim=True)
 
 
-__all__ = ["show", "save_image", "make_grid", "weights_to_heatmap_2d", "hue_to_rgb", "nchannels_to_rgb", "HUES"]
+__all__ = ["show", "save_image", "make_grid", "make_grid_image", "weights_to_heatmap_2d", "hue_to_rgb",
+           "nchannels_to_rgb", "HUES"]
