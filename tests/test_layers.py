@@ -16,6 +16,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("engine", ("mei", "mei.engine")),
     ("components", ("mei.initial", "mei.stoppers", "mei.transforms", "mei.regularizers", "mei.preconditioners",
                     "mei.postprocessing", "mei.objectives", "mei.tracking", "mei.reducers", "mei.schedules",
+                    "mei.optimizers",
                     "mei.legacy")),
     ("loop", ("mei.optimization", "mei.modules", "mei.methods", "mei.domain", "mei.import_helpers",
               "mei.legacy.core")),

@@ -44,7 +44,7 @@ COMPONENT_MODULES: tuple[str, ...] = (
     "mei.initial", "mei.stoppers", "mei.transforms", "mei.regularizers", "mei.preconditioners", "mei.postprocessing",
     "mei.objectives", "mei.reducers", "mei.methods", "mei.legacy.ops",
     "mei.optim.loss", "mei.optim.images", "mei.optim.transforms", "mei.optim.postprocessing",
-    "mei.meitorch.methods", "mei.demo.lab", "mei.schedules",
+    "mei.meitorch.methods", "mei.demo.lab", "mei.schedules", "mei.optimizers",
 )
 """The package's modules that hold components. A path into any other module of the package is refused before
 it is imported; inside these modules only declared components are handed out."""

@@ -47,7 +47,7 @@ KEYS: dict[str, tuple[Any, frozenset[str], str]] = {
     "clip": (False, _NOT_TRANSFORMATION, "clamp the images to [bias - scale, bias + scale] after each step"),
     "init": (None, _NOT_TRANSFORMATION, "start image(s) instead of noise: (C, H, W) or one per sample"),
     "gradient_rf": (False, _ALL, "optimize the operation's linear model at a blank image (its gradient) instead"),
-    "optimizer": ("rmsprop", _ALL, "sgd, mei, rmsprop or adam"),
+    "optimizer": ("rmsprop", _ALL, "sgd, mei, meibatch, rmsprop or adam"),
     "optimizer_params": ({}, _ALL, "keyword arguments of the optimizer, e.g. lr, weight_decay"),
     "precond": (None, _ALL, "Fourier fall-off exponent applied to the gradient (None or 0: off)"),
     "blur": (None, _NOT_TRANSFORMATION, "denoiser after each step: gaussian, tv or bilateral (None: off)"),
@@ -64,7 +64,7 @@ BLUR_PARAMS: dict[str, dict[str, Any]] = {
     "tv": {"regularization_scaler": 0.1, "lr": 0.1, "num_iters": 5},
     "bilateral": {"kernel_size": 3, "sigma_color": 1.0, "sigma_spatial": 1.0},
 }
-OPTIMIZERS = ("sgd", "mei", "rmsprop", "adam")
+OPTIMIZERS = ("sgd", "mei", "meibatch", "rmsprop", "adam")
 DISTRIBUTIONS = ("normal", "laplace")
 SCHEDULABLE: frozenset[str] = frozenset({
     "bias", "scale", "scaler", "jitter", "train_norm", "norm", "precond", "fixed_stddev", "div_weight",

@@ -22,7 +22,15 @@ from ..engine.kernels import gaussian_blur
 from ..optimization import MEI as Engine
 from ..optimization import optimize
 from ..stoppers import NumIterations
-from .objective.gabor import PARAMETERS, default_gabor_limits, default_gabor_ranges, gabors, grid, grid_size
+from .objective.gabor import (
+    PARAMETERS,
+    default_gabor_limits,
+    default_gabor_ranges,
+    gabors,
+    grid,
+    grid_size,
+    match_stats,
+)
 from .result import MEI_image
 
 CHUNK = 512
@@ -172,29 +180,51 @@ class LinearMEI:
         the package's engine, with Adam, each parameter scaled to its range and clamped to its limits.
 
         Args:
-            target_mean, target_contrast (float, optional): not supported here (they would make the search
-                non-differentiable); give neither. Default: None.
+            target_mean, target_contrast (float, optional): give both to search among Gabors of this mean and
+                standard deviation (each Gabor adjusted by
+                :func:`~mei.meitorch.objective.gabor.match_stats` within ``[-1, 1]``, as ``create_gabor``
+                does); the returned image has them too. Default: None (the Gabors as they are).
             iter_n (int, optional): steps of the search. Default: 200.
             lr (float, optional): Adam's rate in units of each parameter's range. Default: 0.05.
 
         Returns:
-            MEI_image: as :meth:`best_gabor`'s, with the optimized parameters.
+            MEI_image: as :meth:`best_gabor`'s, with the optimized parameters (and ``target_mean`` /
+            ``target_contrast`` in ``result_dict`` when given).
+
+        Raises:
+            ValueError: only one of ``target_mean`` / ``target_contrast`` (as ``create_gabor``), or more than
+                one channel.
         """
         self._check_grey("optimal_gabor")
-        if target_mean is not None or target_contrast is not None:
-            raise ValueError("optimal_gabor does not adjust the mean or contrast here; call it without "
-                             "target_mean / target_contrast")
-        start = self.best_gabor()
+        if (target_mean is None) != (target_contrast is None):
+            raise ValueError("If you want to adjust the mean or contrast, you must specify both.")
+        targets = None if target_mean is None else (float(target_mean), float(target_contrast))  # type: ignore[arg-type]
+        height, width = self.shape[-2:]
+
+        def adjusted(images: Tensor) -> Tensor:
+            if targets is None:
+                return images
+            return torch.stack([match_stats(image, *targets) for image in images])
+
+        def result(params: Tensor, quantize: bool) -> MEI_image:
+            image = adjusted(gabors(params[None], height, width, quantize=quantize))[0].detach()
+            info = {"activation": float(self._evaluate(image[None])[0]),
+                    **dict(zip(PARAMETERS, params.tolist(), strict=True)), "gabor": image}
+            if targets is not None:
+                info.update(target_mean=targets[0], target_contrast=targets[1])
+            return MEI_image.from_image(self._shown(image[None])[0].cpu(), info)
+
+        grid_best = self.best_gabor()
+        first = torch.tensor([float(grid_best.result_dict[name]) for name in PARAMETERS], dtype=torch.float64)
+        start = grid_best if targets is None else result(first, quantize=True)
         low = torch.tensor([lo for lo, _ in self.limits], dtype=torch.float64)
         span = torch.tensor([hi - lo for lo, hi in self.limits], dtype=torch.float64)
-        first = torch.tensor([float(start.result_dict[name]) for name in PARAMETERS], dtype=torch.float64)
-        height, width = self.shape[-2:]
 
         def to_params(u: Tensor) -> Tensor:
             return low + span * u.clamp(0, 1)
 
         def objective(u: Tensor) -> Tensor:
-            images = gabors(to_params(u.reshape(-1, len(PARAMETERS))), height, width, quantize=False)
+            images = adjusted(gabors(to_params(u.reshape(-1, len(PARAMETERS))), height, width, quantize=False))
             return torch.as_tensor(self._differentiable(self._shown(images))).reshape(-1).mean().reshape(1).cpu()
 
         initial = ((first - low) / span).clamp(0, 1)[None]
@@ -202,14 +232,10 @@ class LinearMEI:
                         postprocessing=lambda u, i_iter: u.clamp(0, 1))
         with rng.seeded([0]):
             optimize(engine, NumIterations(int(iter_n)))
-        best = to_params(engine.current_input.to(torch.float64)[0])
-        values = dict(zip(PARAMETERS, best.tolist(), strict=True))
-        image = gabors(best[None], height, width, quantize=False)[0]
-        activation = float(self._evaluate(image[None])[0])
-        if activation < float(start.result_dict["activation"]):  # the climb never ends below its start
+        found = result(to_params(engine.current_input.to(torch.float64)[0]), quantize=False)
+        if found.get_activation() < start.get_activation():  # the climb never ends below its start
             return start
-        return MEI_image.from_image(self._shown(image[None])[0].cpu(),
-                                    {"activation": activation, **values, "gabor": image})
+        return found
 
     def _differentiable(self, images: Tensor) -> Any:
         out = self.operation(images)

@@ -1,4 +1,5 @@
-"""The ``optimizer`` key: torch's SGD, RMSprop and Adam, meitorch's normalized-gradient ``mei`` step, and
+"""The ``optimizer`` key: torch's SGD, RMSprop and Adam, meitorch's normalized-gradient ``mei`` and ``meibatch``
+steps (:class:`MEIOptimizer`), and
 schedules for any optimizer hyperparameter (``optimizer_params``).
 
 The engine builds the optimizer as ``factory([x])`` and calls ``zero_grad``/``step`` on it; scheduled
@@ -9,54 +10,33 @@ configs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from ..engine.component import check_number
 from ..engine.resolve import ConfigError
 from ..engine.schedule import Schedule, schedule_optimizer, value_at
+from ..optimizers import NormalizedGradient
 from .tools.schedules import get_lr_scheduler
 
 
-class MEIOptimizer(torch.optim.Optimizer):
-    """The DeepDraw-style step: ``x -= lr * g / mean(|g|)`` (the gradient normalized to mean magnitude 1),
-    with decoupled weight decay ``x *= 1 - lr * weight_decay``.
+class MEIOptimizer(NormalizedGradient):
+    """meitorch's ``mei`` and ``meibatch`` step on the package's :class:`~mei.optimizers.NormalizedGradient`:
+    ``x -= lr * step_gain / 2 * g / (mean(|g|) + eps)``.
 
-    Every step moves each pixel by ``lr`` on average, whatever the scale of the model's output.
-
-    Args:
-        params (Iterable[Tensor]): tensors to optimize.
-        lr (float, optional): mean absolute change per step, >= 0. Default: 0.01.
-        weight_decay (float, optional): >= 0. Default: 0.
-        eps (float, optional): guards the normalization against a zero gradient. Default: 1e-12.
+    meitorch divides the step by twice a standard deviation it fixes at 1, so its steps are half of
+    ``lr * step_gain``; this class keeps that factor, so a meitorch config moves the pixels as far as it does
+    there. ``meibatch`` is ``batch_dim`` set to the dimension of the samples.
     """
 
-    def __init__(self, params: Iterable[Tensor], lr: float = 0.01, weight_decay: float = 0.0,
-                 eps: float = 1e-12) -> None:
-        defaults = {"lr": check_number("lr", lr, minimum=0),
-                    "weight_decay": check_number("weight_decay", weight_decay, minimum=0),
-                    "eps": check_number("eps", eps, minimum=0, strict_minimum=True)}
-        super().__init__(params, defaults)
-
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> None:  # type: ignore[override]
-        """One normalized-gradient step (``closure`` is not supported and must be None)."""
-        if closure is not None:
-            raise ValueError("MEIOptimizer.step takes no closure")
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if group["weight_decay"]:
-                    p.mul_(1 - group["lr"] * group["weight_decay"])
-                p.add_(p.grad / p.grad.abs().mean().clamp_min(group["eps"]), alpha=-group["lr"])
+    step_factor = 0.5
 
 
 OPTIMIZER_CLASSES: dict[str, type[torch.optim.Optimizer]] = {
-    "sgd": torch.optim.SGD, "mei": MEIOptimizer, "rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam,
+    "sgd": torch.optim.SGD, "mei": MEIOptimizer, "meibatch": MEIOptimizer, "rmsprop": torch.optim.RMSprop,
+    "adam": torch.optim.Adam,
 }
 _DEFAULT_LR = 0.01
 
@@ -70,17 +50,24 @@ def _with_lr_scheduler(optimizer: torch.optim.Optimizer, hparams: Mapping[str, A
     return optimizer
 
 
-def optimizer_factory(name: str, params: Mapping[str, Any]) -> Callable[[list[Tensor]], torch.optim.Optimizer]:
+def optimizer_factory(name: str, params: Mapping[str, Any],
+                      batch_dim: int | None = None) -> Callable[[list[Tensor]], torch.optim.Optimizer]:
     """The engine's optimizer factory for the ``optimizer`` / ``optimizer_params`` keys.
 
-    ``lr`` defaults to 0.01. ``optimizer_params["scheduler_params"]`` (meitorch's key) adds a torch learning-rate
-    scheduler (:func:`~mei.meitorch.tools.schedules.get_lr_scheduler`) stepped after each step. Checks the
+    ``lr`` defaults to 0.01. ``meibatch`` normalizes the gradient of each sample along ``batch_dim`` (the
+    samples' dimension of the optimized tensor; None: all at once). ``optimizer_params["scheduler_params"]``
+    (meitorch's key) adds a torch learning-rate scheduler (:func:`~mei.meitorch.tools.schedules.get_lr_scheduler`)
+    stepped after each step. Checks the
     arguments at once by building the optimizer on a probe tensor (with every schedule at its step-0, smallest
     and largest value, and the scheduler); raises :class:`~mei.engine.resolve.ConfigError` naming
     ``optimizer_params`` (or ``optimizer_params.scheduler_params``) if they are refused.
     """
     cls = OPTIMIZER_CLASSES[name]
     kwargs = {"lr": _DEFAULT_LR, **{k: v for k, v in params.items() if k != "scheduler_params"}}
+    if name == "meibatch":
+        if "batch_dim" in kwargs:
+            raise ConfigError("optimizer_params.batch_dim", "meibatch sets it to the samples' dimension itself")
+        kwargs["batch_dim"] = batch_dim
     scheduler = params.get("scheduler_params")
     schedules = {k: v for k, v in kwargs.items() if isinstance(v, Schedule)}
     first = {k: value_at(v, 0) for k, v in kwargs.items()}

@@ -170,7 +170,9 @@ def generate(operation: Operation, shape: tuple[int, ...], device: torch.device,
                                                              settings["train_norm"]))
     objective = OperationObjective(operation, parameterization, pipeline)
     diversity = DiversityReward(pipeline, **settings["diverse_params"]) if settings["diverse"] else None
-    factory = optimizer_factory(settings["optimizer"], settings["optimizer_params"])
+    # meibatch normalizes each sample's gradient: the samples lie along dim 1 of the pixel / variational tensor
+    factory = optimizer_factory(settings["optimizer"], settings["optimizer_params"],
+                                batch_dim=None if mode == "transformation" else 1)
     with rng.seeded([seed], devices=[device]):
         initial = parameterization.initial().to(device)
         engine = Engine(objective, initial, factory, transform=pipeline,

@@ -27,7 +27,7 @@ def make_mei():
     ("transformation", {"blur": "tv"}, "blur", "belongs to the pixel/variational mode"),
     ("pixel", {"iter_n": 0}, "iter_n", "whole number >= 1"),
     ("pixel", {"n_samples": 2.5}, "n_samples", "whole number >= 1"),
-    ("pixel", {"optimizer": "lbfgs"}, "optimizer", "must be one of ['sgd', 'mei', 'rmsprop', 'adam']"),
+    ("pixel", {"optimizer": "lbfgs"}, "optimizer", "must be one of ['sgd', 'mei', 'meibatch', 'rmsprop', 'adam']"),
     ("pixel", {"precond": -0.1}, "precond", "must be >= 0"),
     ("pixel", {"jitter": 1.5}, "jitter", "whole number"),
     ("pixel", {"scaler": "big"}, "scaler", "must be a number or None or a schedule"),

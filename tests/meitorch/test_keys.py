@@ -1,5 +1,5 @@
-"""meitorch's config keys clip, init, gradient_rf and scheduler_params: each does what meitorch does with it,
-and an impossible value is refused naming the key."""
+"""meitorch's config keys clip, init, gradient_rf, scheduler_params and the mei / meibatch optimizers with
+step_gain: each does what meitorch does with it, and an impossible value is refused naming the key."""
 
 import pytest
 import torch
@@ -119,3 +119,34 @@ def test_an_engine_schedule_spec_in_a_meitorch_json_config():
     with pytest.raises(ConfigError, match="norm.path: 'mei.stoppers.NumIterations' is a component of kind stopper"):
         MEI(squared_distance_operation(target()), shape=SHAPE).generate_pixel_mei(
             dict(iter_n=2, norm={"path": "mei.stoppers.NumIterations", "kwargs": {"num_iterations": 1}}))
+
+
+def test_the_mei_optimizer_takes_meitorchs_half_step_times_step_gain():
+    w = target(3)
+    mean_magnitude = float(w.abs().mean())
+    mei = MEI(linear_operation(w), shape=SHAPE)
+    one = mei.generate_pixel_mei(dict(iter_n=1, init=torch.zeros(SHAPE), optimizer="mei",
+                                      optimizer_params=dict(lr=0.2, step_gain=3.0)), seed=0)
+    assert torch.allclose(one.mei[0], 0.2 * 3.0 / 2 * w / mean_magnitude, atol=1e-5)  # x -= lr * gain / 2 * g / mean|g|
+    ramp = mei.generate_pixel_mei(dict(iter_n=3, init=torch.zeros(SHAPE), optimizer="mei",
+                                       optimizer_params=dict(lr=0.2, step_gain=LinearSchedule(1.0, 3.0))), seed=0)
+    assert torch.allclose(ramp.mei[0], 0.2 * (1 + 2 + 3) / 2 * w / mean_magnitude, atol=1e-5)
+
+
+def test_meibatch_moves_every_sample_alike_however_unequal_their_gradients():
+    w = target(4)
+
+    def unequal(inputs):  # sample 1's gradient is 10^4 times sample 0's
+        per_sample = (inputs * w).flatten(1).sum(1)
+        activation = 0.01 * per_sample[0] + 100.0 * per_sample[1]
+        return dict(objective=-activation, activation=activation)
+
+    mei = MEI(unequal, shape=SHAPE)
+    config = dict(iter_n=1, n_samples=2, init=torch.zeros(SHAPE), optimizer_params=dict(lr=0.4))
+    together = mei.generate_pixel_mei({**config, "optimizer": "mei"}, seed=0).mei
+    apart = mei.generate_pixel_mei({**config, "optimizer": "meibatch"}, seed=0).mei
+    assert float(together[0].abs().mean()) < 1e-3  # normalized together, the small gradient hardly moves
+    assert [float(image.abs().mean()) for image in apart] == pytest.approx([0.2, 0.2], rel=1e-4)
+    assert torch.allclose(apart[0], apart[1], atol=1e-6)  # both step along w / mean|w|
+    with pytest.raises(ConfigError, match="optimizer_params.batch_dim"):
+        mei.generate_pixel_mei({**config, "optimizer": "meibatch", "optimizer_params": dict(batch_dim=0)})

@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..tools.base_transforms import fit_gain_offset
+
 #: The order of a Gabor's parameters in :func:`gabors` and in ``default_gabor_limits``.
 PARAMETERS = ("phase", "wavelength", "orientation", "sigma", "dy", "dx")
 
@@ -59,23 +61,23 @@ def gabors(params: Tensor, height: int, width: int, quantize: bool = True) -> Te
     return (torch.sin(torch.deg2rad(degrees)) * envelope).to(torch.float32)
 
 
-def _adjust_stats(image: Tensor, mean: float, contrast: float, low: float, high: float) -> Tensor:
-    """``mean + gain * (image - image.mean())`` clipped to ``[low, high]``, the gain found by bisection so that
-    the clipped image's standard deviation is ``contrast`` (the largest reachable one if it is out of reach)."""
+def match_stats(image: Tensor, mean: float, contrast: float, low: float = -1, high: float = 1) -> Tensor:
+    """``image`` (any shape) with mean ``mean`` and standard deviation ``contrast`` after clipping to
+    ``[low, high]`` (:func:`~mei.meitorch.tools.base_transforms.fit_gain_offset`; the largest reachable
+    contrast if ``contrast`` is out of reach), differentiable in ``image``.
+
+    The gain and offset are found without gradient; the gradient flows through the image's own normalization
+    ``(image - mean(image)) / std(image)``, so the adjusted image's statistics stay fixed while its pattern
+    changes (the search of :meth:`~mei.meitorch.linearmei.LinearMEI.optimal_gabor` needs that).
+    """
     delta = image - image.mean()
-    if float(delta.abs().max()) < 1e-12:
-        return torch.full_like(image, mean).clamp(low, high)
-
-    def spread(gain: float) -> float:
-        return float((mean + gain * delta).clamp(low, high).std(unbiased=False))
-
-    lo, hi = 0.0, 1.0
-    while spread(hi) < contrast and hi < 1e6:
-        lo, hi = hi, hi * 2
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if spread(mid) < contrast else (lo, mid)
-    return (mean + hi * delta).clamp(low, high)
+    spread = delta.std(unbiased=False)
+    size = float(spread.detach())
+    if size < 1e-12:
+        return torch.full_like(image, float(mean)).clamp(low, high)
+    flat = delta.detach().to(torch.float64).reshape(-1)
+    gain, offset, _ = fit_gain_offset(flat, torch.ones_like(flat), float(mean), float(contrast), low, high)
+    return (float(mean) + offset + gain * size * delta / spread).clamp(low, high)
 
 
 def create_gabor(height: int = 36, width: int = 64, phase: float = 0, wavelength: float = 10,
@@ -92,7 +94,7 @@ def create_gabor(height: int = 36, width: int = 64, phase: float = 0, wavelength
         sigma (float): standard deviation of the Gaussian envelope in pixels, > 0.
         dy, dx (float): translation as a fraction of the height / width, in ``[-1, 1]``.
         target_mean, target_contrast (float, optional): give both to set the mean and the standard deviation
-            (within ``[img_min, img_max]``). Default: unchanged.
+            of the image clipped to ``[img_min, img_max]`` (:func:`match_stats`). Default: unchanged.
 
     Raises:
         ValueError: a translation outside ``[-1, 1]``, a non-positive wavelength or sigma, or only one of
@@ -107,7 +109,7 @@ def create_gabor(height: int = 36, width: int = 64, phase: float = 0, wavelength
     params = torch.tensor([[phase, wavelength, orientation, sigma, dy, dx]], dtype=torch.float64)
     image = gabors(params, int(height), int(width))[0]
     if target_mean is not None and target_contrast is not None:
-        image = _adjust_stats(image, float(target_mean), float(target_contrast), img_min, img_max)
+        image = match_stats(image, float(target_mean), float(target_contrast), img_min, img_max)
     return image
 
 

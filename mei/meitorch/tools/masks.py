@@ -21,56 +21,12 @@ from torch import Tensor
 
 from ...engine.kernels import gaussian_blur
 from ..linearmei import activation_tensor
-
-
-def _as_image(img: Any) -> tuple[Tensor, bool]:
-    """``img`` as a float64 tensor with its singleton dimensions dropped, and whether it was a NumPy array."""
-    is_array = isinstance(img, np.ndarray)
-    image = torch.as_tensor(np.asarray(img) if is_array else img).detach().to("cpu", torch.float64)
-    image = image.squeeze()
-    if image.dim() < 2:
-        raise ValueError(f"a mask needs an image of at least two dimensions (H, W), got shape {tuple(image.shape)}")
-    return image, is_array
-
-
-def _returned(mask: Tensor, is_array: bool) -> Any:
-    return mask.numpy() if is_array else mask.to(torch.float32)
+from .base_transforms import _as_image, _returned, fit_gauss_envelope, label, remove_small_area
 
 
 def _blur(mask: Tensor, sigma: float) -> Tensor:
     """scipy-style ``gaussian_filter`` of a 2-D float mask (truncated at 4 sigma, mirrored edges)."""
     return gaussian_blur(mask[None, None], float(sigma), (-1, -2), padding="reflect")[0, 0]
-
-
-def label(mask: Tensor) -> tuple[Tensor, int]:
-    """Connected components of a 2-D boolean mask (4-connectivity, as ``scipy.ndimage.label``):
-    ``(labels, count)``, labels ``1..count`` numbered in raster order of their first pixel, 0 outside."""
-    h, w = mask.shape
-    ids = torch.arange(1, h * w + 1, dtype=torch.float64).reshape(h, w) * mask
-    while True:  # every pixel takes the largest id among itself and its 4 neighbours in the mask
-        padded = torch.nn.functional.pad(ids[None, None], (1, 1, 1, 1))[0, 0]
-        neighbours = torch.stack([ids, padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:]])
-        grown = neighbours.max(dim=0).values * mask
-        if torch.equal(grown, ids):
-            break
-        ids = grown
-    labels = torch.zeros(h, w, dtype=torch.int64)
-    order: dict[float, int] = {}
-    for value in ids[mask].tolist():  # raster order of first appearance
-        order.setdefault(value, len(order) + 1)
-    for value, index in order.items():
-        labels[ids == value] = index
-    return labels, len(order)
-
-
-def remove_small_area(mask: Any, size_threshold: int = 50) -> Any:
-    """The mask without its connected areas (4-connectivity) of fewer than ``size_threshold`` pixels."""
-    image, is_array = _as_image(mask)
-    binary = image > 0
-    labels, count = label(binary)
-    sizes = torch.bincount(labels.reshape(-1), minlength=count + 1)
-    keep = (sizes >= size_threshold)[labels] & binary
-    return keep.numpy() if is_array else keep
 
 
 def _cross(o: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -121,28 +77,6 @@ def _plane(image: Tensor) -> Tensor:
     while delta.dim() > 2:
         delta = delta.amax(dim=0)
     return delta
-
-
-def fit_gauss_envelope(img: Any) -> tuple[tuple[float, float], Any, Any]:
-    """A 2-D Gaussian fitted to the image's energy: ``(img - mean)^2`` (averaged over channels) normalized as a
-    distribution. Returns ``((mu_x, mu_y), covariance 2x2, sqrt of the Gaussian at every pixel)``."""
-    image, is_array = _as_image(img)
-    while image.dim() > 2:
-        image = image.mean(dim=0)
-    h, w = image.shape
-    vy, vx = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij")
-    energy = (image - image.mean()) ** 2
-    pdf = energy / energy.sum()
-    mu_x, mu_y = float((vx * pdf).sum()), float((vy * pdf).sum())
-    cov_xx = float((vx ** 2 * pdf).sum()) - mu_x ** 2
-    cov_yy = float((vy ** 2 * pdf).sum()) - mu_y ** 2
-    cov_xy = float((vx * vy * pdf).sum()) - mu_x * mu_y
-    cov = torch.tensor([[cov_xx, cov_xy], [cov_xy, cov_yy]], dtype=torch.float64)
-    offsets = torch.stack([vx.reshape(-1) - mu_x, vy.reshape(-1) - mu_y])
-    whitened = torch.linalg.solve_triangular(torch.linalg.cholesky(cov), offsets, upper=False)
-    gauss = torch.exp(-0.5 * (whitened ** 2).sum(dim=0)).reshape(h, w)
-    envelope = gauss.sqrt()
-    return (mu_x, mu_y), (cov.numpy() if is_array else cov), _returned(envelope, is_array)
 
 
 def gaussian_mask(img: Any, factor: float) -> Any:
