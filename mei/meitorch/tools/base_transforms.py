@@ -212,9 +212,7 @@ def adjust_img_stats(img: Any, mu: float, sigma: float, img_min: float = 0, img_
     if not base_ratio > 1:
         raise ValueError(f"base_ratio must be > 1, got {base_ratio}")
     flat, is_array, shape = _flat(img)
-    weight = torch.ones_like(flat) if mask is None else _flat(mask)[0].expand_as(flat).clone()
-    if not bool((weight > 0).any()):
-        raise ValueError("the mask selects no pixel")
+    weight = _weights(mask, flat)
     delta = flat - float((flat * weight).sum() / weight.sum())
     masked = delta * weight
     if float(masked.abs().max()) < 1e-12:
@@ -231,13 +229,34 @@ def adjust_img_stats(img: Any, mu: float, sigma: float, img_min: float = 0, img_
     return _back(image, shape, is_array), _back(unmasked, shape, is_array)
 
 
-def _contrast_gain(delta: Tensor, weight: Tensor, contrast: float, mu: float, img_min: float,
-                   img_max: float) -> tuple[float, bool]:
-    """meitorch's plain gain ``contrast / current contrast`` (1 for ``contrast < 0``) and whether it clips."""
+def _weights(mask: Any, flat: Tensor) -> Tensor:
+    """A mask as pixel weights of the flattened image (all ones for None)."""
+    weight = torch.ones_like(flat) if mask is None else _flat(mask)[0].expand_as(flat).clone()
+    if not bool((weight > 0).any()):
+        raise ValueError("the mask selects no pixel")
+    return weight
+
+
+def _contrast_adjusted(img: Any, mask: Any, contrast: float, mu: float | None, img_min: float, img_max: float,
+                       force: bool, verbose: bool) -> tuple[Any, bool, float]:
+    """:func:`adjust_contrast_with_mask` (and, with ``mask=None``, :func:`adjust_contrast`)."""
+    flat, is_array, shape = _flat(img)
+    weight = _weights(mask, flat)
+    masked_mean = float((flat * weight).sum() / weight.sum())
+    mu = masked_mean if mu is None or mu < 0 else float(mu)
+    delta = flat - masked_mean
     _, current = _weighted_stats(delta[None], weight)
-    gain = 1.0 if contrast < 0 else float(contrast) / float(current[0])
-    inside = delta[weight > 0]
-    return gain, float((mu + gain * inside).max()) > img_max or float((mu + gain * inside).min()) < img_min
+    gain = 1.0 if contrast < 0 else float(contrast) / float(current[0])  # meitorch's plain gain
+    inside = mu + gain * delta[weight > 0]
+    clipped = float(inside.max()) > img_max or float(inside.min()) < img_min
+    offset = 0.0
+    if clipped and force and contrast >= 0:
+        gain, offset, _ = fit_gain_offset(delta, weight, mu, contrast, img_min, img_max)
+    if verbose:
+        print("gain", gain, "offset", offset, "clipped", clipped)
+    adjusted = (mu + offset + gain * delta).clamp(img_min, img_max)
+    image = (adjusted * weight + mu * (1 - weight)).clamp(img_min, img_max)
+    return _back(image, shape, is_array), clipped, float(image.std(unbiased=False))
 
 
 def adjust_contrast(img: Any, contrast: float = -1, mu: float | None = -1, img_min: float = 0,
@@ -260,18 +279,7 @@ def adjust_contrast(img: Any, contrast: float = -1, mu: float | None = -1, img_m
         ``(image, clipped, actual contrast)``: ``clipped`` is whether the target needs pixels beyond the bounds
         (information lost), ``actual contrast`` the result's standard deviation.
     """
-    flat, is_array, shape = _flat(img)
-    mu = float(flat.mean()) if mu is None or mu < 0 else float(mu)
-    weight = torch.ones_like(flat)
-    delta = flat - flat.mean()
-    gain, clipped = _contrast_gain(delta, weight, contrast, mu, img_min, img_max)
-    offset = 0.0
-    if clipped and force and contrast >= 0:
-        gain, offset, _ = fit_gain_offset(delta, weight, mu, contrast, img_min, img_max)
-    if verbose:
-        print("gain", gain, "offset", offset, "clipped", clipped)
-    image = (mu + offset + gain * delta).clamp(img_min, img_max)
-    return _back(image, shape, is_array), clipped, float(image.std(unbiased=False))
+    return _contrast_adjusted(img, None, contrast, mu, img_min, img_max, force, verbose)
 
 
 def adjust_contrast_with_mask(img: Any, img_mask: Any = None, contrast: float = -1, mu: float | None = -1,
@@ -281,22 +289,7 @@ def adjust_contrast_with_mask(img: Any, img_mask: Any = None, contrast: float = 
     ``sqrt(sum(m^2 (x - mean)^2) / (H * W))`` (meitorch's), and the result is
     ``adjusted * m + mu * (1 - m)``, clipped. ``mu_steps`` and ``gain_steps`` are meitorch's grid sizes,
     accepted for compatibility. Returns ``(image, clipped, standard deviation of the result)``."""
-    flat, is_array, shape = _flat(img)
-    weight = torch.ones_like(flat) if img_mask is None else _flat(img_mask)[0].expand_as(flat).clone()
-    if not bool((weight > 0).any()):
-        raise ValueError("the mask selects no pixel")
-    masked_mean = float((flat * weight).sum() / weight.sum())
-    mu = masked_mean if mu is None or mu < 0 else float(mu)
-    delta = flat - masked_mean
-    gain, clipped = _contrast_gain(delta, weight, contrast, mu, img_min, img_max)
-    offset = 0.0
-    if clipped and force and contrast >= 0:
-        gain, offset, _ = fit_gain_offset(delta, weight, mu, contrast, img_min, img_max)
-    if verbose:
-        print("gain", gain, "offset", offset, "clipped", clipped)
-    adjusted = (mu + offset + gain * delta).clamp(img_min, img_max)
-    image = (adjusted * weight + mu * (1 - weight)).clamp(img_min, img_max)
-    return _back(image, shape, is_array), clipped, float(image.std(unbiased=False))
+    return _contrast_adjusted(img, img_mask, contrast, mu, img_min, img_max, force, verbose)
 
 
 __all__ = ["gauss2d", "fit_gauss_envelope", "roll", "remove_small_area", "label", "adjust_img_stats",
