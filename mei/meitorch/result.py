@@ -4,14 +4,15 @@
 one per mode: :class:`MEI_image` (pixel), :class:`MEI_variational`, :class:`MEI_transformation`, with
 meitorch's accessors (``get_image``, ``get_samples``, ``get_activation``, ``result_dict``, ``loss_history``,
 ``image_history``, ``param_dict``, ``spatial_frequency``). ``MEI_result`` is meitorch's name of the base.
-In meitorch these objects are also the optimization's state (the parameters and the optimizer); here the engine
-holds that, and a result is what a finished run left.
+As in meitorch, a result class constructed with meitorch's arguments (``MEI_image(shape, n_samples, init=...,
+**config)``) is an optimization not yet run, which :func:`mei.meitorch.objective.deepdraw.deepdraw` runs on the
+engine and fills in; the engine holds the parameters and the optimizer while it runs.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -71,6 +72,37 @@ class MEIResult:
             self.transform = parameterization.trained_network(params)
 
     @classmethod
+    def _finished(cls, *args: Any, **kwargs: Any) -> "MEIResult":
+        """An instance of ``cls`` built by :class:`MEIResult`'s constructor (the subclasses' own constructors
+        take meitorch's arguments and make an optimization not yet run)."""
+        result = cls.__new__(cls)
+        MEIResult.__init__(result, *args, **kwargs)
+        return result
+
+    def _pending(self, mode: str, shape: Sequence[int], device: str | torch.device, config: Mapping[str, Any],
+                 seed: int | None) -> None:
+        """Make this object the optimization ``config`` describes, not yet run: ``mei`` is its start, the
+        config is checked and complete, ``losses`` are empty; :func:`~mei.meitorch.objective.deepdraw.deepdraw`
+        runs it."""
+        from .runner import start  # deferred: the runner builds results
+
+        shape, device = tuple(shape), torch.device(device)
+        if len(shape) != 3:
+            raise ValueError(f"shape must be one image (channels, height, width), got {shape}")
+        if seed is None:
+            seed = int(torch.randint(0, 2**31 - 1, ()).item())
+        settings, parameterization, initial = start(shape, device, mode, config, int(seed))
+        with rng.seeded([int(seed)]), torch.no_grad():
+            first = parameterization.point(initial).detach().cpu()
+        MEIResult.__init__(self, mode, first, {}, [], [], [], initial, settings, int(seed), parameterization)
+        self.request: tuple[tuple[int, ...], torch.device, dict[str, Any]] | None = (shape, device, dict(config))
+
+    @property
+    def done(self) -> bool:
+        """Whether this result holds a finished run (False for an optimization constructed and not yet run)."""
+        return bool(self.steps) or getattr(self, "request", None) is None
+
+    @classmethod
     def from_run(cls, mode: str, settings: dict[str, Any], parameterization: Any, params: Tensor,
                  log: Mapping[str, Any], seed: int) -> "MEIResult":
         """Collect a finished engine run (``params`` = its final input, ``log`` = its tracker's log); the
@@ -80,8 +112,8 @@ class MEIResult:
             with torch.no_grad():
                 mei = parameterization.point(params).detach().cpu()
         result_class = RESULT_CLASSES[mode] if cls is MEIResult else cls
-        return result_class(mode, mei, losses, steps, list(log["images"]["values"]), list(log["images"]["times"]),
-                            params, settings, seed, parameterization)
+        return result_class._finished(mode, mei, losses, steps, list(log["images"]["values"]),
+                                      list(log["images"]["times"]), params, settings, seed, parameterization)
 
     # ------------------------------------------------------------------------------ meitorch's accessors
 
@@ -187,8 +219,22 @@ def _as_tuple(value: Any) -> tuple[int, ...]:
 class MEI_image(MEIResult):  # noqa: N801 - meitorch's name
     """A pixel MEI (meitorch's ``MEI_image``): :attr:`mei` holds the ``n_samples`` images.
 
-    Also what :meth:`~mei.meitorch.linearmei.LinearMEI.best_gabor` returns (:meth:`from_image`).
+    ``MEI_image(shape, n_samples=1, init=None, device="cpu", seed=None, **config)`` is, as in meitorch, the
+    optimization of ``n_samples`` images of ``shape`` with the pixel mode's config keys (``docs/meitorch.md``),
+    not yet run: :attr:`mei` (meitorch's :attr:`image`) is the start, ``init`` or noise;
+    :func:`~mei.meitorch.objective.deepdraw.deepdraw` runs it. ``generate_pixel_mei`` and :meth:`from_image`
+    return finished ones.
     """
+
+    def __init__(self, shape: Sequence[int], n_samples: int = 1, init: Any = None, device: str | torch.device = "cpu",
+                 seed: int | None = None, **config: Any) -> None:
+        self._pending("pixel", shape, device, {**config, "n_samples": n_samples,
+                                               **({} if init is None else {"init": init})}, seed)
+
+    @property
+    def image(self) -> Tensor:
+        """meitorch's name of :attr:`mei`."""
+        return self.mei
 
     @classmethod
     def from_image(cls, image: Tensor, result_dict: Mapping[str, Any] | None = None,
@@ -196,19 +242,36 @@ class MEI_image(MEIResult):  # noqa: N801 - meitorch's name
         """A result holding ``image`` (``(C, H, W)`` or ``(n, C, H, W)``) without an optimization run (no losses)."""
         images = image[None] if image.dim() == 3 else image
         images = images.detach().cpu().to(torch.float32)
-        result = cls("pixel", images, {}, [], [], [], images[None].clone(), dict(config or {}), 0)
+        result = cls._finished("pixel", images, {}, [], [], [], images[None].clone(), dict(config or {}), 0)
         result.result_dict = dict(result_dict or {})
-        return result
+        return result  # type: ignore[return-value]
 
 
 class MEI_variational(MEIResult):  # noqa: N801 - meitorch's name
     """A variational MEI (meitorch's ``MEI_variational``): :attr:`mei` is the mean, :attr:`stddev` the standard
-    deviation, :meth:`sample` draws from the distribution."""
+    deviation, :meth:`sample` draws from the distribution.
+
+    ``MEI_variational(distribution, img_shape, init=None, device="cpu", seed=None, **config)``: the optimization
+    of a ``distribution`` (``"normal"`` or ``"laplace"``) over images, not yet run (see :class:`MEI_image`).
+    """
+
+    def __init__(self, distribution: str, img_shape: Sequence[int], init: Any = None,
+                 device: str | torch.device = "cpu", seed: int | None = None, **config: Any) -> None:
+        self._pending("variational", img_shape, device, {**config, "distribution": distribution,
+                                                         **({} if init is None else {"init": init})}, seed)
 
 
 class MEI_transformation(MEIResult):  # noqa: N801 - meitorch's name
     """A transformation MEI (meitorch's ``MEI_transformation``): :attr:`transform` is the trained network,
-    :attr:`mei` one batch of its samples, :meth:`sample` draws more."""
+    :attr:`mei` one batch of its samples, :meth:`sample` draws more.
+
+    ``MEI_transformation(transform, img_shape, device="cpu", seed=None, **config)``: the training of the
+    generative network ``transform`` (copied, never changed), not yet run (see :class:`MEI_image`).
+    """
+
+    def __init__(self, transform: nn.Module, img_shape: Sequence[int], device: str | torch.device = "cpu",
+                 seed: int | None = None, **config: Any) -> None:
+        self._pending("transformation", img_shape, device, {**config, "transform": transform}, seed)
 
 
 MEI_result = MEIResult

@@ -155,13 +155,29 @@ def _snapshot_source(mode: str, parameterization: Any, pipeline: SamplePipeline)
     return lambda state: parameterization.point(state.post_processed_input)
 
 
-def generate(operation: Operation, shape: tuple[int, ...], device: torch.device, mode: str,
-             config: Mapping[str, Any] | None, seed: int) -> MEIResult:
-    """Validate ``config`` for ``mode`` and run the engine once; see :class:`mei.meitorch.mei.MEI`."""
+def prepare(shape: tuple[int, ...], mode: str, config: Mapping[str, Any] | None,
+            seed: int) -> tuple[dict[str, Any], Any]:
+    """The parsed config of a generation and its mode's parameterization (nothing drawn yet)."""
     settings = parse_config(config or {}, mode, seed)
     if settings["diverse"] and _n_samples(mode, settings) < 2:
         raise ConfigError("diverse", "needs at least 2 samples per step (n_samples or n_samples_per_batch)")
-    parameterization = _parameterization(mode, shape, settings)
+    return settings, _parameterization(mode, shape, settings)
+
+
+def start(shape: tuple[int, ...], device: torch.device, mode: str, config: Mapping[str, Any] | None,
+          seed: int) -> tuple[dict[str, Any], Any, Tensor]:
+    """:func:`prepare` and the start of the run :func:`generate` would make: ``(settings, parameterization,
+    initial tensor)``, the tensor drawn as the run draws it."""
+    settings, parameterization = prepare(shape, mode, config, seed)
+    with rng.seeded([seed], devices=[device]):
+        initial = parameterization.initial().to(device)
+    return settings, parameterization, initial
+
+
+def generate(operation: Operation, shape: tuple[int, ...], device: torch.device, mode: str,
+             config: Mapping[str, Any] | None, seed: int) -> MEIResult:
+    """Validate ``config`` for ``mode`` and run the engine once; see :class:`mei.meitorch.mei.MEI`."""
+    settings, parameterization = prepare(shape, mode, config, seed)
     pointrf = None
     if settings["gradient_rf"]:
         with rng.seeded([seed], devices=[device]):
@@ -174,7 +190,7 @@ def generate(operation: Operation, shape: tuple[int, ...], device: torch.device,
     factory = optimizer_factory(settings["optimizer"], settings["optimizer_params"],
                                 batch_dim=None if mode == "transformation" else 1)
     with rng.seeded([seed], devices=[device]):
-        initial = parameterization.initial().to(device)
+        initial = parameterization.initial().to(device)  # the run's first draws: start() sees the same
         engine = Engine(objective, initial, factory, transform=pipeline,
                         regularization=diversity or no_regularization,
                         precondition=parameterization.precondition, postprocessing=parameterization.postprocess)

@@ -60,3 +60,52 @@ def test_save_image_writes_the_meis_side_by_side(tmp_path):
     picture = matplotlib.image.imread(tmp_path / "meis.png")
     plt.close("all")
     assert picture.shape[1] > 2 * picture.shape[0]  # three images in a row
+
+
+def test_an_mei_image_constructed_with_meitorchs_arguments_is_an_optimization_that_deepdraw_runs():
+    from mei.engine.resolve import ConfigError
+    from mei.meitorch.objective.deepdraw import deepdraw
+
+    w = target(6)
+    config = dict(iter_n=30, norm=4.0, optimizer="sgd", optimizer_params=dict(lr=1.0), save_every=10)
+    process = MEI_image(SHAPE, n_samples=2, init=torch.zeros(SHAPE), seed=3, **config)
+    assert not process.done and process.losses == {} and process.get_activation() is None
+    assert torch.equal(process.image, torch.zeros(2, *SHAPE))  # the start: init for every sample
+    assert process.param_dict["iter_n"] == 30 and process.param_dict["blur"] is None  # checked and complete
+    summary = deepdraw(process, linear_operation(w))
+    assert process.done and summary is process.result_dict and type(process) is MEI_image
+    assert torch.allclose(process.mei, (4.0 * w / w.norm()).expand(2, *SHAPE), atol=1e-4)
+    assert summary["activation"] == pytest.approx(float(4.0 * w.norm()), rel=1e-4)
+    same = MEI(linear_operation(w), shape=SHAPE).generate_pixel_mei(
+        dict(config, n_samples=2, init=torch.zeros(SHAPE)), seed=3)
+    assert torch.equal(process.mei, same.mei) and process.losses == same.losses
+    noise = MEI_image(SHAPE, n_samples=3, seed=8, iter_n=4, save_every=1, optimizer="sgd")
+    start = noise.mei.clone()
+    deepdraw(noise, linear_operation(w))
+    again = MEI(linear_operation(w), shape=SHAPE).generate_pixel_mei(dict(n_samples=3, iter_n=4, save_every=1,
+                                                                          optimizer="sgd"), seed=8)
+    assert torch.equal(noise.mei, again.mei) and not torch.equal(start, noise.mei)
+    with pytest.raises(ConfigError, match="blurr"):
+        MEI_image(SHAPE, iter_n=2, blurr="gaussian")
+    with pytest.raises(ValueError, match="finished result"):
+        deepdraw(same, linear_operation(w))
+
+
+def test_variational_and_transformation_processes():
+    from mei.meitorch.objective.deepdraw import deepdraw
+
+    w = target(5)
+    process = MEI_variational("normal", SHAPE, iter_n=3, fixed_stddev=0.2, n_samples_per_batch=(2, 3),
+                              optimizer="sgd", seed=0)
+    assert not process.done and process.get_image().shape == (1, *SHAPE)
+    deepdraw(process, linear_operation(w))
+    same = MEI(linear_operation(w), shape=SHAPE).generate_variational_mei(
+        dict(iter_n=3, fixed_stddev=0.2, n_samples_per_batch=(2, 3), optimizer="sgd"), seed=0)
+    assert type(process) is MEI_variational and torch.equal(process.mei, same.mei)
+    assert torch.allclose(process.stddev, torch.full((1, *SHAPE), 0.2))
+    network = GenerativeConvNet(hidden_sizes=[2], fixed_stddev=0.1, kernel_size=3, shape=SHAPE)
+    before = [p.detach().clone() for p in network.parameters()]
+    trained = MEI_transformation(network, SHAPE, n_samples=4, iter_n=2, seed=0)
+    deepdraw(trained, linear_operation(w))
+    assert trained.done and trained.get_samples().shape == (4, *SHAPE) and trained.transform is not network
+    assert all(torch.equal(a, b) for a, b in zip(before, network.parameters(), strict=True))
