@@ -66,6 +66,7 @@ class MEIResult:
         self.stddev: Tensor | None = None
         self.transform: nn.Module | None = None
         self.pointrf: Tensor | None = None
+        self.device = torch.device("cpu")  # where the operation ran (set by the run)
         if mode == "variational":
             self.stddev = parameterization.stddev(params, config["iter_n"] - 1).detach().cpu()
         elif mode == "transformation":
@@ -95,6 +96,7 @@ class MEIResult:
         with rng.seeded([int(seed)]), torch.no_grad():
             first = parameterization.point(initial).detach().cpu()
         MEIResult.__init__(self, mode, first, {}, [], [], [], initial, settings, int(seed), parameterization)
+        self.device = device
         self.request: tuple[tuple[int, ...], torch.device, dict[str, Any]] | None = (shape, device, dict(config))
 
     @property

@@ -198,7 +198,7 @@ def generate(operation: Operation, shape: tuple[int, ...], device: torch.device,
             settings["save_every"], settings["iter_n"], _snapshot_source(mode, parameterization, pipeline)))
         score, final = optimize(engine, NumIterations(settings["iter_n"]), tracker)
     result = MEIResult.from_run(mode, settings, parameterization, final, tracker.log, seed)
-    result.pointrf = pointrf
+    result.pointrf, result.device = pointrf, device
     # pixel / variational: the engine's final evaluation saw exactly result.mei; a generator's is of other noise
     final_losses = objective.final if mode != "transformation" else None
     result.result_dict = final_stats(operation, result.mei, device, seed, final_losses)
