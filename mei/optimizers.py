@@ -1,9 +1,12 @@
-"""Optimizer components of the package: torch-style optimizers a config may name besides ``torch.optim``'s.
+"""Optimizer components of the package: torch optimizers a config may name besides ``torch.optim``'s.
 
-:class:`NormalizedGradient` is the DeepDraw step of meitorch's ``mei`` and ``meibatch`` optimizers: every step
-moves the pixels by ``lr * step_gain`` on average, whatever the scale of the model's output. Name it in an engine
-config as ``{"path": "mei.optimizers.NormalizedGradient", "kwargs": {"lr": 0.5}}``; ``lr`` and ``step_gain``
-may be schedules there like any other number.
+:class:`NormalizedGradient` (a ``torch.optim.Optimizer``) is the DeepDraw step of meitorch's ``mei`` and
+``meibatch`` optimizers: every step moves the pixels by ``lr * step_gain`` on average, whatever the scale of the
+model's output. A config names it through its declared factory, :func:`normalized_gradient`:
+``{"path": "mei.optimizers.normalized_gradient", "kwargs": {"lr": 0.5}}``; ``lr`` and ``step_gain`` may be
+schedules there like any other number. (The optimizer classes themselves follow ``torch.optim``'s design, not
+the components' ``Component`` base, so the declared component is the factory, as a config's ``torch.optim.SGD``
+is torch's class.)
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ def _mean_magnitude(grad: Tensor, batch_dim: int | None) -> Tensor:
     return grad.abs().mean(dim=others, keepdim=True) if others else grad.abs()
 
 
-@component("optimizer")
 class NormalizedGradient(torch.optim.Optimizer):
     """The normalized-gradient step ``x -= lr * step_gain * g / (mean(|g|) + eps)``, with decoupled weight
     decay ``x *= 1 - lr * weight_decay``.
@@ -73,4 +75,13 @@ class NormalizedGradient(torch.optim.Optimizer):
                 p.sub_(rate * p.grad / (_mean_magnitude(p.grad, group["batch_dim"]) + group["eps"]))
 
 
-__all__ = ["NormalizedGradient"]
+@component("optimizer")
+def normalized_gradient(params: Iterable[Tensor], lr: float = 0.01, step_gain: float = 1.0, weight_decay: float = 0.0,
+                        eps: float = 1e-8, batch_dim: int | None = None) -> NormalizedGradient:
+    """The normalized-gradient optimizer ``x -= lr * step_gain * g / (mean(|g|) + eps)`` over ``params``
+    (:class:`NormalizedGradient`; ``batch_dim`` normalizes each image along that dimension on its own)."""
+    return NormalizedGradient(params, lr=lr, step_gain=step_gain, weight_decay=weight_decay, eps=eps,
+                              batch_dim=batch_dim)
+
+
+__all__ = ["NormalizedGradient", "normalized_gradient"]

@@ -1,12 +1,12 @@
-"""The package's optimizer component (mei.optimizers.NormalizedGradient): its exact step, per-image
-normalization, and its use by name in an engine config with a scheduled step gain."""
+"""The package's optimizer (mei.optimizers.NormalizedGradient, the component normalized_gradient): its exact
+step, per-image normalization, and its use by name in an engine config with a scheduled step gain."""
 
 import pytest
 import torch
 
 from mei.engine.resolve import ConfigError, validate_config
 from mei.methods import gradient_ascent
-from mei.optimizers import NormalizedGradient
+from mei.optimizers import NormalizedGradient, normalized_gradient
 
 from .test_schedules import Dot, W, config, linear
 
@@ -54,11 +54,12 @@ def test_hyperparameters_are_checked():
 def test_an_engine_config_names_it_and_schedules_its_step_gain():
     # gradient ascent on <w, x>: each step moves x by lr * gain_k * w / mean|w|; gains 1, 2, 3 and lr 0.1 give
     # 0.6 w / mean|w| (mean|w| = 8/15 for w = linspace(-1, 1, 16))
-    optimizer = {"path": "mei.optimizers.NormalizedGradient", "kwargs": {"lr": 0.1, "step_gain": linear(1, 3, 3)}}
+    optimizer = {"path": "mei.optimizers.normalized_gradient", "kwargs": {"lr": 0.1, "step_gain": linear(1, 3, 3)}}
     settings = config(3, {}) | {"optimizer": optimizer}
     validate_config(settings)
     mei, _, _ = gradient_ascent(None, Dot(W), settings, seed=0)
     assert torch.allclose(mei, 0.6 * W / (8 / 15), atol=1e-5)
+    assert isinstance(normalized_gradient([torch.zeros(1, requires_grad=True)]), NormalizedGradient)
     with pytest.raises(ConfigError, match="step_gain"):
-        validate_config(config(3, {}) | {"optimizer": {"path": "mei.optimizers.NormalizedGradient",
+        validate_config(config(3, {}) | {"optimizer": {"path": "mei.optimizers.normalized_gradient",
                                                        "kwargs": {"step_gain": -1}}})

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from ..analysis.spectra import radial_power_spectrum
 from ..engine import rng
 from . import plots
+from .plan import start
 
 
 def _loss_history(log: Mapping[str, Any]) -> tuple[list[int], dict[str, list[float]]]:
@@ -85,8 +86,6 @@ class MEIResult:
         """Make this object the optimization ``config`` describes, not yet run: ``mei`` is its start, the
         config is checked and complete, ``losses`` are empty; :func:`~mei.meitorch.objective.deepdraw.deepdraw`
         runs it."""
-        from .runner import start  # deferred: the runner builds results
-
         shape, device = tuple(shape), torch.device(device)
         if len(shape) != 3:
             raise ValueError(f"shape must be one image (channels, height, width), got {shape}")

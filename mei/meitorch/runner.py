@@ -8,7 +8,6 @@ postprocessing. A :class:`mei.tracking.Tracker` records the losses of every step
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -16,18 +15,15 @@ import torch
 from torch import Tensor
 
 from ..engine import rng
-from ..engine.resolve import ConfigError
 from ..objectives import Objective
 from ..optimization import MEI as Engine
 from ..optimization import no_regularization, optimize
 from ..stoppers import NumIterations
 from ..tracking import Tracker
 from .augment import Augmentation
-from .config import parse_config
-from .denoisers import make_denoiser
 from .diversity import DiversityReward
-from .modes import ImagePostprocessing, PixelImages, TransformedNoise, VariationalImages
 from .optimizers import optimizer_factory
+from .plan import prepare
 from .result import MEIResult
 
 Operation = Callable[[Tensor], Mapping[str, Tensor]]
@@ -128,21 +124,6 @@ class Snapshots(Objective):
         return self.take(current_state).detach().cpu().clone()
 
 
-def _parameterization(mode: str, shape: tuple[int, ...], settings: dict[str, Any]) -> Any:
-    if mode == "transformation":
-        try:
-            return TransformedNoise(shape, settings, settings["transform"])
-        except TypeError as error:
-            raise ConfigError("transform", str(error)) from None
-    clip = (settings["bias"], settings["scale"]) if settings["clip"] else None
-    post = ImagePostprocessing(make_denoiser(settings["blur"], settings.get("blur_params", {})), settings["norm"], clip)
-    return (PixelImages if mode == "pixel" else VariationalImages)(shape, settings, post)
-
-
-def _n_samples(mode: str, settings: dict[str, Any]) -> int:
-    return math.prod(settings["n_samples_per_batch"]) if mode == "variational" else settings["n_samples"]
-
-
 def _last_images(pipeline: SamplePipeline) -> Tensor:
     images = pipeline.last_images
     assert images is not None  # snapshots are taken after a step, whose transform set them
@@ -153,25 +134,6 @@ def _snapshot_source(mode: str, parameterization: Any, pipeline: SamplePipeline)
     if mode == "transformation":
         return lambda state: _last_images(pipeline)
     return lambda state: parameterization.point(state.post_processed_input)
-
-
-def prepare(shape: tuple[int, ...], mode: str, config: Mapping[str, Any] | None,
-            seed: int) -> tuple[dict[str, Any], Any]:
-    """The parsed config of a generation and its mode's parameterization (nothing drawn yet)."""
-    settings = parse_config(config or {}, mode, seed)
-    if settings["diverse"] and _n_samples(mode, settings) < 2:
-        raise ConfigError("diverse", "needs at least 2 samples per step (n_samples or n_samples_per_batch)")
-    return settings, _parameterization(mode, shape, settings)
-
-
-def start(shape: tuple[int, ...], device: torch.device, mode: str, config: Mapping[str, Any] | None,
-          seed: int) -> tuple[dict[str, Any], Any, Tensor]:
-    """:func:`prepare` and the start of the run :func:`generate` would make: ``(settings, parameterization,
-    initial tensor)``, the tensor drawn as the run draws it."""
-    settings, parameterization = prepare(shape, mode, config, seed)
-    with rng.seeded([seed], devices=[device]):
-        initial = parameterization.initial().to(device)
-    return settings, parameterization, initial
 
 
 def generate(operation: Operation, shape: tuple[int, ...], device: torch.device, mode: str,
