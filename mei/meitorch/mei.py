@@ -18,7 +18,7 @@ from torch import Tensor
 
 from .linearmei import LinearMEI
 from .result import MEIResult
-from .runner import generate
+from .runner import generate, gradient_rf_operation
 
 Operation = Callable[[Tensor], Mapping[str, Tensor]]
 
@@ -90,6 +90,17 @@ class MEI(LinearMEI):
             ``result.sample(n)`` draws new samples.
         """
         return self._run("transformation", config, seed, keys)
+
+    @staticmethod
+    def is_gradient_rf_op(params: Mapping[str, Any]) -> bool:
+        """Whether a config asks for meitorch's ``gradient_rf`` (the operation's linear model)."""
+        return bool(params.get("gradient_rf", False))
+
+    def to_gradient_rf_op(self, operation: Operation) -> tuple[Operation, Tensor]:
+        """meitorch's ``to_gradient_rf_op``: ``(linear model, point receptive field)``, the operation's linear
+        model at a blank image and its gradient there, ``(C, H, W)`` (a tensor; meitorch gives a squeezed
+        NumPy array); see :func:`~mei.meitorch.runner.gradient_rf_operation`."""
+        return gradient_rf_operation(operation, self.shape, self.device)
 
     def __repr__(self) -> str:
         operation = getattr(self.operation, "__name__", self.operation)

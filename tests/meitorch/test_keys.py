@@ -150,3 +150,32 @@ def test_meibatch_moves_every_sample_alike_however_unequal_their_gradients():
     assert torch.allclose(apart[0], apart[1], atol=1e-6)  # both step along w / mean|w|
     with pytest.raises(ConfigError, match="optimizer_params.batch_dim"):
         mei.generate_pixel_mei({**config, "optimizer": "meibatch", "optimizer_params": dict(batch_dim=0)})
+
+
+def test_meitorchs_optimizer_module_and_gradient_rf_helpers():
+    from mei.meitorch.objective.optimizer import MEIBatchoptimizer, MEIoptimizer, get_optimizer
+
+    grad = torch.stack([torch.full(SHAPE, 0.01), torch.full(SHAPE, 100.0)])
+    for cls, moved in [(MEIoptimizer, None), (MEIBatchoptimizer, [0.2, 0.2])]:
+        x = torch.zeros(2, *SHAPE, requires_grad=True)
+        optimizer = cls([x], {"lr": 0.1, "iter_n": 2, "step_gain": LinearSchedule(1.0, 3.0)})
+        for _ in range(2):
+            x.grad = grad.clone()
+            optimizer.step()
+        means = [float(image.abs().mean()) for image in x.detach()]
+        if moved is None:  # normalized together: the small gradient hardly moves its image
+            assert means[0] < 1e-3 and means[1] == pytest.approx(0.1 * (1 + 3) / 2 * 2, rel=1e-3)
+        else:  # each image by lr * gain / 2 per step: 0.05 then 0.15
+            assert means == pytest.approx(moved, rel=1e-5)
+    assert isinstance(get_optimizer([torch.zeros(1, requires_grad=True)], "sgd", lr=0.1), torch.optim.SGD)
+    assert type(get_optimizer([torch.zeros(1, requires_grad=True)], "meibatch", 5, lr=0.1)) is MEIBatchoptimizer
+    with pytest.raises(ValueError, match="iter_n must be specified"):
+        get_optimizer([torch.zeros(1, requires_grad=True)], "mei", lr=0.1)
+    with pytest.raises(ValueError, match="Invalid optimizer type"):
+        get_optimizer([torch.zeros(1, requires_grad=True)], "lbfgs")
+    w = target(7)
+    mei = MEI(linear_operation(w), shape=SHAPE)
+    assert MEI.is_gradient_rf_op({"gradient_rf": True}) and not MEI.is_gradient_rf_op({})
+    linear_model, rf = mei.to_gradient_rf_op(mei.operation)
+    assert torch.allclose(rf, -w, atol=1e-6)  # the gradient of -<x, w> at a blank image
+    assert float(linear_model(w[None])["objective"]) == pytest.approx(-float((w * w).sum()), rel=1e-5)
