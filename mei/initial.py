@@ -20,6 +20,7 @@ from torch import Tensor
 
 from .engine import rng
 from .engine.component import Component, check_number, component
+from .engine.errors import HyperparameterError
 
 
 class InitialGuessCreator(abc.ABC):
@@ -146,6 +147,28 @@ class RandomNormalNullChannel(RandomNormal):
         out = super().__call__(*shape)
         out[:, self.null_channel] = self.null_value
         return out
+
+
+@component("initial")
+class RandomUniform(Component, InitialGuessCreator):
+    """Uniform noise in ``[low, high)`` (e.g. a random Fourier phase in ``[-pi, pi)`` for MACO), from the engine's
+    seeded streams.
+
+    Args:
+        low (float, optional): Default: 0.
+        high (float, optional): Default: 1.
+    """
+
+    _repr_fields = ("low", "high")
+
+    def __init__(self, low: float = 0.0, high: float = 1.0) -> None:
+        self.low = check_number("low", low)
+        self.high = check_number("high", high)
+        if not self.high > self.low:
+            raise HyperparameterError("high", f"must be greater than low ({low}), got {high}")
+
+    def __call__(self, *shape: Any) -> Tensor:
+        return self.low + (self.high - self.low) * rng.rand(_check_shape(_shape_of(shape)))
 
 
 @component("initial")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -192,6 +192,14 @@ class TransparentMEI:
         return 1 - x[:, -1].mean() * self.weight
 
 
+def parameter_shape(parameterization: Any, shape: Sequence[int]) -> tuple[int, ...]:
+    """The shape of the tensor optimized for images of ``shape``: ``parameterization.parameter_shape(shape)``
+    where the parameterization has one (a Fourier phase is narrower than the image), else ``shape``."""
+    if parameterization is None or not hasattr(parameterization, "parameter_shape"):
+        return tuple(shape)
+    return tuple(int(s) for s in parameterization.parameter_shape(tuple(shape)))
+
+
 def run_engine(model: nn.Module, components: Components, shape: tuple[int, ...], seeds: list[int],
                device: torch.device, tracker: Any = None, transparent: TransparentMEI | None = None,
                ) -> tuple[Tensor, float | Tensor, dict[str, Any], int]:
@@ -204,7 +212,11 @@ def run_engine(model: nn.Module, components: Components, shape: tuple[int, ...],
     with rng.seeded(seeds, devices=[device]), evaluation_mode(model):
         model.to(device)
         shape = (len(seeds), *shape[1:]) if len(seeds) > 1 else shape
-        initial = create_initial(components.initial, shape).to(device)
+        render = components.parameterization
+        if render is not None and transparent is not None:
+            raise ConfigError("parameterization", "cannot be combined with sinzlab/mei's transparency: the opacity "
+                                                  "channel is a channel of the image, not of a parameter")
+        initial = create_initial(components.initial, parameter_shape(render, shape)).to(device)
         parts = {k: getattr(components, k) for k in ("transform", "regularization", "precondition", "postprocessing")}
         func: Callable[[Tensor], Tensor] = model
         extra: dict[str, Any] = {}
@@ -214,6 +226,8 @@ def run_engine(model: nn.Module, components: Components, shape: tuple[int, ...],
                          regularization=transparent.regularization(parts["regularization"]),
                          postprocessing=transparent.postprocessing(parts["postprocessing"]))
             extra["loss_weight"] = transparent.loss_weight
+        if render is not None:
+            extra["render"] = render.to(device) if isinstance(render, nn.Module) else render
         mei = MEI(func, initial, components.optimizer, **{k: v for k, v in parts.items() if v is not None},
                   maximize=components.maximize, **extra)
         tracker = Tracker(**components.objectives) if tracker is None else tracker
@@ -373,10 +387,12 @@ def gradient_ascent_with(dataloaders: Any, model: Any, config: Mapping[str, Any]
 
     In order: ``set_seed(seed)``, ``model.eval()``, ``model.to(device)``, the shape (``shape``, the config's
     ``shape``, ``get_dims`` or the dataloaders' first batch), ``initial = import_func(path, kwargs)(1, *shape[1:])``
-    on the device (or ``create_initial_guess(1, *shape[1:], device=device)``, the early collaborator),
-    ``optimizer = import_func(path, dict(params=[initial], **kwargs))``, the stopper, the
+    on the device (of the parameter's shape with a ``parameterization``; or ``create_initial_guess(1,
+    *shape[1:], device=device)``, the early collaborator), ``optimizer = import_func(path, dict(params=[initial],
+    **kwargs))``, the stopper, the
     objectives (``tracker_cls(**{path: objective})``), the optional parts, ``mei_class(model, initial,
-    optimizer, **optional)``, ``final, mei = optimize_func(mei, stopper, tracker)``; returns
+    optimizer, **optional)`` (with ``render=`` the parameterization, if the config has one),
+    ``final, mei = optimize_func(mei, stopper, tracker)``; returns
     ``(mei, final, tracker.log)`` as the collaborators give them. The config is not validated beyond what
     ``import_func`` checks (the default goes through the package's allowlist) and is never changed. Torch's
     global RNG is forked: the caller's random state is left as it was, whatever ``set_seed`` does.
@@ -397,14 +413,18 @@ def gradient_ascent_with(dataloaders: Any, model: Any, config: Mapping[str, Any]
             return import_func(spec["path"], dict(extra, **spec.get("kwargs", {})) if extra
                                else dict(spec.get("kwargs", {})))
 
+        render = build(config["parameterization"]) if "parameterization" in config else None
         if create_initial_guess is not None:  # sinzlab/mei's featurevis: the initial guess is a collaborator
             initial = create_initial_guess(1, *tuple(shape)[1:], device=device)
         else:
-            initial = create_initial(build(config["initial"]), (1, *tuple(shape)[1:])).to(device)
+            initial = create_initial(build(config["initial"]),
+                                     parameter_shape(render, (1, *tuple(shape)[1:]))).to(device)
         optimizer = build(config["optimizer"], params=[initial])
         stopper = build(config["stopper"])
         tracker = tracker_cls(**{spec["path"]: build(spec) for spec in config.get("objectives", [])})
         optional = {name: build(config[name]) for name in _OPTIONAL_PARTS if name in config}
+        if render is not None:  # the package's MEI takes it; another mei_class must accept render= too
+            optional["render"] = render.to(device) if isinstance(render, nn.Module) else render
         mei = mei_class(model, initial, optimizer, **optional)
         final_evaluation, mei = optimize_func(mei, stopper, tracker)
     return mei, final_evaluation, tracker.log

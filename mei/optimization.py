@@ -2,7 +2,8 @@
 
 Pure PyTorch; nothing here knows about DataJoint or dotted paths. Each step is
 
-1. ``transformed = transform(x, i)``, ``evaluation = func(transformed)``,
+1. ``image = render(x)`` (the parameterization, if any), ``transformed = transform(image, i)``,
+   ``evaluation = func(transformed)``,
    ``reg_term = regularization(transformed, i)``;
 2. one backward of ``-(evaluation.sum() - reg_term)`` (or ``evaluation.sum() + reg_term`` when minimizing)
    into the input only (model parameters never get gradients);
@@ -13,6 +14,10 @@ Exactly one forward and one backward per step, and nothing is copied to the host
 float off the :class:`State` (stoppers and trackers that ask for ``evaluation``). A transform may return
 ``V`` views of every image (``V * K`` rows for ``K`` images, view-major, see :class:`mei.transforms.Views`):
 the evaluation and the regularization are then averaged over the views, in the same single forward.
+
+With a parameterization (``render``: the optimized tensor is a parameter, e.g. a Fourier phase, and
+``render(x)`` the image), the final score is the function on the rendered image without the random
+transforms, and :func:`optimize` returns the rendered image: what is scored is what is stored.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import torch
 from torch import Tensor
 
 from .engine.component import declared_kinds, reads_input
+from .engine.hooks import scoring_views
 from .stoppers import OptimizationStopper, PerImageStopper
 from .tracking import Tracker
 
@@ -291,6 +297,10 @@ class MEI:
         loss_weight (Callable[[Tensor, int], Tensor], optional): ``(x, i_iter) -> factor``: the step's loss
             (penalty included) is multiplied by it before the backward, ``x`` the untransformed input (sinzlab/mei's
             transparent MEIs scale it by ``1 - mean opacity * weight``). Default: None (factor 1).
+        render (Callable[[Tensor], Tensor], optional): the parameterization: ``render(x)`` is the image the
+            transforms and the function see (differentiable, deterministic), ``x`` its parameter. The final
+            evaluation (:meth:`evaluate`) and the input :func:`optimize` returns are of the rendered image
+            (:attr:`current_image`). Default: none (``x`` is the image).
     """
 
     def __init__(
@@ -305,9 +315,11 @@ class MEI:
         maximize: bool = True,
         finite_check_interval: int | None = None,
         loss_weight: Callable[[Tensor, int], Tensor] | None = None,
+        render: Callable[[Tensor], Tensor] | None = None,
     ) -> None:
         self.func = func
         self.loss_weight = loss_weight
+        self.render = render
         self.transform = transform
         self.regularization = regularization
         self.precondition = precondition
@@ -363,20 +375,32 @@ class MEI:
 
     @property
     def current_input(self) -> Tensor:
-        """The input as it is now (a detached view; copy it to keep it)."""
+        """The input as it is now (a detached view; copy it to keep it): the parameter, with a ``render``."""
         return self._input.detach()
 
-    def evaluate(self) -> Tensor:
-        """The function on the current, untransformed input, without gradient."""
+    @property
+    def current_image(self) -> Tensor:
+        """The image as it is now: ``render(current_input)`` (detached), or the input itself without a render."""
+        if self.render is None:
+            return self._input.detach()
         with torch.no_grad():
-            return self.func(self._input)
+            return self.render(self._input.detach()).detach()
+
+    def evaluate(self) -> Tensor:
+        """The function on the current image (rendered, untransformed), without gradient."""
+        with torch.no_grad():
+            return self.func(self.current_image)
 
     def _forward_backward(self, x: Tensor, i_iter: int) -> tuple[Tensor, Tensor, Tensor | float, Tensor, Tensor]:
         """One forward and one backward; returns ``(transformed, evaluation, reg_term, loss, grad)``."""
         self.optimizer.zero_grad(set_to_none=True)
-        transformed = self.transform(x, i_iter)
-        evaluation = self.func(transformed)
+        transformed = self.transform(x if self.render is None else self.render(x), i_iter)
         n_views = _n_views(transformed, x)
+        if n_views > 1:  # objectives can find an image's rows (all its views), e.g. captum's batch_index
+            with scoring_views(n_views):
+                evaluation = self.func(transformed)
+        else:
+            evaluation = self.func(transformed)
         if i_iter == 0:
             _check_evaluation_shape(evaluation, transformed.shape[0])
         reg_term = 0.0 if self.regularization in _NO_PENALTY else self.regularization(transformed, i_iter)
@@ -554,10 +578,11 @@ def optimize(
     tracker: Tracker | None = None,
     progress: Callable[[], Any] | None = None,
 ) -> tuple[float | Tensor, Tensor]:
-    """Step ``mei`` until ``stopper`` says stop; returns ``(final evaluation, final input)``.
+    """Step ``mei`` until ``stopper`` says stop; returns ``(final evaluation, final image)``.
 
-    The final evaluation is the function on the final, untransformed input (one extra forward, no
-    gradient). ``tracker`` (if any) sees every state after the stopper; ``progress`` is called once a step.
+    The final evaluation is the function on the final, untransformed image (one extra forward, no
+    gradient); with a parameterization (``MEI(render=...)``) that is the rendered image, and so is the
+    returned input. ``tracker`` (if any) sees every state after the stopper; ``progress`` is called once a step.
     """
     per_image_stopper = stopper if isinstance(stopper, PerImageStopper) else None
     per_image = per_image_stopper is not None
@@ -585,7 +610,7 @@ def optimize(
     if not bool(torch.isfinite(evaluation).all()):
         raise NonFiniteError(mei.i_iter, "final evaluation")
     final = evaluation.item() if evaluation.numel() == 1 else evaluation.cpu()
-    return final, mei.current_input.clone()
+    return final, getattr(mei, "current_image", mei.current_input).clone()
 
 
 __all__ = [

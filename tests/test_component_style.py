@@ -26,6 +26,8 @@ OPTIM_JITTER = {"path": "mei.optim.transforms.RandomSpatialJitter", "kwargs": {"
 SAMPLES: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
     "mei.initial.Constant": ((), {"value": 0.5}),
     "mei.initial.RandomNormal": ((), {"mean": 0.5, "std": 2.0}),
+    "mei.initial.RandomUniform": ((), {"low": -1.5, "high": 2.0}),
+    "mei.featurevis.maco.MACO": ((), {"decay_power": 1.5, "std": 0.5, "decorrelate": False, "squash": "clamp"}),
     "mei.initial.RandomNormalNullChannel": ((), {"null_channel": 1, "null_value": 0.5}),
     "mei.initial.RandomNormalSelectedChannels": ((), {"selected_channels": [0, 2], "fill_value": 0.5}),
     "mei.stoppers.NumIterations": ((), {"num_iterations": 3}),

@@ -20,7 +20,7 @@ from .errors import ConfigError, HyperparameterError
 
 COMPONENT_KINDS: tuple[str, ...] = (
     "initial", "optimizer", "stopper", "transform", "regularization", "precondition", "postprocessing", "objective",
-    "reducer", "loss", "background",
+    "reducer", "loss", "background", "parameterization",
 )
 """Kinds of the parts of a method config (and of the specs nested in them, such as an objective table's loss;
 ``background``: what a transparent MEI is seen over, sinzlab/mei's ``background`` key)."""

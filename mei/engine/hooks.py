@@ -6,7 +6,8 @@ name. Used by inner-layer objectives (:mod:`mei.targets.layers`) and feature vis
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Mapping
+import contextvars
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Union
 
 from torch import Tensor, nn
@@ -17,6 +18,35 @@ Target = Union[nn.Module, str]
 
 #: Target name of the model's own input (read by a forward pre-hook on the model).
 MODEL_INPUT = "input"
+
+
+_scored_views: contextvars.ContextVar[int] = contextvars.ContextVar("mei_scored_views", default=1)
+
+
+@contextlib.contextmanager
+def scoring_views(n_views: int) -> Iterator[None]:
+    """Inside the block the batch an objective scores holds ``n_views`` views of each image, view-major (row
+    ``v * K + k`` is view ``v`` of image ``k``; the engine sets it around the forward of a step whose transform
+    returned several views, :class:`mei.transforms.Views`), so an objective can find an image's rows
+    (:func:`image_rows`)."""
+    token = _scored_views.set(int(n_views))
+    try:
+        yield
+    finally:
+        _scored_views.reset(token)
+
+
+def image_rows(images: Sequence[int], n_rows: int) -> list[int]:
+    """The rows of a scored batch of ``n_rows`` that hold ``images`` (every view of each, view-major): the
+    images themselves without views. Raises ``IndexError`` for an image outside the batch."""
+    n_views = _scored_views.get()
+    n_images = n_rows // n_views if n_views > 1 and n_rows % n_views == 0 else n_rows
+    for index in images:
+        if not -n_images <= index < n_images:
+            raise IndexError(f"batch_index {index} is out of range for {n_images} images")
+    if n_images == n_rows:
+        return list(images)
+    return [view * n_images + index % n_images for view in range(n_rows // n_images) for index in images]
 
 
 def is_model_input(model: nn.Module, target: Target) -> bool:

@@ -44,7 +44,7 @@ COMPONENT_MODULES: tuple[str, ...] = (
     "mei.initial", "mei.stoppers", "mei.transforms", "mei.regularizers", "mei.preconditioners", "mei.postprocessing",
     "mei.objectives", "mei.reducers", "mei.methods", "mei.legacy.ops",
     "mei.optim.loss", "mei.optim.images", "mei.optim.transforms", "mei.optim.postprocessing",
-    "mei.meitorch.methods", "mei.demo.lab", "mei.schedules", "mei.optimizers",
+    "mei.meitorch.methods", "mei.demo.lab", "mei.schedules", "mei.optimizers", "mei.featurevis.maco",
 )
 """The package's modules that hold components. A path into any other module of the package is refused before
 it is imported; inside these modules only declared components are handed out."""
@@ -501,7 +501,7 @@ def iter_component_specs(config: Mapping[str, Any], keys: Iterable[str]) -> Iter
 
 REQUIRED_KEYS: tuple[str, ...] = ("device", "initial", "optimizer", "stopper")
 OPTIONAL_COMPONENT_KEYS: tuple[str, ...] = (
-    "transform", "regularization", "precondition", "postprocessing", "objectives",
+    "parameterization", "transform", "regularization", "precondition", "postprocessing", "objectives",
 )
 OPTIONAL_KEYS: dict[str, str] = {
     "shape": "input shape (list of positive ints) when there are no dataloaders",
@@ -510,7 +510,8 @@ OPTIONAL_KEYS: dict[str, str] = {
     "batch": "options of batched runs: chunk_size, autocast, compile, … (see mei.batched; single runs ignore it)",
 }
 SLOT_KINDS: dict[str, str] = {
-    "initial": "initial", "optimizer": "optimizer", "stopper": "stopper", "transform": "transform",
+    "initial": "initial", "optimizer": "optimizer", "stopper": "stopper", "parameterization": "parameterization",
+    "transform": "transform",
     "regularization": "regularization", "precondition": "precondition", "postprocessing": "postprocessing",
     "objectives": "objective",
 }
@@ -526,6 +527,7 @@ class Components:
         self.initial = fields["initial"]
         self.optimizer = fields["optimizer"]
         self.stopper = fields["stopper"]
+        self.parameterization = fields.get("parameterization")
         self.transform = fields.get("transform")
         self.regularization = fields.get("regularization")
         self.precondition = fields.get("precondition")

@@ -8,26 +8,34 @@ hard constraint: after every step the image is pulled back along the segment tow
 bisection on the largest feasible fraction of the step, a few forwards without gradient), so ``d(x) <= bound``
 holds at every step, not only on average. Everything runs as one engine run (:func:`mei.optimization.optimize`):
 the objective reads the target and the layer in the same forward pass, the bound is the run's postprocessing.
+
+With robustness transforms (Hamblin et al. apply them during accentuation), each step draws random transforms
+(and several views, :class:`mei.transforms.Views`) and applies the *same* draw to the image and to the seed
+image (they are stacked along the channels, so every spatial transform moves both alike): the target is read
+on the transformed image and the penalty compares the transformed image with the equally transformed seed, in
+one forward of both. The bound and the reported distance stay those of the untransformed image.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from typing import Any, Literal, NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, NamedTuple, cast
 
 import torch
 from torch import Tensor, nn
 
-from ..engine.hooks import capture
+from ..engine import rng
+from ..engine.hooks import ModuleOutputs, capture
 from ..methods import evaluation_mode
 from ..optim.images import FFTImage, ImageParameterization, NaturalImage, PixelImage
 from ..optim.optimization import RenderedMEI
 from ..optimization import State, optimize
 from ..stoppers import NumIterations
+from ..transforms import Views
 from .targets import TargetObjective
 
-__all__ = ["accentuate", "Accentuation", "LayerDistance", "AccentuationObjective"]
+__all__ = ["accentuate", "Accentuation", "LayerDistance", "AccentuationObjective", "PairedTransform"]
 
 
 class Accentuation(NamedTuple):
@@ -67,9 +75,11 @@ class LayerDistance(nn.Module):
             self.model(x)
         return outputs[self.layer]
 
-    def squared(self, activation: Tensor) -> Tensor:
-        """``d^2`` from an activation of ``layer`` (rows = images); differentiable also where ``d = 0``."""
-        return (activation - self.reference_activation).reshape(activation.shape[0], -1).pow(2).mean(dim=1)
+    def squared(self, activation: Tensor, reference: Tensor | None = None) -> Tensor:
+        """``d^2`` from an activation of ``layer`` (rows = images) to the seed's, or to ``reference`` (the
+        activation of the seed as transformed alike, same rows); differentiable also where ``d = 0``."""
+        reference = self.reference_activation if reference is None else reference
+        return (activation - reference).reshape(activation.shape[0], -1).pow(2).mean(dim=1)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.squared(self.activation(x)).sqrt()
@@ -78,25 +88,62 @@ class LayerDistance(nn.Module):
 class AccentuationObjective(nn.Module):
     """``target(x) - penalty * d(x)^2`` per image, from one forward pass that reads both layers.
 
+    Its input is either the images ``(rows, C, H, W)`` (``d`` to the seed image's activation; the final score)
+    or, with robustness transforms, the images and the seed images as transformed alike, stacked along the
+    channels ``(rows, 2 C, H, W)`` (:class:`PairedTransform`): then both halves run in one forward and ``d``
+    compares each transformed image with its transformed seed.
+
     Args:
         target (TargetObjective): the feature.
         distance (LayerDistance): the layer distance to the seed image.
         penalty (float): weight of the squared distance, >= 0.
+        channels (int, optional): the images' channels when the input holds stacked pairs (robustness
+            transforms, :class:`PairedTransform`). Default: none (the input holds the images only).
     """
 
-    def __init__(self, target: TargetObjective, distance: LayerDistance, penalty: float) -> None:
+    def __init__(self, target: TargetObjective, distance: LayerDistance, penalty: float,
+                 channels: int | None = None) -> None:
         super().__init__()
         self.target, self.distance, self.penalty = target, distance, float(penalty)
-        self.last: tuple[Tensor, Tensor] | None = None  # (target value, distance) of the latest forward
+        self.channels = channels
+        self.last: tuple[Tensor, Tensor] | None = None  # (target value, distance) of the latest forward, per row
 
     def forward(self, x: Tensor) -> Tensor:
         layers = [*self.target.layers, self.distance.layer]
+        rows = x.shape[0]
+        # stacked pairs (a training step with transforms), or the images alone (the final score)
+        paired = self.channels is not None and x.dim() > 1 and x.shape[1] == 2 * self.channels
+        if paired:  # image and seed transformed alike: one forward of both
+            x = torch.cat([x[:, :self.channels], x[:, self.channels:]], dim=0)
         with capture(self.target.model, layers) as outputs:
             self.target.model(x)
+        if paired:
+            seeds = outputs[self.distance.layer][rows:].detach()
+            outputs = ModuleOutputs(self.target.model, {key: value[:rows] for key, value in outputs.items()})
+            squared = self.distance.squared(outputs[self.distance.layer], seeds)
+        else:
+            squared = self.distance.squared(outputs[self.distance.layer])
         value = self.target.from_outputs(outputs, x.device)
-        squared = self.distance.squared(outputs[self.distance.layer])
         self.last = (value.detach(), squared.detach().sqrt())
         return value - self.penalty * squared if self.penalty else value
+
+
+class PairedTransform:
+    """The robustness transforms applied to each image and its seed image alike: both are stacked along the
+    channels (``(N, 2 C, H, W)``), so one random draw moves both, and ``Views`` tiles both; the objective splits
+    them again (:class:`AccentuationObjective`).
+
+    Args:
+        views (Views): the views and the transforms (spatial ones: jitter, affine, crops; channel-wise ones
+            would mix image and seed).
+        seed_images (Tensor): the seed images as rendered ``(N, C, H, W)``.
+    """
+
+    def __init__(self, views: Views, seed_images: Tensor) -> None:
+        self.views, self.seed_images = views, seed_images.detach()
+
+    def __call__(self, x: Tensor, i_iter: int) -> Tensor:
+        return self.views(torch.cat([x, self.seed_images.to(x.dtype)], dim=1), i_iter)
 
 
 class _Bound:
@@ -133,7 +180,8 @@ class _Log:
 
     def track(self, state: State) -> None:
         assert self.objective.last is not None
-        self.values.append(self.objective.last[0])
+        value, n_images = self.objective.last[0], state.n_images
+        self.values.append(value.reshape(-1, n_images).mean(dim=0))  # the mean over the views
         with torch.no_grad():
             self.distances.append(self.distance(self.render(state.post_processed_input)))
 
@@ -141,7 +189,8 @@ class _Log:
 def accentuate(model: nn.Module, image: Tensor, target: str, *, layer: str, penalty: float = 1.0,
                bound: float | None = None, steps: int = 128, lr: float = 0.02, optimizer: Any = None,
                param: str = "fft", squash: str = "sigmoid", decorrelate: bool = True,
-               device: str | torch.device | None = None) -> Accentuation:
+               transforms: Sequence[Callable[[Tensor, int], Tensor]] | None = None, views: int = 1,
+               seed: int = 0, device: str | torch.device | None = None) -> Accentuation:
     """Accentuate ``target`` in the real ``image`` while staying close to it in ``layer``'s space.
 
     Args:
@@ -160,6 +209,14 @@ def accentuate(model: nn.Module, image: Tensor, target: str, *, layer: str, pena
             ``"pixel"``. Default: ``"fft"``.
         squash (str, optional): ``"sigmoid"``, ``"clamp"`` or ``"none"``. Default: ``"sigmoid"``.
         decorrelate (bool, optional): KLT colour decorrelation for 3-channel images. Default: True.
+        transforms (list, optional): robustness transforms ``(x, i_iter) -> x`` applied at every step to the
+            image and to the seed image alike (spatial ones, e.g. ``mei.transforms.Jitter``,
+            ``mei.transforms.RandomAffine``, or :func:`~mei.featurevis.render.standard_transforms`); the target is
+            read on the transformed image and the penalty compares it with the transformed seed. The bound and
+            the reported distance are of the untransformed image. Default: none.
+        views (int, optional): transformed views per step, averaged (:class:`mei.transforms.Views`). Default: 1.
+        seed (int, optional): the random transforms of image ``k`` draw from the stream seeded ``seed + k``; the
+            caller's RNG is untouched. Default: 0.
         device (str or torch.device, optional): Default: the model's device.
 
     Returns:
@@ -169,15 +226,18 @@ def accentuate(model: nn.Module, image: Tensor, target: str, *, layer: str, pena
         raise ValueError(f"penalty must be >= 0 and bound > 0, got penalty={penalty}, bound={bound}")
     if param not in ("fft", "pixel"):
         raise ValueError(f"param must be 'fft' or 'pixel', got {param!r}")
-    seed = (image.unsqueeze(0) if image.dim() == 3 else image).detach().float()
+    chain = list(transforms or ())
+    view = Views(views, cast(Any, chain)) if chain or views != 1 else None
+    originals = (image.unsqueeze(0) if image.dim() == 3 else image).detach().float()
     if device is None:
         parameter = next(model.parameters(), None)
         device = parameter.device if parameter is not None else torch.device("cpu")
-    seed = seed.to(device)
-    n_images, channels = seed.shape[:2]
-    with evaluation_mode(model):
+    originals = originals.to(device)
+    n_images, channels = originals.shape[:2]
+    streams = rng.seeded([int(seed) + k for k in range(n_images)], devices=[torch.device(device)])
+    with streams, evaluation_mode(model):
         colour: Literal["default"] | None = "default" if decorrelate else None
-        module = NaturalImage(tuple(seed.shape[-2:]), channels=channels, batch=n_images, init=seed,
+        module = NaturalImage(tuple(originals.shape[-2:]), channels=channels, batch=n_images, init=originals,
                               parameterization=FFTImage if param == "fft" else PixelImage, squash_func=squash,
                               decorrelation_module=colour).to(device)
         parameterization: ImageParameterization = module
@@ -186,12 +246,15 @@ def accentuate(model: nn.Module, image: Tensor, target: str, *, layer: str, pena
         with torch.no_grad():
             reference = render(start)  # the seed as the chain renders it (the squash's inverse is clipped)
         distance = LayerDistance(model, layer, reference)
-        objective = AccentuationObjective(TargetObjective(model, target), distance, penalty)
+        objective = AccentuationObjective(TargetObjective(model, target), distance, penalty,
+                                          channels=channels if view is not None else None)
         factory = (functools.partial(torch.optim.Adam, lr=lr) if optimizer is None else
                    functools.partial(optimizer, lr=lr) if isinstance(optimizer, type) else optimizer)
         postprocessing = _Bound(render, distance, start, float(bound)) if bound is not None else None
-        mei = RenderedMEI(objective, start, factory, transform=lambda x, i_iter: render(x), render=render,
-                          **({"postprocessing": postprocessing} if postprocessing is not None else {}))
+        parts: dict[str, Any] = {} if postprocessing is None else {"postprocessing": postprocessing}
+        if view is not None:
+            parts["transform"] = PairedTransform(view, reference)
+        mei = RenderedMEI(objective, start, factory, render=render, **parts)
         log = _Log(objective, distance, render)
         optimize(mei, NumIterations(int(steps)), tracker=log)  # type: ignore[arg-type]
         with torch.no_grad():

@@ -23,10 +23,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..engine import rng
+from ..engine.component import check_bool, check_choice, check_number, component
+from ..engine.errors import HyperparameterError
 from ..engine.kernels import radial_frequency
+from ..engine.module_component import ModuleComponent
 from ..optim.images import SQUASH, ImageParameterization, ToRGB
 
-__all__ = ["MACOImage", "natural_magnitude", "power_law_magnitude", "hermitian_phase", "rfft_weights",
+__all__ = ["MACOImage", "MACO", "natural_magnitude", "power_law_magnitude", "hermitian_phase", "rfft_weights",
            "prescribed_magnitude", "maco_render"]
 
 
@@ -204,3 +207,71 @@ class MACOImage(ImageParameterization):
 
     def extra_repr(self) -> str:
         return f"size={self.size}, channels={self.magnitude.shape[0]}, batch={self.param.shape[0]}"
+
+
+@component("parameterization")
+class MACO(ModuleComponent):
+    """MACO as the engine's parameterization, for method configs
+    (``"parameterization": {"path": "mei.featurevis.maco.MACO", "kwargs": {...}}``).
+
+    The tensor the engine optimizes is the Fourier phase ``(N, C, H, W // 2 + 1)`` of images ``(N, C, H, W)``
+    (:meth:`parameter_shape` tells the engine; start it with ``mei.initial.RandomUniform(-3.1416, 3.1416)``, as
+    MACO does); the magnitude is fixed. ``forward(phase)`` renders the images as :class:`MACOImage` does, so the
+    engine's final score and the stored MEI are of the rendered image.
+
+    Args:
+        decay_power (float, optional): exponent of the default 1/f magnitude (:func:`power_law_magnitude`).
+            Default: 1.
+        std (float, optional): spatial standard deviation of each channel before recorrelation. Default: 1.
+        decorrelate (bool, optional): recorrelate colours with ``ToRGB("klt")`` (3 or 4 channels). Default: True.
+        squash (str, optional): ``"sigmoid"``, ``"clamp"`` or ``"none"``. Default: ``"sigmoid"``.
+        magnitude (list, optional): the magnitude spectrum as nested lists ``(C, H, W // 2 + 1)`` or
+            ``(H, W // 2 + 1)`` (e.g. ``natural_magnitude(images).tolist()``). Default: the 1/f law.
+
+    Attributes:
+        magnitude (Tensor): the prescribed magnitude (as :attr:`MACOImage.magnitude`), set by
+            :meth:`parameter_shape` for the image size.
+    """
+
+    magnitude: Tensor
+
+    def __init__(self, decay_power: float = 1.0, std: float = 1.0, decorrelate: bool = True,
+                 squash: str = "sigmoid", magnitude: list | None = None) -> None:
+        super().__init__()
+        self.decay_power = check_number("decay_power", decay_power, minimum=0)
+        self.std = check_number("std", std, minimum=0, strict_minimum=True)
+        self.decorrelate = check_bool("decorrelate", decorrelate)
+        self.squash = check_choice("squash", squash, tuple(SQUASH))
+        given = None if magnitude is None else torch.as_tensor(magnitude, dtype=torch.float32)
+        if given is not None and (given.dim() not in (2, 3) or bool((given < 0).any())
+                                  or not bool(torch.isfinite(given).all())):
+            raise HyperparameterError("magnitude", "must be (C, H, W // 2 + 1) or (H, W // 2 + 1) finite values "
+                                                   f">= 0, got shape {tuple(given.shape)}")
+        self.given = given
+        self.size: tuple[int, int] | None = None
+        self.colour: nn.Module | None = None
+        self.register_buffer("magnitude", torch.zeros(0))
+
+    def parameter_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The phase's shape for images of ``shape`` ``(N, C, H, W)``; sets the magnitude for that size."""
+        if len(shape) != 4 or shape[-1] < 2 or shape[-2] < 2:
+            raise ValueError(f"MACO renders images (N, C, H, W) of at least 2 x 2, got shape {tuple(shape)}")
+        n, channels, height, width = (int(s) for s in shape)
+        spectrum_shape = (channels, height, width // 2 + 1)
+        if self.given is None:
+            magnitude = power_law_magnitude(height, width, channels, self.decay_power)
+        else:
+            magnitude = self.given.expand(channels, -1, -1) if self.given.dim() == 2 else self.given
+            if tuple(magnitude.shape) != spectrum_shape:
+                raise ValueError(f"magnitude must be {spectrum_shape} for images of shape {tuple(shape)}, got "
+                                 f"{tuple(self.given.shape)}")
+        self.size = (height, width)
+        self.colour = ToRGB("klt") if self.decorrelate and channels in (3, 4) else None
+        self.magnitude = prescribed_magnitude(magnitude, width, self.std).to(self.magnitude.device)
+        return (n, *spectrum_shape)
+
+    def forward(self, phase: Tensor) -> Tensor:
+        if self.size is None:
+            raise RuntimeError("MACO does not know the image size yet: call parameter_shape(image_shape) first "
+                               "(the engine does)")
+        return maco_render(phase, self.magnitude, self.size, self.colour, self.squash)

@@ -180,7 +180,7 @@ def render_vis(model: nn.Module, target: str | Sequence[str], *, param: str | Im
         render = image.render
         mei = RenderedMEI(objective, image.param.detach(), _optimizer(optimizer, DEFAULT_LR.get(name, 0.05)
                                                                        if lr is None else float(lr)),
-                          transform=lambda x, i_iter: view(render(x), i_iter), render=render)
+                          transform=view, render=render)
         history = _History(int(steps), progress)
         try:
             optimize(mei, NumIterations(int(steps)), tracker=history)  # type: ignore[arg-type]

@@ -531,10 +531,14 @@ def _shift(x: Tensor, offset: Sequence[int]) -> Tensor:
     return x[: size[0], : size[1], : size[2], : size[3]]
 
 
-@component("transform")
+@component("transform", "parameterization")
 class RenderImage(ModuleComponent):
-    """The :class:`NaturalImage` chain as an engine transform ``(x, i_iter) -> image`` on an image-shaped ``x``,
-    for pipeline configs (``{"path": "mei.optim.images.RenderImage", "kwargs": {...}}``).
+    """The :class:`NaturalImage` chain ``x -> image`` on an image-shaped ``x`` for pipeline configs, as the
+    ``parameterization`` (the score and the stored MEI are then the rendered image) or as a transform.
+
+    ``{"path": "mei.optim.images.RenderImage", "kwargs": {...}}`` in a config's ``parameterization`` slot makes
+    the engine optimize ``x`` and score and store ``RenderImage(x)``; in ``transform`` (its older use) the
+    score and the MEI are of ``x`` itself.
 
     Args:
         parameterization (str, optional): ``"fft"`` (x is filtered by :func:`spectral_filter`) or ``"pixel"``.

@@ -33,6 +33,7 @@ import torch
 from torch import Tensor
 
 from ..engine.component import Component, check_bool, check_choice, check_number, component
+from ..engine.hooks import image_rows
 from ..engine.kernels import total_variation
 from ._typing import BatchIndex, Target
 from .hooks import ModuleOutputs
@@ -59,16 +60,16 @@ def reduce_per_image(values: Tensor, how: str = "mean") -> Tensor:
     return REDUCTIONS[how](values.reshape(values.shape[0], -1))
 
 
-def _indices(batch_index: BatchIndex, n_images: int) -> list[int]:
+def _indices(batch_index: BatchIndex, n_rows: int) -> list[int]:
+    """The rows of a batch of ``n_rows`` that hold the images ``batch_index`` names: with several views per image
+    in the batch (:class:`mei.transforms.Views`), all views of each."""
     indices = [batch_index] if isinstance(batch_index, int) else list(batch_index or [])
-    for index in indices:
-        if not -n_images <= index < n_images:
-            raise IndexError(f"batch_index {index} is out of range for {n_images} images")
-    return indices
+    return image_rows(indices, n_rows)
 
 
 def batch_mask(batch_index: BatchIndex, n_images: int, like: Tensor) -> Tensor | None:
-    """A ``(n_images,)`` 0/1 mask selecting ``batch_index`` (``None`` = all images, no mask)."""
+    """A ``(n_images,)`` 0/1 mask selecting ``batch_index`` (``None`` = all images, no mask; rows of all views of
+    those images when the batch holds several views)."""
     if batch_index is None:
         return None
     mask = torch.zeros(n_images, dtype=like.dtype, device=like.device)
@@ -77,7 +78,8 @@ def batch_mask(batch_index: BatchIndex, n_images: int, like: Tensor) -> Tensor |
 
 
 def select_batch(activation: Tensor, batch_index: BatchIndex) -> Tensor:
-    """The images ``batch_index`` names, batch dimension kept (captum's ``activation[i:i + 1]`` for an int)."""
+    """The images ``batch_index`` names, batch dimension kept (captum's ``activation[i:i + 1]`` for an int; all
+    views of image ``i``, view-major, when the batch holds several views of each image)."""
     if batch_index is None:
         return activation
     return activation[_indices(batch_index, activation.shape[0])]

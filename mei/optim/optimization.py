@@ -45,6 +45,7 @@ class n_steps(NumIterations):  # noqa: N801 - captum's name
     """
 
     _repr_fields = ("num_iterations", "show_progress")
+    reads_input = False  # it reads the step count and the loss only: the engine skips its per-step input copy
 
     def __init__(self, n: int, show_progress: bool = True) -> None:
         super().__init__(n)
@@ -127,7 +128,8 @@ class SummarizedObjective(nn.Module):
 
     ``forward(x)`` returns ``n_shares`` values (default: one per image of ``x``) whose sum is minus the summarized
     loss (each holds an equal share), so the engine, which maximizes that sum, minimizes exactly captum's
-    ``loss_summarize_fn(loss(...))``.
+    ``loss_summarize_fn(loss(...))``. With several views of each image in ``x`` (a multiple of ``n_shares``
+    rows) every row holds its image's share, and the engine's mean over the views gives the same sum.
 
     Args:
         model (nn.Module): the network.
@@ -160,7 +162,10 @@ class SummarizedObjective(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         n = x.shape[0] if self.n_shares is None else self.n_shares
-        return (-self.loss(x) / n).expand(n)
+        # several views of each image (mei.transforms.Views): every row gets its image's share, so the engine's
+        # mean over the views gives each image 1/n of the loss again
+        rows = x.shape[0] if x.shape[0] % n == 0 else n
+        return (-self.loss(x) / n).expand(rows)
 
 
 def _capture(model: nn.Module, targets: list[Any], x: Tensor, outside: dict[nn.Module, Tensor]) -> ModuleOutputs:
@@ -199,27 +204,18 @@ def _targets(loss_function: Any) -> list[Any]:
 class RenderedMEI(MEI):
     """:class:`mei.optimization.MEI` whose input is an image *parameter*: ``render(param)`` is the image.
 
-    Stepping is the engine's own (the transform given to it must start with ``render``); only
-    :meth:`evaluate` differs: it scores the rendered image, without the random transforms.
+    The engine's own parameterization hook (``MEI(render=...)``) under the name this front end has used: the
+    transforms act on ``render(param)``, and the final evaluation and :attr:`current_image` are of the rendered
+    image, without the random transforms.
 
     Args:
         render (Callable[[Tensor], Tensor]): parameter -> image, differentiable.
-        *args, **kwargs: as for :class:`mei.optimization.MEI`.
+        *args, **kwargs: as for :class:`mei.optimization.MEI` (``transform`` acts on the rendered image).
     """
 
     def __init__(self, *args: Any, render: Callable[[Tensor], Tensor], **kwargs: Any) -> None:
+        kwargs["render"] = render
         super().__init__(*args, **kwargs)
-        self.render = render
-
-    @property
-    def current_image(self) -> Tensor:
-        """The rendered current input (detached)."""
-        with torch.no_grad():
-            return self.render(self.current_input)
-
-    def evaluate(self) -> Tensor:
-        with torch.no_grad():
-            return self.func(self.render(self.current_input))
 
 
 def _is_captum_criterion(stop_criteria: Any) -> bool:
@@ -250,6 +246,8 @@ class _CaptumStopper:
 
 class _History:
     """Collects captum's loss of every step as device tensors (no host synchronisation)."""
+
+    reads_input = False
 
     def __init__(self, into: list[Tensor]) -> None:
         self.values = into
@@ -319,10 +317,8 @@ class InputOptimization:
         objective = SummarizedObjective(self.model, self.loss_function, loss_summarize_fn, n_shares=param.shape[0])
         if self._targets_input():
             render = _Tap(render, self.input_param, objective.outside)
-        return RenderedMEI(
-            objective, param.detach(), optimizer_factory(optimizer, lr),
-            transform=lambda x, i_iter: transform(render(x), i_iter), render=render,
-        )
+        return RenderedMEI(objective, param.detach(), optimizer_factory(optimizer, lr), transform=transform,
+                           render=render)
 
     def optimize(self, stop_criteria: StopCriteria | OptimizationStopper | int | None = None,
                  optimizer: Any = None, loss_summarize_fn: Callable[[Tensor], Tensor] | None = None,

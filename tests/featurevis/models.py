@@ -62,3 +62,20 @@ class LinearFeature(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.readout(self.hidden(self.flatten(x)))
+
+
+class ChannelMeanFeature(nn.Module):
+    """``x -> `` each channel's spatial mean (layer ``"hidden"``) ``-> v . means`` (layer ``"readout"``): a linear
+    feature invariant under circular shifts of the image."""
+
+    def __init__(self, channels: int = 3, seed: int = 0) -> None:
+        super().__init__()
+        generator = torch.Generator().manual_seed(seed)
+        self.hidden = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.readout = nn.Linear(channels, 1, bias=False)
+        with torch.no_grad():
+            self.readout.weight.copy_(torch.randn(1, channels, generator=generator))
+        self.requires_grad_(False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.readout(self.hidden(x))

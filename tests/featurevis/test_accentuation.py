@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from mei.featurevis import accentuate
-from tests.featurevis.models import LinearFeature
+from mei.transforms import Jitter, RandomAffine
+from tests.featurevis.models import ChannelMeanFeature, LinearFeature
 
 SHAPE = (3, 8, 8)
 
@@ -74,3 +75,45 @@ def test_bad_arguments_are_refused():
         accentuate(model, seed_image(), "readout:0", layer="hidden", bound=0)
     with pytest.raises(KeyError, match="no module named 'nope'"):
         accentuate(model, seed_image(), "readout:0", layer="nope")
+
+
+def invariant_run(layer, **kwargs):
+    model = ChannelMeanFeature(SHAPE[0])
+    image = seed_image()
+    out = accentuate(model, image, "readout:0", layer=layer, param="pixel", squash="none", decorrelate=False,
+                     optimizer=torch.optim.SGD, transforms=[Jitter(3)], views=3, **kwargs)
+    return model, image, out
+
+
+def test_with_transforms_the_penalty_alone_still_lands_on_its_closed_form_optimum():
+    # the feature and the pixel distance are invariant under the circular jitter only if the seed image is
+    # jittered with the image: then maximize w . d - penalty * mean(d^2) gives d* = n w / (2 penalty) as before
+    model, image, out = invariant_run("input", penalty=2.0, steps=80, lr=60.0)
+    channels, height, width = SHAPE
+    feature = (model.readout.weight[0] / (height * width)).view(1, channels, 1, 1).expand(1, *SHAPE)
+    torch.testing.assert_close(out.images - image, feature.numel() * feature / (2 * 2.0), atol=1e-3, rtol=1e-3)
+    assert out.history.shape == (80, 1) and out.distance.shape == (80, 1)
+
+
+def test_with_transforms_and_views_the_bound_in_a_layer_is_respected_and_reached_along_the_feature():
+    model, image, out = invariant_run("hidden", penalty=0.0, bound=0.1, steps=40, lr=5.0)
+    channels, height, width = SHAPE
+    feature = model.readout.weight[0].view(1, channels, 1, 1).expand(1, *SHAPE)
+    assert cosine(out.images - image, feature) > 0.999
+    assert float(out.distance.max()) <= 0.1 * (1 + 1e-5)  # at every step
+    assert float(out.distance[-1]) == pytest.approx(0.1, rel=1e-3)
+    assert out.history[-1, 0] > out.history[0, 0]
+
+
+def test_transforms_take_effect_and_a_seeded_run_is_reproducible():
+    model, image = LinearFeature(SHAPE), seed_image()
+
+    def run(**kwargs):
+        return accentuate(model, image, "readout:0", layer="hidden", penalty=1.0, steps=6, lr=0.05, **kwargs)
+
+    still = run()
+    moved = run(transforms=[RandomAffine(0.9, 1.1, 10.0, max_shift=2)], views=2, seed=4)
+    again = run(transforms=[RandomAffine(0.9, 1.1, 10.0, max_shift=2)], views=2, seed=4)
+    other = run(transforms=[RandomAffine(0.9, 1.1, 10.0, max_shift=2)], views=2, seed=5)
+    assert torch.equal(moved.images, again.images) and torch.equal(moved.history, again.history)
+    assert (moved.images - still.images).abs().max() > 1e-4 and (moved.images - other.images).abs().max() > 1e-4

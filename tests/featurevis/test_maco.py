@@ -19,8 +19,7 @@ def test_the_magnitude_stays_the_prescribed_one_at_every_step(size):
     model = GratingNet(kernel=5)
     start = image.param.detach().clone()
     mei = RenderedMEI(lambda x: model.conv(x)[:, 1].mean(dim=(1, 2)), image.param.detach(),
-                      lambda p: torch.optim.Adam(p, lr=0.3), transform=lambda p, i: image.render(p),
-                      render=image.render)
+                      lambda p: torch.optim.Adam(p, lr=0.3), render=image.render)
     for _ in range(12):
         mei.step()
         spectrum = torch.fft.rfft2(image.render(mei.current_input).double(), norm="ortho")

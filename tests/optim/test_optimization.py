@@ -249,3 +249,45 @@ def test_a_loss_on_the_input_parameterization_itself_reads_the_rendered_image():
     assert torch.allclose(history, -(start[:, 0].mean() + step * torch.arange(5.0)), atol=1e-6)
     assert torch.allclose(image.param[:, 0], start[:, 0] + 5 * step, atol=1e-6)
     assert torch.equal(image.param[:, 1:], start[:, 1:])
+def test_batch_index_with_several_views_per_step_selects_every_view_of_that_image():
+    from mei.engine.hooks import scoring_views
+    from mei.transforms import GaussianNoise, Jitter, Views
+
+    model = Small()
+    image = images.NaturalImage(8, batch=2, parameterization=images.PixelImage)
+    start = image().detach().clone()
+    objective = loss.ChannelActivation("fc", 1, batch_index=1)
+    obj = InputOptimization(model, objective, image, Views(3, [Jitter(2), GaussianNoise(0.5)]))
+    engine = obj.engine(lr=0.1)
+    state = engine.step()
+    seen = state.transformed_input  # 3 views of 2 images, view-major: image 1 is rows 1, 3, 5
+    assert seen.shape == (6, 3, 8, 8)
+    with torch.no_grad():
+        expected = -model(seen)[[1, 3, 5], 1].mean()  # captum's loss: -mean over all views of image 1
+        assert float(-state.evaluation_tensor.sum()) == pytest.approx(float(expected), abs=1e-6)
+        assert abs(float(expected) + float(model(seen)[1, 1])) > 1e-4  # view 0 alone would differ
+    rendered = engine.current_image
+    torch.testing.assert_close(rendered[0], start[0])  # image 0 is not optimized
+    assert (rendered[1] - start[1]).abs().max() > 1e-3
+    acts = mei.optim.hooks.run_and_capture(model, ["fc"], seen)
+    with scoring_views(3):
+        torch.testing.assert_close(objective(acts), acts["fc"][[1, 3, 5], 1])
+        assert objective.per_image(acts).nonzero().flatten().tolist() == [1, 3, 5]
+        with pytest.raises(IndexError, match="batch_index 2 is out of range for 2 images"):
+            loss.ChannelActivation("fc", 1, batch_index=2)(acts)
+
+
+def test_captum_stop_criteria_and_history_let_the_engine_skip_its_per_step_input_copy():
+    from mei.optim.optimization import _History
+
+    obj = InputOptimization(Small(), loss.ChannelActivation("fc", 1), images.NaturalImage(8))
+    engine = obj.engine()
+    mei.optimization.optimize(engine, n_steps(2, False), tracker=_History([]))
+    assert engine.keep_input is False  # neither reads State.input_
+
+    class Reading(n_steps):  # a subclass that does not say so again may read it
+        pass
+
+    engine = obj.engine()
+    mei.optimization.optimize(engine, Reading(2, False), tracker=_History([]))
+    assert engine.keep_input is True
