@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from ..analysis.spectra import radial_power_spectrum
 from ..engine import rng
+from ..engine.schedule import value_at
 from . import plots
 from .plan import start
 
@@ -157,6 +158,23 @@ class MEIResult:
     def get_activation(self) -> Any:
         """The operation's ``activation`` on the final MEI (None if the operation returns none)."""
         return self.result_dict.get("activation")
+
+    def update_loss_history(self, loss_dict: Mapping[str, Any]) -> None:
+        """Append one step's losses (numbers or tensors, a tensor by its mean) to :attr:`losses`, as meitorch's
+        loop does after each step (the engine's runs record them themselves)."""
+        for name, value in loss_dict.items():
+            if isinstance(value, Tensor):
+                value = value.detach().float().mean()
+            self.losses.setdefault(name, []).append(float(value))
+
+    def generate_random_noise(self, shape: Sequence[int], seed: int | None = None) -> Tensor:
+        """meitorch's start image: ``N(bias, scale / 16)`` noise of ``shape``, clipped to ``[-1, 1]`` (the runs
+        of this package start from ``bias + scale * N(0, 1)`` instead); ``seed`` seeds it (None: torch's global
+        generator)."""
+        bias = float(value_at(self.config.get("bias", 0.0), 0))
+        scale = float(value_at(self.config.get("scale", 1.0), 0))
+        generator = torch.Generator().manual_seed(int(seed)) if seed is not None else None
+        return (bias + scale / 16 * torch.randn(tuple(shape), generator=generator)).clamp(-1, 1)
 
     def show_results(self) -> None:
         """Print :attr:`result_dict`, one entry a line."""

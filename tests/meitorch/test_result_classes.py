@@ -109,3 +109,15 @@ def test_variational_and_transformation_processes():
     deepdraw(trained, linear_operation(w))
     assert trained.done and trained.get_samples().shape == (4, *SHAPE) and trained.transform is not network
     assert all(torch.equal(a, b) for a, b in zip(before, network.parameters(), strict=True))
+
+
+def test_meitorchs_loss_history_update_and_random_noise():
+    result = MEI_image.from_image(torch.zeros(SHAPE), config={"bias": 0.5, "scale": 1.6})
+    result.update_loss_history({"objective": torch.tensor([1.0, 3.0]), "activation": 2})
+    result.update_loss_history({"objective": 0.5})
+    assert result.loss_history == {"objective": [2.0, 0.5], "activation": [2.0]}
+    noise = result.generate_random_noise((4000,), seed=0)
+    assert float(noise.mean()) == pytest.approx(0.5, abs=0.01) and float(noise.std()) == pytest.approx(0.1, rel=0.05)
+    assert torch.equal(noise, result.generate_random_noise((4000,), seed=0))
+    assert float(MEI_image.from_image(torch.zeros(SHAPE), config={"bias": 0.98}).generate_random_noise(
+        (100,), seed=1).max()) == 1.0  # clipped to [-1, 1]
