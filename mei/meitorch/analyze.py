@@ -22,7 +22,7 @@ from ..analysis.spectra import high_frequency_fraction, radial_power_spectrum
 from ..engine.schedule import value_at
 from .diversity import pairwise_distances
 from .linearmei import activation_tensor
-from .tools.base_transforms import roll
+from .tools.base_transforms import roll, spatial_frequency
 from .tools.masks import mask_image
 
 Operation = Callable[[Tensor], Any]
@@ -171,10 +171,7 @@ class Analyze:
     def compute_spatial_frequency(img: Any) -> tuple[Tensor, Tensor, Tensor]:
         """The magnitude of the image's centred 2-D Fourier transform (per channel for ``(C, H, W)``) with the
         frequencies of its columns and rows: ``(freq_cols, freq_rows, magnitude)`` (no plot; meitorch shows one)."""
-        image = torch.as_tensor(np.asarray(img) if isinstance(img, np.ndarray) else img).detach().to(torch.float64)
-        magnitude = torch.fft.fftshift(torch.fft.fft2(image), dim=(-2, -1)).abs()
-        rows, cols = image.shape[-2:]
-        return torch.fft.fftfreq(cols), torch.fft.fftfreq(rows), magnitude
+        return spatial_frequency(img)
 
 
 __all__ = ["Analyze", "radial_power_spectrum", "high_frequency_fraction", "similarity_matrix", "response"]

@@ -23,6 +23,7 @@ from ..engine import rng
 from ..engine.schedule import value_at
 from . import plots
 from .plan import start
+from .tools.base_transforms import spatial_frequency
 
 
 def _loss_history(log: Mapping[str, Any]) -> tuple[list[int], dict[str, list[float]]]:
@@ -190,7 +191,13 @@ class MEIResult:
         per image over the same path); returns the figure."""
         return plots.plot_images(self.mei, path, False)
 
-    def spatial_frequency(self) -> tuple[Tensor, Tensor]:
+    def spatial_frequency(self) -> tuple[Tensor, Tensor, Tensor]:
+        """meitorch's ``spatial_frequency``: the centred 2-D Fourier magnitude of the first MEI, ``(freq_cols,
+        freq_rows, magnitude (C, H, W))`` (:func:`~mei.meitorch.tools.base_transforms.spatial_frequency`; no
+        plot). :meth:`radial_spectrum` is the radial power spectrum of all of them."""
+        return spatial_frequency(self.mei[0])
+
+    def radial_spectrum(self) -> tuple[Tensor, Tensor]:
         """Radial power spectrum of the MEI(s): ``(frequencies, power)``
         (:func:`mei.meitorch.analyze.radial_power_spectrum`)."""
         return radial_power_spectrum(self.mei)

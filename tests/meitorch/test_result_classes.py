@@ -24,8 +24,12 @@ def test_a_linear_units_pixel_mei_is_its_normalized_weight():
     assert result.result_dict["img_std"] == pytest.approx(float(result.mei.std()))
     assert result.loss_history is result.losses and result.image_history is result.images
     assert result.param_dict["iter_n"] == 30 and result.img_shape == SHAPE and result.n_samples == 2
-    freqs, power = result.spatial_frequency()
+    freqs, power = result.radial_spectrum()
     assert freqs.shape == power.shape and len(freqs) > 1
+    freq_cols, freq_rows, magnitude = result.spatial_frequency()  # meitorch's: the first MEI's Fourier magnitude
+    assert magnitude.shape == SHAPE and len(freq_cols) == SHAPE[2] and len(freq_rows) == SHAPE[1]
+    assert float(magnitude[0, SHAPE[1] // 2, SHAPE[2] // 2]) == pytest.approx(abs(float(result.mei[0].sum())),
+                                                                              rel=1e-5)  # the centre is the DC term
     assert repr(result).startswith("MEI_image(mode='pixel'")
 
 

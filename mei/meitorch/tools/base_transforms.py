@@ -113,6 +113,16 @@ def roll(tensor: Any, shift: int, axis: int) -> Any:
     return torch.roll(tensor, int(shift), dims=int(axis))
 
 
+def spatial_frequency(img: Any) -> tuple[Tensor, Tensor, Tensor]:
+    """The magnitude of the image's centred 2-D Fourier transform (per channel for ``(C, H, W)``) and the
+    frequencies of its columns and rows (in cycles per pixel, NumPy's ``fftfreq`` order): ``(freq_cols,
+    freq_rows, magnitude)``, as meitorch's ``Analyze.compute_spatial_frequency`` returns them."""
+    image = torch.as_tensor(np.asarray(img) if isinstance(img, np.ndarray) else img).detach().to(torch.float64)
+    magnitude = torch.fft.fftshift(torch.fft.fft2(image), dim=(-2, -1)).abs()
+    rows, cols = image.shape[-2:]
+    return torch.fft.fftfreq(cols), torch.fft.fftfreq(rows), magnitude
+
+
 def _weighted_stats(images: Tensor, weight: Tensor) -> tuple[Tensor, Tensor]:
     """Mean and contrast of each row of ``images`` ``(K, P)`` under the pixel weights ``weight`` ``(P,)``:
     ``sum(w x) / sum(w)`` and ``sqrt(sum(w^2 (x - mean)^2) / P)`` (for unit weights NumPy's mean and std)."""
@@ -293,4 +303,4 @@ def adjust_contrast_with_mask(img: Any, img_mask: Any = None, contrast: float = 
 
 
 __all__ = ["gauss2d", "fit_gauss_envelope", "roll", "remove_small_area", "label", "adjust_img_stats",
-           "adjust_contrast", "adjust_contrast_with_mask", "fit_gain_offset"]
+           "adjust_contrast", "adjust_contrast_with_mask", "fit_gain_offset", "spatial_frequency"]
