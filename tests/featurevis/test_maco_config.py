@@ -115,3 +115,10 @@ def test_maco_refuses_what_it_cannot_render():
     bad["parameterization"] = {"path": "mei.transforms.Jitter", "kwargs": {"max_shift": 1}}
     with pytest.raises(ConfigError, match="parameterization"):
         validate_config(bad)
+
+
+def test_a_parameterization_with_sinzlab_transparency_is_refused_by_name():
+    config = maco_config(steps=2)
+    config["transparency"] = True
+    with pytest.raises(ConfigError, match="parameterization.*transparency"):
+        gradient_ascent(None, CentreUnit(), config, seed=0)
