@@ -1,8 +1,9 @@
-"""Modules that turn a model into an objective: one unit of its output, an average of members."""
+"""Modules that turn a model into an objective: one unit of its output, an average of members, the units of
+several sessions side by side."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -72,6 +73,38 @@ class EnsembleModel(nn.Module):
 
     def __repr__(self) -> str:  # sinzlab/mei's form
         return f"{type(self).__qualname__}({', '.join(repr(m) for m in self.members)})"
+
+
+class SessionsModel(nn.Module):
+    """The neurons of several sessions of one model as one population: each session's chosen units, side by
+    side along ``unit_dim`` in the order given (one forward per session, its own keyword arguments).
+
+    Args:
+        model (nn.Module): a multi-session model (e.g. ``model(x, data_key=...)``).
+        sessions (list[tuple[dict, list[int]]]): per session, its forward keyword arguments (e.g.
+            ``{"data_key": "s1"}``) and the output units to keep.
+        unit_dim (int, optional): the output dimension that indexes units. Default: 1.
+    """
+
+    def __init__(self, model: nn.Module, sessions: Sequence[tuple[Mapping[str, Any], Sequence[int]]],
+                 unit_dim: int = 1) -> None:
+        super().__init__()
+        if not sessions:
+            raise ValueError("SessionsModel needs at least one session")
+        self.model = model
+        self.sessions = [(dict(kwargs), [int(u) for u in units]) for kwargs, units in sessions]
+        self.unit_dim = int(unit_dim)
+
+    def forward(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        outputs = []
+        for session_kwargs, units in self.sessions:
+            output = self.model(x, *args, **{**kwargs, **session_kwargs})
+            check_units(output, units, self.unit_dim)
+            outputs.append(output.index_select(self.unit_dim, torch.tensor(units, device=output.device)))
+        return torch.cat(outputs, self.unit_dim)
+
+    def extra_repr(self) -> str:
+        return f"sessions={[(k, len(u)) for k, u in self.sessions]}, unit_dim={self.unit_dim}"
 
 
 def check_units(output: Tensor, units: list[int], dim: int = 1) -> None:

@@ -27,6 +27,7 @@ from torch import nn
 from ..analysis.mds import MDSResult, most_discriminative_stimuli
 from ..analysis.tuning import grating_tuning, rf_centres, size_tuning
 from ..engine.resolve import build_components
+from ..modules import SessionsModel
 from . import database as db
 from .generation import versions
 from .part_tables import give_own_parts
@@ -35,22 +36,46 @@ from .values import frozen_copy, make_hash
 # ------------------------------------------------------------------------------------ shared fetch
 
 
-def _neurons(mei_table: Any, key: Mapping[str, Any]) -> tuple[list[dict[str, Any]], torch.Tensor]:
-    """The objective keys (ordered by output unit, with ``output_unit``) and MEIs of ``key``'s neurons."""
+def _neurons(mei_table: Any, key: Mapping[str, Any]) -> tuple[list[dict[str, Any]], torch.Tensor,
+                                                               dict[str, list[int]]]:
+    """The objective keys (ordered by session and output unit, with ``output_unit`` and ``data_key``), the MEIs
+    of ``key``'s neurons and each session's output units (``{data_key: units}``, in that order)."""
     table = mei_table()
     objectives = table.objective_table()
-    rows = (table * objectives & key).to_dicts(order_by="output_unit")
+    order = ["data_key", "output_unit"] if "data_key" in objectives.heading.names else ["output_unit"]
+    rows = (table * objectives & key).to_dicts(order_by=order)
     if not rows:
         raise ValueError(f"no MEIs for {dict(key)}: populate the MEI table first")
     with db.store_errors(db.config_of(table.connection)):
         meis = torch.stack([torch.from_numpy(np.array(row["mei"])).float()[0] for row in rows])
-    sessions = sorted({str(row.get("data_key", "")) for row in rows})
-    if len(sessions) > 1:
-        raise NotImplementedError(f"the neurons of {dict(key)} come from {len(sessions)} sessions ({sessions}); "
-                                  "MDS and tuning tables handle models of one session (restrict to one data_key)")
-    keys = [{name: row[name] for name in objectives.primary_key} | {"output_unit": int(row["output_unit"])}
-            for row in rows]
-    return keys, meis
+    sessions: dict[str, list[int]] = {}
+    for row in rows:
+        sessions.setdefault(str(row.get("data_key", "")), []).append(int(row["output_unit"]))
+    keys = [{name: row[name] for name in objectives.primary_key}
+            | {"output_unit": int(row["output_unit"]), "data_key": str(row.get("data_key", ""))} for row in rows]
+    return keys, meis, sessions
+
+
+def _population(model: nn.Module, mei_table: Any, neurons: Sequence[Mapping[str, Any]],
+                sessions: Mapping[str, list[int]]) -> tuple[nn.Module, list[int]]:
+    """The model and the output units of the neurons, as one population.
+
+    Each session is called with the keyword arguments its objectives give the model (``data_key`` where the
+    objective table passes it, a session's stored ``behavior`` …: the ``forward_kwargs`` of
+    ``objective_table().get_objective`` for the session's first neuron). Several sessions, or one with keyword
+    arguments, become a :class:`~mei.modules.SessionsModel` whose units are the neurons in order, so the
+    neurons of all sessions are clustered and tuned together."""
+    objectives = mei_table().objective_table()
+    names = objectives.primary_key
+    first = {str(n.get("data_key", "")): n for n in reversed(neurons)}
+    calls = []
+    for data_key, units in sessions.items():
+        objective = objectives.get_objective(model, {name: first[data_key][name] for name in names})
+        kwargs = getattr(objective, "forward_kwargs", None)
+        calls.append((dict(kwargs) if kwargs is not None else ({"data_key": data_key} if data_key else {}), units))
+    if len(calls) == 1 and not calls[0][0]:
+        return model, calls[0][1]
+    return SessionsModel(model, calls), list(range(sum(len(units) for _, units in calls)))
 
 
 def _input_shape(mei_table: Any, key: Mapping[str, Any], fallback: Sequence[int] | None) -> list[int]:
@@ -65,8 +90,9 @@ def _input_shape(mei_table: Any, key: Mapping[str, Any], fallback: Sequence[int]
 
 class MDSConfigTemplate(dj.Lookup):
     """Settings of a most-discriminative-stimuli run. Attributes: ``mds_hash`` (key), ``n_clusters``,
-    ``temperature``, ``max_iterations``, ``mds_seed``, ``normalize``, ``initial``, ``stimulus_config`` (a
-    gradient-ascent method config for the stimuli, json), ``mds_comment``."""
+    ``temperature``, ``max_iterations``, ``mds_seed``, ``normalize``, ``initial``, ``align`` (each neuron is
+    shown the stimuli on its receptive field, the centre of its MEI), ``stimulus_config`` (a gradient-ascent
+    method config for the stimuli, json), ``mds_comment``."""
 
     definition = """
     # settings of a most discriminative stimuli run
@@ -78,13 +104,14 @@ class MDSConfigTemplate(dj.Lookup):
     mds_seed: int64                    # seeds k-means and the stimuli
     normalize: bool                    # divide responses by each neuron's response to its MEI
     initial: varchar(16)               # what k-means starts from: 'responses' (to all MEIs) or 'meis'
+    align=0: bool                      # show each neuron the stimuli on its receptive field (MEI centre)
     stimulus_config: json              # gradient-ascent config of the stimuli
     mds_comment='': varchar(256)       # a short description
     """
 
     def add_config(self, stimulus_config: Mapping[str, Any], n_clusters: int, temperature: float = 1.6,
                    max_iterations: int = 10, seed: int = 0, normalize: bool = True,
-                   initial: str = "responses", comment: str = "") -> dict[str, str]:
+                   initial: str = "responses", align: bool = False, comment: str = "") -> dict[str, str]:
         """Check the settings (the stimulus config completely), add them once, return the key."""
         build_components(stimulus_config, extra_keys=("batch",))
         if initial not in ("responses", "meis"):
@@ -96,6 +123,8 @@ class MDSConfigTemplate(dj.Lookup):
                     "max_iterations": int(max_iterations), "mds_seed": int(seed), "normalize": bool(normalize),
                     "initial": initial,
                     "stimulus_config": frozen_copy(dict(stimulus_config))}
+        if align:  # only then hashed: the settings of unaligned runs keep their hash
+            settings["align"] = True
         key = {"mds_hash": make_hash(settings)}
         if not self & key:
             self.insert1({**key, **settings, "mds_comment": comment})
@@ -112,7 +141,7 @@ def compute_mds(model: nn.Module, meis: torch.Tensor, units: Sequence[int], sett
                                          max_iterations=int(settings["max_iterations"]),
                                          seed=int(settings["mds_seed"]), normalize=bool(settings["normalize"]),
                                          initial=str(settings.get("initial", "responses")),
-                                         units=list(units))
+                                         align="meis" if settings.get("align") else None, units=list(units))
     return result, time.perf_counter() - start
 
 
@@ -124,7 +153,8 @@ class MDSTemplate(dj.Computed):
 
     Attributes: the key; ``n_clusters`` (final), ``converged``, ``iterations``, ``wall_time``, ``versions``.
     Parts: ``Stimulus`` (``cluster``, ``stimulus`` in the store, ``n_members``, ``own_response``,
-    ``other_response``: the members' mean normalized response to their stimulus and the largest to another's),
+    ``other_response``: the members' mean normalized response to their stimulus and their largest to another
+    cluster's),
     ``Assignment`` (per neuron: ``cluster``, ``initial_cluster``), ``Iteration`` (``n_clusters``,
     ``n_changed``, ``scores``, ``assignments``).
     """
@@ -162,7 +192,7 @@ class MDSTemplate(dj.Computed):
             stimulus: <npy@{db.store_name()}>   # the stimulus, of the model's input shape
             n_members: int32
             own_response: float64         # members' mean normalized response to this stimulus
-            other_response: float64       # largest mean normalized response of other clusters' members
+            other_response: float64       # members' largest mean normalized response to another cluster's stimulus
             """
 
     class Assignment(dj.Part):
@@ -201,11 +231,11 @@ class MDSTemplate(dj.Computed):
 
     def make(self, key: dict[str, Any]) -> None:
         """Fetch MEIs and model, :func:`compute_mds`, insert the run and its parts."""
-        neurons, meis = _neurons(self.mei_table, key)
+        neurons, meis, sessions = _neurons(self.mei_table, key)
         settings = (self.mds_config_table() & key).fetch1()
         shape = _input_shape(self.mei_table, key, [1, *meis.shape[1:]])
-        model = self.mei_table().load_model(key)
-        result, wall_time = compute_mds(model, meis, [n["output_unit"] for n in neurons], settings, shape)
+        model, units = _population(self.mei_table().load_model(key), self.mei_table, neurons, sessions)
+        result, wall_time = compute_mds(model, meis, units, settings, shape)
         self._insert(key, neurons, result, wall_time)
 
     def _insert(self, key: Mapping[str, Any], neurons: list[dict[str, Any]], result: MDSResult,
@@ -339,8 +369,10 @@ class TuningTemplate(dj.Computed):
     def key_source(self) -> Any:
         return self.tuning_config_table.proj() * (self.mei_table.trained_model_table.proj() & self.mei_table().proj())
 
-    def meis_for_centres(self, key: Mapping[str, Any]) -> tuple[list[dict[str, Any]], torch.Tensor]:
-        """The neurons and the MEIs that locate them (default: the first method and seed in the MEI table)."""
+    def meis_for_centres(self, key: Mapping[str, Any]) -> tuple[list[dict[str, Any]], torch.Tensor,
+                                                               dict[str, list[int]]]:
+        """The neurons, the MEIs that locate them (default: the first method and seed in the MEI table) and
+        each session's output units."""
         first = (self.mei_table() & key).to_dicts(limit=1, order_by=["method_hash", "mei_seed"])[0]
         restriction = {**key, "method_fn": first["method_fn"], "method_hash": first["method_hash"],
                        "mei_seed": first["mei_seed"]}
@@ -348,12 +380,12 @@ class TuningTemplate(dj.Computed):
 
     def make(self, key: dict[str, Any]) -> None:
         """Fetch model, neurons and MEIs, :func:`compute_tuning`, insert."""
-        neurons, meis = self.meis_for_centres(key)
+        neurons, meis, sessions = self.meis_for_centres(key)
         config = (self.tuning_config_table() & key).fetch1("tuning_config")
         shape = _input_shape(self.mei_table, key, [1, *meis.shape[1:]])
-        model = self.mei_table().load_model(key)
+        model, units = _population(self.mei_table().load_model(key), self.mei_table, neurons, sessions)
         start = time.perf_counter()
-        rows = compute_tuning(model, [n["output_unit"] for n in neurons], shape, config, meis)
+        rows = compute_tuning(model, units, shape, config, meis)
         self.insert1({**key, "wall_time": time.perf_counter() - start})
         objective_key = self.mei_table.objective_table().primary_key
         self.Neuron().insert([{**key, **{name: neuron[name] for name in objective_key}, **row}
