@@ -16,6 +16,13 @@ an expectation-maximization-like loop:
 Works for images and movies (a ``reducer`` over time for video models) and for one model or an
 :class:`~mei.modules.EnsembleModel` (``{"batch": {"fuse_ensemble": true}}`` runs its members as one vmapped model).
 Cluster quality against known types: :func:`adjusted_rand_index`.
+
+Neurons of one type sit at different places in the visual field. The paper's models compare them at one place:
+openretina centres every neuron's readout (its ``Center`` sets all Gaussian readout means to one point) before
+optimizing stimuli. ``align="meis"`` does the same for any model: each cluster's stimulus lives in a frame
+centred on the image, and every neuron is shown it moved (by whole pixels, zero filled) onto its own receptive
+field, the centroid of its MEI (:func:`~mei.analysis.tuning.rf_centres`); :class:`AlignedUnits` makes that one
+forward of ``clusters x neurons`` images.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from ..modules import EnsembleModel
 from ..reducers import Reducer
 from ..targets.clusters import ClusterContrastiveObjective
 from ..targets.contrastive import UnitResponses
+from .tuning import rf_centres
 
 
 @dataclasses.dataclass
@@ -53,6 +61,9 @@ class MDSResult:
             (before the E step), ``new_assignments``, ``n_changed``, ``scores`` (the objective per stimulus).
         initial_assignments (Tensor): the clustering the loop started from.
         converged (bool): whether the assignments stopped changing within ``max_iterations``.
+        offsets (Tensor | None): ``(neurons, 2)`` whole-pixel ``(dx, dy)`` by which each neuron was shown the
+            stimuli (from the image centre onto its receptive field), ``None`` without alignment; the
+            ``stimuli`` are then centred on the image.
     """
 
     stimuli: Tensor
@@ -62,17 +73,29 @@ class MDSResult:
     history: list[dict[str, Any]]
     initial_assignments: Tensor
     converged: bool
+    offsets: Tensor | None = None
 
     @property
     def n_clusters(self) -> int:
         return int(self.stimuli.shape[0])
 
+    def cluster_means(self) -> Tensor:
+        """``(stimuli, clusters)``: the mean (normalized) response of each cluster's members to each stimulus."""
+        return torch.stack([self.responses[:, self.assignments == k].mean(1) for k in range(self.n_clusters)], 1)
+
     def own_versus_other(self) -> Tensor:
         """``(clusters,)``: the members' mean response to their own stimulus minus the largest mean to another's."""
-        means = torch.stack([self.responses[:, self.assignments == k].mean(1) for k in range(self.n_clusters)], 1)
-        own = means.diagonal()
-        other = means.masked_fill(torch.eye(self.n_clusters, dtype=torch.bool), float("-inf")).max(0).values
-        return own - other
+        return self._margin(0)
+
+    def stimulus_selectivity(self) -> Tensor:
+        """``(clusters,)``: each stimulus's mean response over its own members minus its largest mean over the
+        members of another cluster (positive: it drives its cluster more than any other cluster)."""
+        return self._margin(1)
+
+    def _margin(self, dim: int) -> Tensor:
+        means = self.cluster_means()
+        others = means.masked_fill(torch.eye(self.n_clusters, dtype=torch.bool), float("-inf"))
+        return means.diagonal() - others.max(dim).values
 
 
 def kmeans(features: Tensor, n_clusters: int, seed: int = 0, n_init: int = 10, iterations: int = 100) -> Tensor:
@@ -176,6 +199,71 @@ def adjusted_rand_index(labels: Sequence[Any] | Tensor, truth: Sequence[Any] | T
     return 1.0 if maximum == expected else (index - expected) / (maximum - expected)
 
 
+def translate(images: Tensor, offsets: Tensor) -> Tensor:
+    """Each image moved by its own whole-pixel offset, zero filled: ``out[i]`` is ``images[i]`` moved by
+    ``offsets[i] = (dx, dy)`` (right and down) over its last two dimensions.
+
+    Args:
+        images (Tensor): ``(n, ..., height, width)``.
+        offsets (Tensor): ``(n, 2)`` integer ``(dx, dy)``.
+    """
+    offsets = torch.as_tensor(offsets, device=images.device).long().reshape(-1, 2)
+    if len(offsets) != len(images):
+        raise ValueError(f"{len(offsets)} offsets for {len(images)} images")
+    n, (height, width) = len(images), images.shape[-2:]
+    flat = images.reshape(n, -1, height, width)
+    rows = torch.arange(height, device=images.device)[None] - offsets[:, 1:2]  # source row of each row
+    cols = torch.arange(width, device=images.device)[None] - offsets[:, 0:1]
+    inside = (((rows >= 0) & (rows < height))[:, :, None] & ((cols >= 0) & (cols < width))[:, None, :])
+    moved = flat.gather(2, rows.clamp(0, height - 1)[:, None, :, None].expand(-1, flat.shape[1], -1, width))
+    moved = moved.gather(3, cols.clamp(0, width - 1)[:, None, None, :].expand(-1, flat.shape[1], height, -1))
+    return (moved * inside[:, None].to(moved.dtype)).reshape(images.shape)
+
+
+class AlignedUnits(nn.Module):
+    """A model whose unit ``j`` answers to the input moved by ``offsets[j]``: every unit sees it on its own
+    receptive field. One forward of ``images x units`` moved images; the output is ``(images, units, ...)``
+    along ``unit_dim`` like the model's.
+
+    Args:
+        model (nn.Module): the model.
+        offsets (Tensor): ``(units, 2)`` whole-pixel ``(dx, dy)`` from the frame the inputs are drawn in (their
+            centre, say) to each unit's receptive field.
+        units (list[int], optional): the model's output unit of each offset. Default: unit ``j`` for offset ``j``.
+        unit_dim (int, optional): the model output's dimension of units. Default: 1.
+    """
+
+    offsets: Tensor
+    units: Tensor
+
+    def __init__(self, model: nn.Module, offsets: Tensor, units: Sequence[int] | None = None,
+                 unit_dim: int = 1) -> None:
+        super().__init__()
+        self.model = model
+        offsets = torch.as_tensor(offsets).long().reshape(-1, 2)
+        self.register_buffer("offsets", offsets, persistent=False)
+        chosen = torch.arange(len(offsets)) if units is None else torch.as_tensor(list(units), dtype=torch.long)
+        if chosen.shape != (len(offsets),):
+            raise ValueError(f"{len(chosen)} units for {len(offsets)} offsets")
+        self.register_buffer("units", chosen, persistent=False)
+        self.unit_dim = int(unit_dim)
+
+    def forward(self, x: Tensor, **kwargs: Any) -> Tensor:
+        n = len(self.offsets)
+        output = self.model(translate(x.repeat_interleave(n, 0), self.offsets.repeat(len(x), 1)), **kwargs)
+        output = output.reshape(len(x), n, *output.shape[1:]).index_select(self.unit_dim + 1, self.units)
+        return torch.diagonal(output, dim1=1, dim2=self.unit_dim + 1).movedim(-1, self.unit_dim)
+
+    def extra_repr(self) -> str:
+        return f"units={len(self.offsets)}, unit_dim={self.unit_dim}"
+
+
+def alignment_offsets(centres: Tensor, height: int, width: int) -> Tensor:
+    """``(neurons, 2)`` whole-pixel ``(dx, dy)`` from the image centre to each of ``centres`` ``(x, y)``."""
+    centre = torch.tensor([(width - 1) / 2, (height - 1) / 2], dtype=torch.float64)
+    return (torch.as_tensor(centres, dtype=torch.float64).reshape(-1, 2) - centre).round().long()
+
+
 @torch.no_grad()
 def unit_responses(responses: UnitResponses, stimuli: Tensor, device: torch.device,
                    batch_size: int = 256) -> Tensor:
@@ -191,7 +279,7 @@ def most_discriminative_stimuli(model: nn.Module, meis: Tensor, n_clusters: int,
                                 max_iterations: int = 10, seed: int = 0, normalize: bool = True,
                                 units: Sequence[int] | None = None, reducer: Reducer | Mapping[str, Any] | None = None,
                                 forward_kwargs: Mapping[str, Any] | None = None, unit_dim: int = 1,
-                                progress: bool = False) -> MDSResult:
+                                align: str | Tensor | None = None, progress: bool = False) -> MDSResult:
     """Cluster neurons by their most discriminative stimuli (Burg et al. 2024); see the module docstring.
 
     Args:
@@ -212,6 +300,11 @@ def most_discriminative_stimuli(model: nn.Module, meis: Tensor, n_clusters: int,
         normalize (bool, optional): divide each neuron's response by its response to its own MEI, so every
             neuron weighs alike in its cluster's mean. Default: True.
         units, reducer, forward_kwargs, unit_dim: as in :class:`~mei.targets.clusters.ClusterContrastiveObjective`.
+        align (str | Tensor, optional): show every neuron each stimulus on its own receptive field (see the
+            module docstring): ``"meis"`` takes the centres from the MEIs (:func:`~mei.analysis.tuning.rf_centres`),
+            a ``(neurons, 2)`` tensor gives them ``(x, y)`` in pixels. The MEIs are moved to the image centre for
+            the starting clusters and the normalization, and the stimuli are optimized there. Default: none (all
+            neurons see the stimuli where they are).
         progress (bool, optional): a progress bar over the iterations. Default: False.
     """
     meis = torch.as_tensor(meis).float()
@@ -224,8 +317,18 @@ def most_discriminative_stimuli(model: nn.Module, meis: Tensor, n_clusters: int,
     shape = tuple(components.shape or (1, *meis.shape[1:]))
     if options.fuse_ensemble and isinstance(model, EnsembleModel) and len(model.members) > 1:
         model = FusedEnsembleModel(*model.members, dense=options.fuse_ensemble == "dense")
+    offsets, batch_size = None, 256
+    if align is not None:
+        centres = rf_centres(meis) if isinstance(align, str) and align == "meis" else align
+        if isinstance(centres, str):
+            raise ValueError(f"align must be 'meis' or a (neurons, 2) tensor of centres, got {align!r}")
+        offsets = alignment_offsets(centres, shape[-2], shape[-1])
+        if len(offsets) != len(meis):
+            raise ValueError(f"{len(offsets)} receptive-field centres for {len(meis)} neurons")
+        model, units = AlignedUnits(model, offsets, units, unit_dim), None
+        meis, batch_size = translate(meis, -offsets), max(1, 256 // len(meis))
     responses = UnitResponses(model, units, reducer, forward_kwargs, unit_dim).to(device)
-    own = unit_responses(responses, meis, device)
+    own = unit_responses(responses, meis, device, batch_size)
     if own.shape[1] != len(meis):
         raise ValueError(f"{len(meis)} MEIs for a model with {own.shape[1]} units; give one MEI per unit")
     scale = own.diagonal().abs().clamp_min(1e-6) if normalize else torch.ones(len(meis))
@@ -241,7 +344,7 @@ def most_discriminative_stimuli(model: nn.Module, meis: Tensor, n_clusters: int,
     for iteration in range(max_iterations):
         stimuli, scores = _m_step(model, labels, temperature, scale, units, reducer, forward_kwargs, unit_dim,
                                   components, shape, seed, device, options)
-        driven = unit_responses(responses, stimuli, device) / scale
+        driven = unit_responses(responses, stimuli, device, batch_size) / scale
         new = _canonical(driven.argmax(0))
         kept = sorted(set(driven.argmax(0).tolist()))
         history.append({"iteration": iteration, "n_clusters": int(labels.max()) + 1, "assignments": labels.tolist(),
@@ -261,9 +364,9 @@ def most_discriminative_stimuli(model: nn.Module, meis: Tensor, n_clusters: int,
     if not converged:  # the stimuli and responses belong to the assignments before the last E step
         stimuli, _ = _m_step(model, labels, temperature, scale, units, reducer, forward_kwargs, unit_dim,
                              components, shape, seed, device, options) if int(labels.max()) > 0 else (stimuli, None)
-        driven = unit_responses(responses, stimuli, device) / scale
+        driven = unit_responses(responses, stimuli, device, batch_size) / scale
     return MDSResult(stimuli=stimuli, assignments=labels, responses=driven, scale=scale, history=history,
-                     initial_assignments=start, converged=converged)
+                     initial_assignments=start, converged=converged, offsets=offsets)
 
 
 def _changed(labels: Tensor, winners: Tensor) -> int:
@@ -288,5 +391,6 @@ def _bar(total: int) -> Any:
     return tqdm(total=total, desc="MDS", unit="iteration", leave=False)
 
 
-__all__ = ["MDSResult", "kmeans", "mei_features", "response_features", "initial_clusters", "adjusted_rand_index",
+__all__ = ["MDSResult", "AlignedUnits", "translate", "alignment_offsets", "kmeans",
+           "mei_features", "response_features", "initial_clusters", "adjusted_rand_index",
            "unit_responses", "most_discriminative_stimuli"]

@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
-from ..analysis.mds import adjusted_rand_index
+from ..analysis.mds import adjusted_rand_index, alignment_offsets, translate
+from ..analysis.tuning import rf_centres
 from .page import kind_label
 
 
@@ -38,6 +40,14 @@ def _show(ax: Any, image: np.ndarray, title: str = "", colour: str = "black") ->
         spine.set_edgecolor(colour)
     if title:
         ax.set_title(title, fontsize=7, color=colour)
+
+
+def centred(meis: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """``(h, w)`` MEIs moved by whole pixels so that each one's centre (:func:`~mei.analysis.tuning.rf_centres`)
+    is the image centre, as an aligned MDS shows them the stimuli."""
+    stack = torch.as_tensor(np.stack([np.asarray(m, dtype=np.float32) for m in meis]))
+    offsets = alignment_offsets(rf_centres(stack), *stack.shape[-2:])
+    return list(translate(stack, -offsets).numpy())
 
 
 def plot_mds(stimuli: Sequence[np.ndarray], clusters: Sequence[int], meis: Sequence[np.ndarray],
@@ -170,19 +180,28 @@ def analysis_sections(run: Any, data: Any, out: Path) -> tuple[list[tuple[str, s
             clusters = [0] * len(data.keys)
             for row in assignments:
                 clusters[index[row["neuron_id"]]] = int(row["cluster"])
-            ari = adjusted_rand_index(clusters, data.kinds)
+            types = [data.population.types[u] for u in data.units]
+            ari = adjusted_rand_index(clusters, types)
             run_row = (tables.MDS() & key).fetch1()
+            aligned = bool((tables.MDSConfig() & key).fetch1("align"))
+            gaps = [row["own_response"] - row["other_response"] for row in (tables.MDS.Stimulus() & key).to_dicts()]
             summary["MDS: adjusted Rand index vs true types"] = ari
             summary["MDS: clusters, iterations, converged"] = (f"{run_row['n_clusters']}, {run_row['iterations']}, "
                                                                f"{bool(run_row['converged'])}")
-            counts = [dict(Counter(kind_label(k) for k, c in zip(data.kinds, clusters, strict=True) if c == j))
+            summary["MDS: smallest own - other response"] = float(min(gaps))
+            counts = [dict(Counter(t for t, c in zip(types, clusters, strict=True) if c == j))
                       for j in range(len(stimuli))]
-            path = plot_mds(stimuli, clusters, data.meis, labels, out / "mds.png")
+            names = [f"{key['neuron_id']} {name}" for key, name in zip(data.keys, types, strict=True)]
+            path = plot_mds(stimuli, clusters, centred(data.meis) if aligned else data.meis, names, out / "mds.png")
+            where = ("shown centred; each neuron was shown it on its own receptive field, the centre of its MEI, "
+                     "as the paper's centred readouts do) and its members' MEIs, moved to the centre likewise"
+                     if aligned else "where every neuron sees it) and its members' MEIs")
             sections.append(("Most discriminative stimuli", _figure(
-                path, "Each cluster's most discriminative stimulus (red frame) and its members' MEIs (id, true type). "
-                      f"True types per cluster: {counts}; adjusted Rand index against the true types {ari:.2f}. "
-                      "The demo's cells sit at random positions and orientations, so one stimulus per true type "
-                      "cannot exist: clusters group cells that one stimulus can drive together.")))
+                path, "Each cluster's most discriminative stimulus (red frame; " + where + " (id, true type)."
+                      f" True types per cluster: {counts}; adjusted Rand index against the "
+                      f"true types {ari:.2f}. Each cluster's members respond to their own stimulus more than to "
+                      f"any other cluster's, by at least {min(gaps):.2f} (mean responses over each neuron's "
+                      "response to its MEI).")))
     if getattr(run, "tuning", None) is not None:
         rows = (tables.Tuning.Neuron() & run.tuning & run.ensemble).to_dicts(order_by="neuron_id")
         if rows and len(rows) == len(data.keys):

@@ -35,15 +35,15 @@ class Recording(TensorDataset):
 
 
 @functools.lru_cache(maxsize=2)
-def population_for(n_neurons: int, height: int, width: int, population_seed: int) -> Population:
+def population_for(n_neurons: int, height: int, width: int, population_seed: int, typed: bool = True) -> Population:
     """The known population of a dataset config (cached: it is drawn again for every trained model)."""
-    return make_population(n_neurons, height, width, seed=population_seed)
+    return make_population(n_neurons, height, width, seed=population_seed, typed=typed)
 
 
 @functools.lru_cache(maxsize=2)
 def _recordings(n_neurons: int, n_train: int, n_val: int, height: int, width: int, population_seed: int,
-                data_seed: int) -> tuple[Recording, Recording]:
-    population = population_for(n_neurons, height, width, population_seed)
+                data_seed: int, typed: bool = True) -> tuple[Recording, Recording]:
+    population = population_for(n_neurons, height, width, population_seed, typed)
     images = natural_images(n_train + n_val, height, width, seed=data_seed)
     counts = population.responses(images, seed=data_seed + 1)
     return Recording(images[:n_train], counts[:n_train]), Recording(images[n_train:], counts[n_train:])
@@ -52,13 +52,14 @@ def _recordings(n_neurons: int, n_train: int, n_val: int, height: int, width: in
 @component("dataset")
 def dataset_fn(seed: int | None = None, n_neurons: int = 48, n_train: int = 5000, n_val: int = 500,
                height: int = 36, width: int = 64, population_seed: int = 0, data_seed: int = 1,
-               batch_size: int = 64) -> dict[str, dict[str, DataLoader]]:
+               batch_size: int = 64, typed: bool = True) -> dict[str, dict[str, DataLoader]]:
     """Dataloaders ``{"train": {"v1": ...}, "validation": {"v1": ...}}`` of the synthetic recording.
 
-    The data depend on the config only (``population_seed``, ``data_seed``), not on ``seed``, so every
-    ensemble member sees the same recording; ``seed`` only orders the training batches.
+    The data depend on the config only (``population_seed``, ``data_seed``, ``typed``: a population of
+    functional types, :func:`~mei.demo.population.make_population`), not on ``seed``, so every ensemble member
+    sees the same recording; ``seed`` only orders the training batches.
     """
-    train, validation = _recordings(n_neurons, n_train, n_val, height, width, population_seed, data_seed)
+    train, validation = _recordings(n_neurons, n_train, n_val, height, width, population_seed, data_seed, typed)
     generator = torch.Generator().manual_seed(seed if seed is not None else 0)
     return {"train": {DATA_KEY: DataLoader(train, batch_size=batch_size, shuffle=True, generator=generator)},
             "validation": {DATA_KEY: DataLoader(validation, batch_size=512)}}

@@ -101,7 +101,7 @@ def run_demo(settings: DemoSettings | None = None, *, prefix: str = tables.SCHEM
     if settings.analyses:
         with run.timed("MDS and tuning", say), torch.random.fork_rng(devices=[]):
             run.mds = tables.MDSConfig().add_config(settings.mds_config(), settings.mds_clusters,
-                                                    comment="demo: clusters of the MEIs")
+                                                    align=settings.mds_align, comment="demo: clusters of the MEIs")
             tables.MDS().populate(run.mds, run.method, display_progress=True)
             run.tuning = tables.TuningConfig().add_config(settings.tuning_config(), comment="demo gratings")
             tables.Tuning().populate(run.tuning, display_progress=True)

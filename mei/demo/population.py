@@ -6,6 +6,10 @@ Three cell types, all drawn from one seed:
 * ``complex``: an energy-model cell, the summed squares of a quadrature pair of Gabors, then a softplus;
 * ``dog``: a centre-surround cell, a difference of Gaussians (ON or OFF centre), then a softplus.
 
+With ``typed=True`` (the demo's population) the cells of each kind form functional types
+(:data:`DEMO_TYPES`) that share their tuning and differ in position, as the cells of a retinal type do: the
+ground truth of the most discriminative stimuli (:mod:`mei.analysis.mds`).
+
 Stimuli are grayscale images with a 1/f amplitude spectrum (natural-image-like), standardized per image to
 zero mean and unit standard deviation, so every image has the same L2 norm ``sqrt(height * width)``.
 Responses are Poisson spike counts drawn around the cells' rates.
@@ -178,23 +182,62 @@ def cell_kinds(n_neurons: int, fraction_complex: float = 0.25, fraction_dog: flo
     return ["simple"] * (n_neurons - n_complex - n_dog) + ["complex"] * n_complex + ["dog"] * n_dog
 
 
+DEMO_TYPES: dict[str, dict] = {
+    "simple-0": {"kind": "simple", "theta": 0.0, "phase": 0.0, "wavelength": 8.0},
+    "simple-60": {"kind": "simple", "theta": math.pi / 3, "phase": 0.0, "wavelength": 10.0},
+    "simple-120": {"kind": "simple", "theta": 2 * math.pi / 3, "phase": 0.0, "wavelength": 9.0},
+    "complex-30": {"kind": "complex", "theta": math.pi / 6, "phase": 0.0, "wavelength": 9.0},
+    "complex-105": {"kind": "complex", "theta": 7 * math.pi / 12, "phase": 0.0, "wavelength": 8.0},
+    "dog-on": {"kind": "dog", "sign": 1.0},
+    "dog-off": {"kind": "dog", "sign": -1.0},
+}
+"""The functional cell types of ``make_population(typed=True)`` (the demo's population): three simple-cell and
+two complex-cell orientations, ON and OFF centre-surround cells."""
+
+
 def make_population(n_neurons: int = 48, height: int = 36, width: int = 64, seed: int = 0,
-                    mean_rate: float = 2.0, calibration_images: int = 2000) -> Population:
+                    mean_rate: float = 2.0, calibration_images: int = 2000, typed: bool = False) -> Population:
     """Draw a population of known V1 neurons.
 
     Args:
-        n_neurons (int, optional): number of neurons (>= 3 gives every type). Default: 48.
+        n_neurons (int, optional): number of neurons (>= 3 gives every kind). Default: 48.
         height, width (int, optional): image size. Default: 36 x 64.
         seed (int, optional): seeds every parameter. Default: 0.
         mean_rate (float, optional): average spike count per image over natural images. Default: 2.
         calibration_images (int, optional): natural images used to scale each drive. Default: 2000.
+        typed (bool, optional): the cells of a kind form functional types (:data:`DEMO_TYPES`, dealt in turn to
+            the kind's cells) whose members share orientation (within 3 degrees), wavelength (within 3 %), phase
+            and centre sign, as the cells of a retinal type do; positions, envelopes and centre sizes are drawn
+            as without types (the same positions). ``population.types`` names each cell's type. Default: False
+            (every cell's tuning drawn at random; its type is its kind).
     """
     if n_neurons < 1:
         raise ValueError(f"n_neurons must be >= 1, got {n_neurons}")
     generator = torch.Generator().manual_seed(seed)
     kinds = cell_kinds(n_neurons)
     params = [_draw_params(kind, height, width, generator) for kind in kinds]
-    return _calibrated(kinds, params, height, width, seed, mean_rate, calibration_images)
+    if not typed:
+        return _calibrated(kinds, params, height, width, seed, mean_rate, calibration_images)
+    wobble = torch.Generator().manual_seed(seed + 104729)
+    names = []
+    for kind in KINDS:
+        kind_types = [name for name, spec in DEMO_TYPES.items() if spec["kind"] == kind]
+        for i, n in enumerate([n for n, k in enumerate(kinds) if k == kind]):
+            names.append((n, kind_types[i % len(kind_types)]))
+            _take_type(params[n], DEMO_TYPES[names[-1][1]], wobble, 1.5)
+    types = [name for _, name in sorted(names)]
+    return _calibrated(kinds, params, height, width, seed, mean_rate, calibration_images, types=types)
+
+
+def _take_type(drawn: dict, spec: dict, generator: torch.Generator, jitter: float) -> None:
+    """Give the drawn parameters a type's tuning: its values, orientation within ``2 * jitter`` degrees and
+    wavelength within ``2 * jitter`` percent (the envelope follows the wavelength)."""
+    drawn.update({k: v for k, v in spec.items() if k in drawn})
+    if "theta" in drawn:
+        wobble = (torch.rand(2, generator=generator) * 2 - 1) * 2 * jitter
+        drawn["theta"] += math.radians(float(wobble[0]))
+        drawn["wavelength"] *= 1 + float(wobble[1]) / 100
+        drawn["sigma"] = 0.45 * drawn["wavelength"]
 
 
 def _calibrated(kinds: list[str], params: list[dict], height: int, width: int, seed: int, mean_rate: float,
@@ -258,12 +301,7 @@ def make_typed_population(n_per_type: int = 8, types: dict[str, dict] | None = N
             drawn = _draw_params(kind, height, width, generator)
             offset = (torch.rand(2, generator=generator) * 2 - 1) * jitter
             drawn.update(x0=(width - 1) / 2 + float(offset[0]), y0=(height - 1) / 2 + float(offset[1]))
-            drawn.update({k: v for k, v in spec.items() if k in drawn})
-            if "theta" in drawn:  # orientation within 2 * jitter degrees, wavelength within 2 * jitter percent
-                wobble = (torch.rand(2, generator=generator) * 2 - 1) * 2 * jitter
-                drawn["theta"] += math.radians(float(wobble[0]))
-                drawn["wavelength"] *= 1 + float(wobble[1]) / 100
-                drawn["sigma"] = 0.45 * drawn["wavelength"]
+            _take_type(drawn, spec, generator, jitter)
             names.append(name)
             kinds.append(kind)
             params.append(drawn)

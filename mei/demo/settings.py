@@ -69,6 +69,8 @@ class DemoSettings:
     Attributes:
         n_neurons, n_train, n_val, height, width: the synthetic recording.
         population_seed, data_seed: the seeds it is drawn from.
+        typed: the population's cells form functional types (:data:`~mei.demo.population.DEMO_TYPES`: members
+            share tuning, positions are random), the ground truth of the most discriminative stimuli.
         member_seeds: one trained model per seed; the ensemble averages them all.
         epochs, channels: training passes and core channels of each member.
         steps, lr, blur: gradient-ascent steps, SGD learning rate and gradient blur (pixels; 0: none) of the MEIs.
@@ -76,6 +78,8 @@ class DemoSettings:
         transfer: also make MEIs on the first member alone, to test them on the held-out members.
         analyses: also compute most discriminative stimuli (``mds_clusters`` clusters, ``mds_steps`` steps per
             stimulus) and the in-silico tuning of every neuron (:mod:`mei.pipeline.analysis_tables`).
+        mds_align: show each neuron the stimuli on its own receptive field (the MEI's centre), as the paper's
+            centred readouts do (:func:`mei.analysis.mds.most_discriminative_stimuli`, ``align``).
     """
 
     n_neurons: int = 48
@@ -85,6 +89,7 @@ class DemoSettings:
     width: int = 64
     population_seed: int = 0
     data_seed: int = 1
+    typed: bool = True
     member_seeds: tuple[int, ...] = (1, 2, 3)
     epochs: int = 5
     channels: int = 16
@@ -94,11 +99,12 @@ class DemoSettings:
     norm_fraction: float = 1.0
     transfer: bool = True
     analyses: bool = True
-    mds_clusters: int = 3
+    mds_clusters: int = 7
     mds_steps: int = 50
+    mds_align: bool = True
 
     def dataset_config(self) -> dict[str, Any]:
-        keys = ("n_neurons", "n_train", "n_val", "height", "width", "population_seed", "data_seed")
+        keys = ("n_neurons", "n_train", "n_val", "height", "width", "population_seed", "data_seed", "typed")
         return {name: getattr(self, name) for name in keys}
 
     @classmethod

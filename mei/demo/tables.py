@@ -164,6 +164,7 @@ def training_images(key: Mapping[str, Any]) -> Tensor:
 def population_of(key: Mapping[str, Any]) -> Any:
     """The known :class:`~mei.demo.population.Population` of the dataset in ``key``."""
     _, config = (fabrik.Dataset() & {k: key[k] for k in fabrik.Dataset().primary_key}).fn_config
-    defaults = {"n_neurons": 48, "height": 36, "width": 64, "population_seed": 0}
+    defaults = {"n_neurons": 48, "height": 36, "width": 64, "population_seed": 0, "typed": True}
     values = {name: config.get(name, default) for name, default in defaults.items()}
-    return population_for(values["n_neurons"], values["height"], values["width"], values["population_seed"])
+    return population_for(values["n_neurons"], values["height"], values["width"], values["population_seed"],
+                          bool(values["typed"]))

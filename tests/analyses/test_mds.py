@@ -9,8 +9,16 @@ import pytest
 import torch
 from torch import nn
 
-from mei.analysis.mds import adjusted_rand_index, initial_clusters, kmeans, most_discriminative_stimuli
-from mei.demo.population import PopulationModel, make_typed_population
+from mei.analysis.mds import (
+    AlignedUnits,
+    adjusted_rand_index,
+    alignment_offsets,
+    initial_clusters,
+    kmeans,
+    most_discriminative_stimuli,
+    translate,
+)
+from mei.demo.population import PopulationModel, make_population, make_typed_population
 from mei.modules import EnsembleModel
 from mei.targets.clusters import ClusterContrastiveObjective, membership
 
@@ -156,6 +164,63 @@ def test_mds_on_movies_and_on_an_ensemble(typed):
     assert adjusted_rand_index(result.assignments, population.types) >= 0.9
 
 
+def test_translate_moves_each_image_by_whole_pixels_and_fills_zeros():
+    images = torch.zeros(2, 1, 3, 4, 5)
+    images[0, 0, :, 1, 1] = 1.0
+    images[1, 0, :, 2, 4] = 2.0
+    moved = translate(images, torch.tensor([[2, 1], [1, -1]]))  # (dx, dy): right 2 and down 1; right 1, up 1
+    assert moved.shape == images.shape
+    assert moved[0, 0, :, 2, 3].tolist() == [1.0] * 3 and float(moved[0].sum()) == 3.0
+    assert float(moved[1].abs().sum()) == 0.0  # moved out of the frame: nothing wraps around
+    assert torch.equal(translate(moved[:1], torch.tensor([[-2, -1]])), images[:1])
+    assert alignment_offsets(torch.tensor([[2.0, 1.6], [0.4, 0.0]]), 4, 5).tolist() == [[0, 0], [-2, -2]]
+    with pytest.raises(ValueError, match="1 offsets for 2 images"):
+        translate(images, torch.tensor([[0, 0]]))
+
+
+def test_aligned_units_answer_to_the_input_moved_onto_their_own_field():
+    population = make_population(6, 16, 16, seed=3, calibration_images=200)
+    offsets = torch.tensor([[0, 0], [3, -2], [-4, 1]])
+    x = torch.randn(4, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    aligned = AlignedUnits(PopulationModel(population), offsets, units=[5, 0, 2])(x)
+    expected = torch.stack([population.rates(translate(x, offset.expand(4, 2)))[:, unit]
+                            for offset, unit in zip(offsets, [5, 0, 2], strict=True)], 1)
+    assert aligned.shape == (4, 3) and torch.allclose(aligned, expected)
+    video = AlignedUnits(FrameModel(population), offsets, units=[5, 0, 2])(x[:, :, None].expand(-1, -1, 2, -1, -1))
+    assert video.shape == (4, 3, 2) and torch.allclose(video[..., 1], expected)  # units along dim 1, then time
+    with pytest.raises(ValueError, match="2 units for 3 offsets"):
+        AlignedUnits(PopulationModel(population), offsets, units=[0, 1])
+
+
+@pytest.fixture(scope="module")
+def demo_population():
+    """The demo's population (48 cells at random positions, 36 x 64) with its true filters as MEIs."""
+    norm = math.floor(math.sqrt(36 * 64 - 1) * 1e4) / 1e4  # the demo's MEI norm (the natural images')
+    typed = make_population(48, 36, 64, seed=0, typed=True)
+    untyped = make_population(48, 36, 64, seed=0)
+    return norm, typed, untyped
+
+
+@pytest.mark.slow
+def test_aligned_mds_recovers_the_demo_populations_types(demo_population):
+    norm, population, untyped = demo_population
+    settings = {**config(36, norm=norm, steps=50), "shape": [1, 1, 36, 64]}
+    meis = (population.filters[:, 0] * norm)[:, None]
+    result = most_discriminative_stimuli(PopulationModel(population), meis, 7, settings, align="meis")
+    assert adjusted_rand_index(result.assignments, population.types) >= 0.9
+    assert bool((result.own_versus_other() > 0).all())  # members answer their own stimulus best
+    assert bool((result.stimulus_selectivity() > 0).all())  # each stimulus drives its members more than others
+    assert result.offsets is not None and result.offsets.shape == (48, 2)
+    assert tuple(result.stimuli.shape) == (result.n_clusters, 1, 36, 64)
+    # without the alignment one stimulus cannot drive a type whose members sit at different places
+    plain = most_discriminative_stimuli(PopulationModel(population), meis, 7, settings)
+    assert adjusted_rand_index(plain.assignments, population.types) < 0.5
+    # nor can it, aligned, group cells whose orientation and phase are random: kinds are not functional types
+    untyped_meis = (untyped.filters[:, 0] * norm)[:, None]
+    kinds = most_discriminative_stimuli(PopulationModel(untyped), untyped_meis, 3, settings, align="meis")
+    assert adjusted_rand_index(kinds.assignments, untyped.kinds) < 0.5
+
+
 def test_mds_refuses_bad_input(typed):
     _, model, meis = typed
     with pytest.raises(ValueError, match="max_iterations must be >= 1"):
@@ -166,6 +231,10 @@ def test_mds_refuses_bad_input(typed):
         most_discriminative_stimuli(model, meis, 5, config(24), initial="pixels")
     with pytest.raises(ValueError, match="29 MEIs for a model with 30 units"):
         most_discriminative_stimuli(model, meis[:29], 5, config(24))
+    with pytest.raises(ValueError, match="align must be 'meis' or a"):
+        most_discriminative_stimuli(model, meis, 5, config(24), align="rf")
+    with pytest.raises(ValueError, match="2 receptive-field centres for 30 neurons"):
+        most_discriminative_stimuli(model, meis, 5, config(24), align=torch.zeros(2, 2))
 
 
 @pytest.mark.slow

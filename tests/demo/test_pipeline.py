@@ -19,7 +19,7 @@ from tests.browser import assert_not_blank, browser_or_skip, dom, screenshot
 pytestmark = pytest.mark.slow  # the demo through the whole pipeline (training, MEIs, report cards)
 
 TINY = DemoSettings(n_neurons=3, n_train=200, n_val=40, height=16, width=20, member_seeds=(1, 2), epochs=1,
-                    channels=4, steps=3, mds_steps=5)
+                    channels=4, steps=3, mds_steps=5, mds_clusters=2)
 PREFIX = f"meitest_demo_{uuid.uuid4().hex[:8]}"  # schemas of this session's run on the shared embedded server
 
 
@@ -114,9 +114,9 @@ def test_demo_report_fetches_each_table_once(demo_run, tmp_path, monkeypatch):
     path, summary = demo_report(demo_run, tmp_path)
     monkeypatch.undo()
     assert summary["neurons"] == 3 and path.is_file()
-    # dataset (twice: population, images), count, MEIs joined, held out, curves; MDS assignments, stimuli and
-    # run; tuning rows
-    assert len(queries) == 10, queries
+    # dataset (twice: population, images), count, MEIs joined, held out, curves; MDS assignments, stimuli, run,
+    # its config (aligned or not) and its stimulus rows; tuning rows
+    assert len(queries) == 12, queries
     assert not any('"neuron_id"=' in sql.replace(" ", "") for sql in queries), queries
     assert sum('"__m_e_i"' in sql for sql in queries) == 2  # the count and the one joined fetch
 

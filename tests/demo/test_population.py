@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from mei.demo.population import cell_kinds, dog, gabor, make_population, natural_images
+from mei.demo.population import DEMO_TYPES, cell_kinds, dog, gabor, make_population, natural_images
 
 
 def test_gabor_is_unit_norm_zero_mean_and_centred():
@@ -69,3 +69,24 @@ def test_responses_are_poisson_counts_from_a_seed():
     counts = population.responses(images, seed=9)
     assert torch.equal(counts, counts.round()) and counts.min() >= 0
     assert torch.equal(counts, population.responses(images, seed=9))
+
+
+def test_a_typed_population_shares_tuning_within_a_type_at_the_untyped_positions():
+    typed = make_population(12, 24, 32, seed=5, calibration_images=200, typed=True)
+    untyped = make_population(12, 24, 32, seed=5, calibration_images=200)
+    assert typed.kinds == untyped.kinds and untyped.types == untyped.kinds
+    # the kind's cells dealt in turn to its types: 7 simple (3 types), 3 complex (2), 2 centre-surround (2)
+    assert typed.types == ["simple-0", "simple-60", "simple-120"] * 2 + ["simple-0", "complex-30", "complex-105",
+                                                                         "complex-30", "dog-on", "dog-off"]
+    for mine, theirs in zip(typed.params, untyped.params, strict=True):
+        assert (mine["x0"], mine["y0"]) == (theirs["x0"], theirs["y0"])
+    for name in set(typed.types):
+        spec = DEMO_TYPES[name]
+        members = [p for p, t in zip(typed.params, typed.types, strict=True) if t == name]
+        for params in members:
+            if "theta" in spec:
+                assert abs(math.degrees(params["theta"] - spec["theta"])) <= 3.0
+                assert params["wavelength"] == pytest.approx(spec["wavelength"], rel=0.03)
+                assert params["phase"] == spec["phase"]
+            else:
+                assert params["sign"] == spec["sign"]

@@ -12,22 +12,13 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader
+
+from .lab import _Recording  # a TensorDataset with neuron ids, as sinzlab datasets have
 
 SIZE = 12
 SESSIONS = {"s1": "AAB", "s2": "BBA"}
 ORIENTATIONS = {"A": 0.0, "B": 90.0}
-
-
-class _Neurons:
-    def __init__(self, unit_ids: list[int]) -> None:
-        self.unit_ids = unit_ids
-
-
-class _Recording(TensorDataset):
-    def __init__(self, images: torch.Tensor, responses: torch.Tensor, unit_ids: list[int]) -> None:
-        super().__init__(images, responses)
-        self.neurons = _Neurons(unit_ids)
 
 
 def filter_of(kind: str) -> torch.Tensor:
