@@ -238,11 +238,14 @@ def table_sections(mei_table: Any, out: Path, mds_table: Any = None,
             shown = [row for row in assignments if tuple(row[n] for n in objective) in meis]
             stimuli = [np.asarray(s).squeeze() for s in mds_table.fetch_stimuli(run).numpy()]
             labels = [" ".join(str(row[n]) for n in objective if n.endswith("_id")) or "neuron" for row in shown]
-            path = plot_mds(stimuli, [int(row["cluster"]) for row in shown],
-                            [meis[tuple(row[n] for n in objective)] for row in shown], labels, out / "mds.png")
+            members = [meis[tuple(row[n] for n in objective)] for row in shown]
+            aligned = bool((mds_table.mds_config_table() & run).fetch1("align"))
+            path = plot_mds(stimuli, [int(row["cluster"]) for row in shown], centred(members) if aligned else members,
+                            labels, out / "mds.png")
+            note = " (an aligned run: stimuli and MEIs shown centred)" if aligned else ""
             sections.append(("Most discriminative stimuli", _figure(
-                path, f"Each cluster's most discriminative stimulus (red frame) and its members' MEIs; {len(runs)} "
-                      f"run(s) on these MEIs, the first shown")))
+                path, f"Each cluster's most discriminative stimulus (red frame) and its members' MEIs{note}; "
+                      f"{len(runs)} run(s) on these MEIs, the first shown")))
     if tuning_table is not None:
         rows = (tuning_table.Neuron() & mei_table.proj()).to_dicts()
         if rows:
