@@ -22,7 +22,9 @@ openretina centres every neuron's readout (its ``Center`` sets all Gaussian read
 optimizing stimuli. ``align="meis"`` does the same for any model: each cluster's stimulus lives in a frame
 centred on the image, and every neuron is shown it moved (by whole pixels, zero filled) onto its own receptive
 field, the centroid of its MEI (:func:`~mei.analysis.tuning.rf_centres`); :class:`AlignedUnits` makes that one
-forward of ``clusters x neurons`` images.
+forward of ``clusters x neurons`` images. A model (or every member of an ensemble) with a method
+``aligned(offsets, units)`` that returns its aligned form (its readouts moved back by the offsets, as openretina
+centres them) is used instead: one image per stimulus (:meth:`mei.demo.models.DemoModel.aligned`).
 """
 
 from __future__ import annotations
@@ -258,6 +260,18 @@ class AlignedUnits(nn.Module):
         return f"units={len(self.offsets)}, unit_dim={self.unit_dim}"
 
 
+def _own_alignment(model: nn.Module, offsets: Tensor, units: Sequence[int] | None) -> nn.Module | None:
+    """The model's own aligned form, ``model.aligned(offsets, units)`` (e.g. its readouts moved: one image per
+    stimulus, not one per neuron), or an ensemble of its members' when they all have one; ``None`` otherwise."""
+    own = getattr(model, "aligned", None)
+    if callable(own):
+        return own(offsets, units)
+    members = list(model.members) if isinstance(model, EnsembleModel) else []
+    if members and all(callable(getattr(member, "aligned", None)) for member in members):
+        return EnsembleModel(*(member.aligned(offsets, units) for member in members))
+    return None
+
+
 def alignment_offsets(centres: Tensor, height: int, width: int) -> Tensor:
     """``(neurons, 2)`` whole-pixel ``(dx, dy)`` from the image centre to each of ``centres`` ``(x, y)``."""
     centre = torch.tensor([(width - 1) / 2, (height - 1) / 2], dtype=torch.float64)
@@ -315,9 +329,7 @@ def most_discriminative_stimuli(model: nn.Module, meis: Tensor, n_clusters: int,
     options = BatchOptions.from_config(config)
     device = get_device(components.device)
     shape = tuple(components.shape or (1, *meis.shape[1:]))
-    if options.fuse_ensemble and isinstance(model, EnsembleModel) and len(model.members) > 1:
-        model = FusedEnsembleModel(*model.members, dense=options.fuse_ensemble == "dense")
-    offsets, batch_size = None, 256
+    offsets, hooked, batch_size = None, None, 256
     if align is not None:
         centres = rf_centres(meis) if isinstance(align, str) and align == "meis" else align
         if isinstance(centres, str):
@@ -325,8 +337,14 @@ def most_discriminative_stimuli(model: nn.Module, meis: Tensor, n_clusters: int,
         offsets = alignment_offsets(centres, shape[-2], shape[-1])
         if len(offsets) != len(meis):
             raise ValueError(f"{len(offsets)} receptive-field centres for {len(meis)} neurons")
-        model, units = AlignedUnits(model, offsets, units, unit_dim), None
-        meis, batch_size = translate(meis, -offsets), max(1, 256 // len(meis))
+        hooked = _own_alignment(model, offsets, units)
+        if hooked is not None:
+            model, units = hooked, None
+        meis = translate(meis, -offsets)
+    if options.fuse_ensemble and isinstance(model, EnsembleModel) and len(model.members) > 1:
+        model = FusedEnsembleModel(*model.members, dense=options.fuse_ensemble == "dense")
+    if offsets is not None and hooked is None:
+        model, units, batch_size = AlignedUnits(model, offsets, units, unit_dim), None, max(1, 256 // len(meis))
     responses = UnitResponses(model, units, reducer, forward_kwargs, unit_dim).to(device)
     own = unit_responses(responses, meis, device, batch_size)
     if own.shape[1] != len(meis):

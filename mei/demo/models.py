@@ -7,6 +7,7 @@ positive, as a Poisson loss needs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -75,6 +76,29 @@ class DemoModel(nn.Module):
 
     def forward(self, x: Tensor, **_: Any) -> Tensor:
         return nn.functional.elu(self.readout(self.core(x))) + 1.0
+
+    def aligned(self, offsets: Tensor, units: Sequence[int] | None = None) -> DemoModel:
+        """A copy whose output ``j`` is neuron ``units[j]`` answering to the input moved by ``offsets[j]``
+        (``(dx, dy)`` whole pixels): its readout mask moved back by the offset, as centring a readout does
+        (the core is translation-equivariant, so this equals moving the input, up to the image borders). The
+        cheap form of :class:`mei.analysis.mds.AlignedUnits`, which the most discriminative stimuli use when a
+        model has it: one image per stimulus instead of one per neuron."""
+        from ..analysis.mds import translate
+
+        readout = self.readout
+        offsets = torch.as_tensor(offsets, device=readout.mask.device).long().reshape(-1, 2)
+        chosen = torch.arange(len(offsets)) if units is None else torch.as_tensor(list(units), dtype=torch.long)
+        with torch.random.fork_rng(devices=[]):  # its random initial features are overwritten below
+            moved = FactorizedReadout(len(chosen), readout.features.shape[1], *readout.mask.shape[1:])
+        with torch.no_grad():
+            moved.mask.copy_(translate(readout.mask[chosen], -offsets))
+            moved.features.copy_(readout.features[chosen])
+            moved.bias.copy_(readout.bias[chosen])
+        moved.requires_grad_(readout.mask.requires_grad).to(readout.mask.device)
+        copy = DemoModel.__new__(DemoModel)
+        nn.Module.__init__(copy)
+        copy.core, copy.readout = self.core, moved
+        return copy.train(self.training)
 
 
 def build_model(n_neurons: int, height: int, width: int, seed: int, **kwargs: Any) -> DemoModel:

@@ -192,6 +192,24 @@ def test_aligned_units_answer_to_the_input_moved_onto_their_own_field():
         AlignedUnits(PopulationModel(population), offsets, units=[0, 1])
 
 
+def test_a_demo_model_moves_its_readouts_as_moving_the_input_would():
+    from mei.analysis.mds import _own_alignment
+    from mei.demo.models import build_model
+
+    model = build_model(5, 32, 32, seed=0, channels=4, kernel_size=5).eval()
+    with torch.no_grad():  # masks and images away from the borders, where padding would tell the two apart
+        model.readout.mask.zero_()
+        model.readout.mask[:, 12:20, 12:20] = torch.rand(5, 8, 8, generator=torch.Generator().manual_seed(1))
+    x = torch.zeros(3, 1, 32, 32)
+    x[:, :, 10:22, 10:22] = torch.randn(3, 1, 12, 12, generator=torch.Generator().manual_seed(2))
+    offsets, units = torch.tensor([[0, 0], [2, -3], [-1, 2]]), [4, 0, 2]
+    moved = model.aligned(offsets, units)
+    assert torch.allclose(moved(x), AlignedUnits(model, offsets, units)(x), atol=1e-5)
+    ensemble = _own_alignment(EnsembleModel(model, model), offsets, units)  # an ensemble of moved members
+    assert isinstance(ensemble, EnsembleModel) and torch.allclose(ensemble(x), moved(x))
+    assert _own_alignment(PopulationModel(make_population(3, 8, 8, calibration_images=50)), offsets, None) is None
+
+
 @pytest.fixture(scope="module")
 def demo_population():
     """The demo's population (48 cells at random positions, 36 x 64) with its true filters as MEIs."""
