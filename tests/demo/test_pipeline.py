@@ -1,5 +1,7 @@
 """The demo through the pipeline at a tiny size, on the session's embedded database; report and CLI on its tables."""
 
+import dataclasses
+import functools
 import re
 import shutil
 import tempfile
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mei import cli
+from mei.demo import pipeline as demo_pipeline
 from mei.demo import tables
 from mei.demo.pipeline import DemoSettings, run_demo
 from mei.demo.report import DEMO_TARGETS, demo_report
@@ -61,6 +64,24 @@ def test_a_second_run_reuses_the_rows(demo_run):
     again = run_demo(TINY, prefix=PREFIX, connection=tables.MEI().connection, say=lambda line: None)
     assert again.ensemble == demo_run.ensemble and again.method == demo_run.method
     assert len(tables.MEI()) == 6 and len(tables.TrainedModel()) == 2
+
+
+def test_mei_demo_exits_1_on_a_missed_target_and_0_with_quick(demo_run, tmp_path, monkeypatch, capsys):
+    """``mei demo`` end to end through the command's entry, at the tiny size on this module's schemas: its rows
+    are reused (nothing is trained again), and the tiny run misses the full demo's targets."""
+    connection = tables.MEI().connection
+    monkeypatch.setattr(db, "connect", lambda **kwargs: connection)  # the command opens the default connection
+    tiny = functools.partial(DemoSettings, **dataclasses.asdict(TINY))
+    tiny.quick = tiny  # --quick: the same tiny sizes
+    monkeypatch.setattr(demo_pipeline, "DemoSettings", tiny)
+    for extra, code in (([], 1), (["--quick"], 0)):
+        out = tmp_path / (extra[0][2:] if extra else "full")
+        assert cli.main(["demo", "--schema", PREFIX, "--out", str(out), *extra]) == code, extra
+        printed = capsys.readouterr().out
+        assert re.search(r"\n\d+ target\(s\) missed: ", printed), printed
+        assert ("--quick does not enforce them" in printed) == bool(extra)
+        assert f"report: {(out / 'report.html').resolve()}" in printed and (out / "report.html").is_file()
+    assert len(tables.MEI()) == 6 and len(tables.TrainedModel()) == 2  # the rows were reused, none added
 
 
 def test_demo_report_writes_the_page_and_figures(demo_run, tmp_path):
