@@ -18,12 +18,15 @@ $(STAMP): setup.py pyproject.toml
 demo: $(STAMP)
 	$(BIN)/mei demo
 
-# ruff (lint, whole repo) and mypy (types, mei/) first; either failing fails the target. Then pytest:
-# it exits 5 when it collects no test, which is not a failure (PYTEST_ARGS passes options, e.g. -k)
+# ruff (lint, whole repo) and mypy (types, mei/) first; either failing fails the target. Then pytest, on
+# PYTEST_WORKERS processes (pytest-xdist; default one per CPU the system reports, at most 4; 0: all in one):
+# each worker has its own embedded database, and each file's tests stay on one worker (tests/conftest.py).
+# pytest exits 5 when it collects no test, which is not a failure (PYTEST_ARGS passes options, e.g. -k)
+PYTEST_WORKERS ?= logical
 test: $(STAMP)
 	$(BIN)/ruff check
 	$(BIN)/mypy
-	$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --maxprocesses 4 --dist loadgroup $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "no tests were collected"; exit 0; fi; exit $$status
 
 bench: $(STAMP)

@@ -20,9 +20,10 @@ EXTRAS = {
     "s3": ["s3fs>=2023.1.0"],
     # Figures: MEI grids, loss curves, GIFs, reports.
     "plot": ["matplotlib>=3.7", "pillow>=9"],
-    # Tests: pytest, a real S3 server process for the S3 store tests (moto's server mode), and the linter and
-    # type checker `make test` runs first (pinned: a new release may report new findings).
-    "dev": ["pytest>=7", "pyyaml>=6", "moto[server]>=5", "ruff==0.17.6", "mypy==2.4.1"],
+    # Tests: pytest with pytest-xdist (`make test` spreads the tests over the machine's cores), a real S3 server
+    # process for the S3 store tests (moto's server mode), and the linter and type checker `make test` runs first
+    # (pinned: a new release may report new findings).
+    "dev": ["pytest>=7", "pytest-xdist>=3.5", "pyyaml>=6", "moto[server]>=5", "ruff==0.17.6", "mypy==2.4.1"],
 }
 # Everything but the test tools (pytest, the S3 test server, ruff, mypy).
 EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs

@@ -1,9 +1,10 @@
 """Shared fixtures. Tests run with one torch thread so that timings and results do not depend on the box.
 
-``embedded_server`` is the one embedded PostgreSQL of the test session, shared by every suite (pipeline,
-reliability, video, batched, demo); each test makes and drops its own schemas on it. Every embedded server the
-test process starts is counted (:func:`tests.servers.record_start`), and the session fails at its end if it
-started more than one that is not a test's private server (:func:`tests.servers.private_embedded_dir`).
+``embedded_server`` is the one embedded PostgreSQL of the test session (of each worker process under
+pytest-xdist), shared by every suite (pipeline, reliability, video, batched, demo); each test makes and drops
+its own schemas on it. Every embedded server the test process starts is counted
+(:func:`tests.servers.record_start`), and the session fails at its end if it started more than one that is
+not a test's private server (:func:`tests.servers.private_embedded_dir`).
 """
 
 import os
@@ -19,6 +20,15 @@ from tests import servers
 
 torch.set_num_threads(1)
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep each file's tests together under pytest-xdist's ``--dist loadgroup`` (``make test``), and the legacy
+    suite's files together: their module and session fixtures (a demo run, the DataJoint 0.14 lab) are then made
+    once, on the one worker that runs them."""
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group("tests/legacy" if path.startswith("tests/legacy/") else path))
 
 
 @pytest.fixture
