@@ -423,11 +423,10 @@ def _mark_optimized(input_param: Any) -> None:
 
 def default_transform() -> nn.Module:
     """captum's default transform of :class:`InputOptimization`: ``nn.Sequential(RandomScale(scale=(1, 0.975,
-    1.025, 0.95, 1.05)), RandomSpatialJitter(16))`` — with captum's resizing scale
-    (:class:`~mei.optim.transforms.RandomScaleResize`)."""
-    from .transforms import RandomScaleResize, RandomSpatialJitter
+    1.025, 0.95, 1.05)), RandomSpatialJitter(16))`` (:class:`~mei.optim.transforms.RandomScale` resizes)."""
+    from .transforms import RandomScale, RandomSpatialJitter
 
-    return nn.Sequential(RandomScaleResize(scale=(1, 0.975, 1.025, 0.95, 1.05)), RandomSpatialJitter(16))
+    return nn.Sequential(RandomScale(scale=(1, 0.975, 1.025, 0.95, 1.05)), RandomSpatialJitter(16))
 
 
 __all__ = ["InputOptimization", "RenderedMEI", "SummarizedObjective", "n_steps", "optimizer_factory",

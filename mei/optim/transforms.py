@@ -180,19 +180,6 @@ class RandomAffine(ModuleComponent):
         return affine(x, factors, angles, self.padding_mode)
 
 
-@component("transform")
-class RandomScale(RandomAffine):
-    """Zoom each image about its centre by a factor picked from ``scale`` (size kept).
-
-    Args:
-        scale (list[float]): factors to pick from (> 1 enlarges).
-        padding_mode (str, optional): ``"reflection"``, ``"border"`` or ``"zeros"``. Default: ``"reflection"``.
-    """
-
-    def __init__(self, scale: Sequence[float], padding_mode: str = "reflection") -> None:
-        super().__init__(scale=scale, padding_mode=padding_mode)
-
-
 def _batch_pick(values: Sequence[float] | Distribution, n_images: int) -> float:
     """One value for the whole batch (captum picks one per call): from the first image's random stream."""
     generator = rng.generators(n_images)[0]
@@ -205,37 +192,50 @@ def _batch_pick(values: Sequence[float] | Distribution, n_images: int) -> float:
     return float(values[int(torch.randint(0, len(values), (1,), generator=generator))])
 
 
-class RandomScaleResize(ModuleComponent):
-    """captum's ``RandomScale``: resize the batch by one factor picked from ``scale`` (``F.interpolate``), so the
-    image size changes.
+@component("transform")
+class RandomScale(ModuleComponent):
+    """captum's ``RandomScale``: resize the whole batch by one factor picked from ``scale`` (or drawn from a
+    distribution) with ``F.interpolate``, so the image size changes (``scale=[0.5]`` turns 8x8 into 4x4).
 
-    :class:`RandomScale` at this path keeps the size (pipelines store it with that meaning); this is captum's
-    resizing transform under its own name, and :class:`~mei.optim.optimization.InputOptimization`'s default.
+    The size-keeping zoom that this path named before is the engine's :class:`mei.transforms.RandomScale`
+    (a factor range) or :class:`RandomAffine` here (``scale=[...]``, a list to pick from).
 
     Args:
-        scale (list[float], Tensor or torch.distributions.Distribution): factors to pick from, or a distribution
-            to sample one from.
+        scale (list[float], 1-d Tensor or torch.distributions.Distribution): factors to pick from, or a
+            distribution to sample one from.
         mode (str, optional): ``"bilinear"``, ``"nearest"``, ``"area"`` or ``"bicubic"``. Default: ``"bilinear"``.
-        align_corners (bool, optional): as for ``F.interpolate`` (ignored by ``"nearest"``/``"area"``).
+        align_corners (bool, optional): as for ``F.interpolate`` (None for ``"nearest"`` and ``"area"``).
             Default: False.
         recompute_scale_factor (bool, optional): as for ``F.interpolate``. Default: False.
         antialias (bool, optional): as for ``F.interpolate`` (bilinear and bicubic). Default: False.
     """
 
+    _arguments_as_given = ("scale", "align_corners")
+
     def __init__(self, scale: Sequence[float] | Tensor | Distribution, mode: str = "bilinear",
                  align_corners: bool | None = False, recompute_scale_factor: bool = False,
                  antialias: bool = False) -> None:
         super().__init__()
-        self.scale = _factors(scale)
+        factors = _factors(scale)
+        self._is_distribution = isinstance(factors, Distribution)
+        self.scale_distribution = factors if isinstance(factors, Distribution) else None
+        self.scale: list[float] = [] if isinstance(factors, Distribution) else factors
         self.mode = check_choice("mode", mode, ("bilinear", "nearest", "area", "bicubic"))
         self.align_corners = align_corners if mode not in ("nearest", "area") else None
         self.recompute_scale_factor = check_bool("recompute_scale_factor", recompute_scale_factor)
         self.antialias = check_bool("antialias", antialias)
+        self._has_antialias = True  # the pinned torch's F.interpolate always takes antialias
+
+    def _scale_tensor(self, x: Tensor, scale: float) -> Tensor:
+        """The batch ``x`` resized by ``scale`` (captum's helper)."""
+        return F.interpolate(x, scale_factor=float(scale), mode=self.mode, align_corners=self.align_corners,
+                             recompute_scale_factor=self.recompute_scale_factor, antialias=self.antialias)
 
     def forward(self, x: Tensor, i_iter: int = 0) -> Tensor:
-        factor = _batch_pick(self.scale, x.shape[0])
-        return F.interpolate(x, scale_factor=factor, mode=self.mode, align_corners=self.align_corners,
-                             recompute_scale_factor=self.recompute_scale_factor, antialias=self.antialias)
+        if x.dim() != 4:
+            raise ValueError(f"RandomScale takes (N, C, H, W) images, got shape {tuple(x.shape)}")
+        pool = self.scale_distribution if self.scale_distribution is not None else self.scale
+        return self._scale_tensor(x, _batch_pick(pool, x.shape[0]))
 
 
 def _factors(values: Any) -> list[float] | Distribution:
@@ -361,8 +361,8 @@ class RandomRotation(_GridTransform):
 class RandomScaleAffine(_GridTransform):
     """captum's ``RandomScaleAffine``: resample each image with the matrix ``[[s, 0, 0], [0, s, 0]]`` for a
     factor ``s`` picked from ``scale`` (or drawn from a distribution), size kept: ``s > 1`` shrinks the content
-    (the border filled as ``padding_mode`` says), ``s < 1`` zooms in. (:class:`RandomScale` and
-    :class:`RandomAffine` take zoom factors, ``> 1`` enlarges.)
+    (the border filled as ``padding_mode`` says), ``s < 1`` zooms in. (:class:`RandomAffine` takes zoom
+    factors, ``> 1`` enlarges; :class:`RandomScale` resizes.)
 
     Args:
         scale (list[float], 1-d Tensor or torch.distributions.Distribution): factors to pick from.
@@ -665,8 +665,8 @@ class RandomCrop(nn.Module):
 
 @component("transform")
 class CenterCrop(ModuleComponent):
-    """Cut the central ``size`` window out of each image, or pad symmetrically (with ``value``) where the
-    image is smaller than ``size`` (captum's ``CenterCrop``, :func:`center_crop`).
+    """Cut the central ``size`` window out of each image, or pad symmetrically (with ``padding_value``) where
+    the image is smaller than ``size`` (captum's ``CenterCrop``, :func:`center_crop`).
 
     Args:
         size (int or tuple[int, int]): output height and width (or, with ``pixels_from_edges``, the pixels cut
@@ -675,12 +675,11 @@ class CenterCrop(ModuleComponent):
         offset_left (bool, optional): an uneven cut moves the window one pixel left/up. Default: False.
         padding_mode (str, optional): ``"constant"``, ``"reflect"``, ``"replicate"`` or ``"circular"``.
             Default: ``"constant"``.
-        padding_value (float, optional): fill value where padding is needed. Default: ``value``.
-        value (float, optional): the same (this component's stored name). Default: 0.5 (captum: 0).
+        padding_value (float, optional): fill value where ``"constant"`` padding is needed. Default: 0.0.
     """
 
     def __init__(self, size: int | Sequence[int] = 0, pixels_from_edges: bool = False, offset_left: bool = False,
-                 padding_mode: str = "constant", padding_value: float | None = None, *, value: float = 0.5) -> None:
+                 padding_mode: str = "constant", padding_value: float = 0.0) -> None:
         super().__init__()
         if isinstance(size, int) and not isinstance(size, bool):
             size = (size, size)
@@ -690,16 +689,11 @@ class CenterCrop(ModuleComponent):
         self.pixels_from_edges = check_bool("pixels_from_edges", pixels_from_edges)
         self.offset_left = check_bool("offset_left", offset_left)
         self.padding_mode = check_choice("padding_mode", padding_mode, PAD_MODES)
-        if padding_value is not None and value != 0.5:
-            raise ValueError("give padding_value or value (the same fill), not both")
-        self.value = float(check_number("value", value if padding_value is None else padding_value))
-
-    @property
-    def padding_value(self) -> float:
-        return self.value
+        self.padding_value = float(check_number("padding_value", padding_value))
 
     def forward(self, x: Tensor, i_iter: int = 0) -> Tensor:
-        return center_crop(x, self.size, self.pixels_from_edges, self.offset_left, self.padding_mode, self.value)
+        return center_crop(x, self.size, self.pixels_from_edges, self.offset_left, self.padding_mode,
+                           self.padding_value)
 
 
 @component("transform")
@@ -746,50 +740,71 @@ class RandomChoice(ModuleComponent):
 
 
 def default_scales() -> list[float]:
-    """Zoom factors of :class:`TransformationRobustness`: 0.95 to 1.05 in steps of 0.01."""
-    return [round(0.95 + 0.01 * i, 2) for i in range(11)]
+    """captum's scale factors of :class:`TransformationRobustness`: ``0.995**n`` for ``n`` in ``-5 .. 79``, then
+    ``0.998**n`` for ``n`` in ``20 .. 39`` twice."""
+    return [0.995**n for n in range(-5, 80)] + [0.998**n for n in 2 * list(range(20, 40))]
 
 
 def default_degrees() -> list[float]:
-    """Angles of :class:`TransformationRobustness`: -10 to 10 degrees, small angles more often."""
-    return [float(d) for d in [*range(-10, 11), *range(-5, 6), *([0] * 5)]]
+    """captum's angles of :class:`TransformationRobustness`: ``-20 .. 19``, ``-10 .. 9``, ``-5 .. 4`` and five
+    zeros, so small angles come more often."""
+    return [float(d) for d in [*range(-20, 20), *range(-10, 10), *range(-5, 5), *([0] * 5)]]
+
+
+#: captum's default ``padding_transform`` of :class:`TransformationRobustness` (it holds no state).
+DEFAULT_PADDING = nn.ConstantPad2d(2, value=0.5)
 
 
 @component("transform")
-class TransformationRobustness(Chain):
-    """The usual robustness stack: pad, jitter, random scale and rotation (one :class:`RandomAffine`), jitter,
-    then (optionally) a centre crop back to the input size.
+class TransformationRobustness(ModuleComponent):
+    """captum's robustness stack: pad, jitter (one :class:`RandomSpatialJitter` per ``translate`` entry),
+    :class:`RandomScale` (resizes), :class:`RandomRotation`, a final jitter, then optionally a centre crop or
+    pad back to the input size. Any step given as None is left out.
 
     Args:
-        padding (int, optional): constant padding per side before the random transforms. Default: 8.
-        pad_value (float, optional): its fill value. Default: 0.5.
-        translate (int, optional): first jitter, in pixels. Default: 8.
-        scale (list[float], optional): zoom factors to pick from. Default: :func:`default_scales`.
-        degrees (list[float], optional): angles to pick from. Default: :func:`default_degrees`.
-        final_translate (int, optional): last jitter, in pixels. Default: 4.
-        crop_or_pad_output (bool, optional): crop back to the input size, so models with a fixed input size
-            work. Default: True.
+        padding_transform (nn.Module or component spec, optional): applied first. Default:
+            ``nn.ConstantPad2d(2, value=0.5)``.
+        translate (int or list[int], optional): the jitters' largest shifts. Default: ``[4] * 10``.
+        scale (list[float], 1-d Tensor or Distribution, optional): :class:`RandomScale`'s factors.
+            Default: :func:`default_scales`.
+        degrees (list[float], 1-d Tensor or Distribution, optional): :class:`RandomRotation`'s angles.
+            Default: :func:`default_degrees`.
+        final_translate (int, optional): the last jitter's largest shift. Default: 2.
+        crop_or_pad_output (bool, optional): crop or pad the output to the input's size (for models with a fixed
+            input size). Default: False.
     """
 
-    def __init__(self, padding: int = 8, pad_value: float = 0.5, translate: int = 8,
-                 scale: Sequence[float] | None = None, degrees: Sequence[float] | None = None,
-                 final_translate: int = 4, crop_or_pad_output: bool = True) -> None:
-        super().__init__(
-            Pad(padding, value=pad_value), RandomSpatialJitter(translate),
-            RandomAffine(default_scales() if scale is None else scale,
-                         default_degrees() if degrees is None else degrees),
-            RandomSpatialJitter(final_translate),
-        )
-        self.padding = check_number("padding", padding, minimum=0, integer=True)
+    _arguments_as_given = ("padding_transform",)
+
+    def __init__(self, padding_transform: Any = DEFAULT_PADDING, translate: int | Sequence[int] | None = (4,) * 10,
+                 scale: Sequence[float] | Tensor | Distribution | None = tuple(default_scales()),
+                 degrees: Sequence[float] | Tensor | Distribution | None = tuple(default_degrees()),
+                 final_translate: int | None = 2, crop_or_pad_output: bool = False) -> None:
+        super().__init__()
+        self.padding_transform = (None if padding_transform is None
+                                  else _as_module(padding_transform, "padding_transform"))
+        self.jitter_transforms: nn.Module | None = (
+            None if translate is None
+            else nn.Sequential(*(RandomSpatialJitter(t) for t in translate)) if isinstance(translate, Sequence)
+            else RandomSpatialJitter(translate))
+        self.random_scale = None if scale is None else RandomScale(scale)
+        self.random_rotation = None if degrees is None else RandomRotation(degrees)
+        self.final_jitter = None if final_translate is None else RandomSpatialJitter(final_translate)
         self.crop_or_pad_output = check_bool("crop_or_pad_output", crop_or_pad_output)
 
     def forward(self, x: Tensor, i_iter: int = 0) -> Tensor:
-        out = super().forward(x, i_iter)
-        return CenterCrop(tuple(x.shape[-2:]))(out) if self.crop_or_pad_output else out
+        if x.dim() != 4:
+            raise ValueError(f"TransformationRobustness takes (N, C, H, W) images, got shape {tuple(x.shape)}")
+        size = tuple(x.shape[-2:])
+        for step in (self.padding_transform, self.jitter_transforms, self.random_scale, self.random_rotation,
+                     self.final_jitter):
+            if step is not None:
+                x = step(x)
+        return center_crop(x, size) if self.crop_or_pad_output else x
 
 
 __all__ = [
-    "ToRGB", "KLT_MATRIX", "I1I2I3_MATRIX", "RandomScaleResize", "RandomScaleAffine", "center_crop", "symmetric_pad",
+    "ToRGB", "KLT_MATRIX", "I1I2I3_MATRIX", "RandomScaleAffine", "center_crop", "symmetric_pad",
     "SymmetricPadding", "ScaleInputRange", "RGBToBGR", "IgnoreAlpha", "BlendAlpha", "RandomSpatialJitter",
     "RandomAffine", "RandomScale", "RandomRotation", "Pad", "CenterCrop", "Chain", "RandomChoice",
     "TransformationRobustness", "affine", "default_scales", "default_degrees", "GaussianSmoothing", "NChannelsToRGB",

@@ -62,7 +62,7 @@ def test_seed_makes_runs_reproducible():
         torch.manual_seed(0)
         image = images.NaturalImage(12)
         InputOptimization(Small(), loss.DeepDream("features.1"), image,
-                          transforms.TransformationRobustness(padding=2, translate=2)).optimize(5, seed=11)
+                          transforms.TransformationRobustness(translate=2)).optimize(5, seed=11)
         results.append(image().detach())
     assert torch.equal(*results)
 
@@ -219,7 +219,7 @@ def test_default_input_param_and_transform_are_captums():
     assert isinstance(obj.model, nn.Identity)
     assert isinstance(obj.input_param, images.NaturalImage) and obj.input_param().shape == (1, 3, 224, 224)
     scale, jitter = obj.transform
-    assert isinstance(scale, transforms.RandomScaleResize) and scale.scale == [1, 0.975, 1.025, 0.95, 1.05]
+    assert isinstance(scale, transforms.RandomScale) and scale.scale == [1, 0.975, 1.025, 0.95, 1.05]
     assert isinstance(jitter, transforms.RandomSpatialJitter) and jitter.translate == 16
 
 

@@ -34,7 +34,8 @@ def test_yosinski_postprocessing_from_a_config():
 def test_render_and_robustness_transforms_from_a_config():
     transform = {"path": "mei.transforms.Compose", "kwargs": {"transforms": [
         {"path": "mei.optim.images.RenderImage", "kwargs": {"parameterization": "pixel", "decorrelate": None}},
-        {"path": "mei.optim.transforms.TransformationRobustness", "kwargs": {"padding": 2, "translate": 1}},
+        {"path": "mei.optim.transforms.TransformationRobustness",
+         "kwargs": {"translate": 1, "crop_or_pad_output": True}},
     ]}}
     config = _config(transform=transform, optimizer={"path": "torch.optim.Adam", "kwargs": {"lr": 0.1}})
     validate_config(config)

@@ -42,7 +42,7 @@ def test_affine_keeps_non_square_images_rigid():
 def test_zoom_by_two_magnifies_the_centre():
     x = torch.zeros(1, 1, 8, 8)
     x[..., 3:5, 3:5] = 1.0
-    out = T.RandomScale([2.0])(x)
+    out = T.RandomAffine(scale=[2.0])(x)  # size kept (captum's RandomScale resizes, below)
     # output pixel i samples input position i / 2 + 1.75 (bilinear): the 2x2 block becomes 4x4 with soft edges
     profile = torch.tensor([0.75, 1.0, 1.0, 0.75])
     assert torch.allclose(out[0, 0, 2:6, 2:6], profile[:, None] * profile[None, :], atol=1e-5)
@@ -50,7 +50,8 @@ def test_zoom_by_two_magnifies_the_centre():
 
 
 def test_random_transforms_are_seeded_per_image():
-    transform = T.TransformationRobustness()
+    # RandomScale draws one factor per batch (a batch shares one size), so it is left out here
+    transform = T.TransformationRobustness(scale=None, crop_or_pad_output=True)
     x = _img(3, 3, 32, 32)
     with rng.seeded([5, 6, 7]):
         batched = transform(x, 0)
@@ -70,7 +71,7 @@ def test_random_affine_picks_from_lists():
         out = T.RandomRotation([0.0])(x)
     assert torch.allclose(out, x, atol=1e-5)
     with pytest.raises(ValueError, match="positive"):
-        T.RandomScale([0.0])
+        T.RandomAffine(scale=[0.0])
     with pytest.raises(ValueError, match="padding_mode"):
         T.RandomAffine(padding_mode="wrap")
 
@@ -89,8 +90,8 @@ def test_random_choice_gives_each_image_one_candidate():
     flip = T.Chain()  # identity
     with rng.seeded(list(range(6))):
         out = T.RandomChoice([flip, {"path": "mei.optim.transforms.Pad", "kwargs": {"padding": 0}},
-                              T.RandomScale([2.0])])(x, 1)
-    zoomed = T.RandomScale([2.0])(x)
+                              T.RandomAffine(scale=[2.0])])(x, 1)
+    zoomed = T.RandomAffine(scale=[2.0])(x)
     for k in range(6):
         assert torch.equal(out[k], x[k]) or torch.allclose(out[k], zoomed[k])
 
@@ -103,16 +104,37 @@ def test_captum_and_engine_call_styles_agree():
 
 def test_transformation_robustness_crops_back_or_not():
     x = _img(1, 3, 20, 20)
-    assert T.TransformationRobustness()(x).shape == x.shape
-    grown = T.TransformationRobustness(padding=4, crop_or_pad_output=False)(x)
-    assert grown.shape == (1, 3, 28, 28)
+    assert T.TransformationRobustness(crop_or_pad_output=True)(x).shape == x.shape
+    grown = T.TransformationRobustness(torch.nn.ConstantPad2d(4, 0.5), scale=None, degrees=None)(x)
+    assert grown.shape == (1, 3, 28, 28)  # captum's default keeps the padded size
+    with rng.seeded([0]):
+        resized = T.TransformationRobustness(scale=[0.5], degrees=None)(_img(1, 3, 30, 30))
+    assert resized.shape == (1, 3, 17, 17)  # (30 + 2 * 2) * 0.5
+
+
+def test_transformation_robustness_has_captums_defaults_and_steps():
+    transform = T.TransformationRobustness()
+    assert isinstance(transform.padding_transform, torch.nn.ConstantPad2d)
+    assert transform.padding_transform.padding == (2, 2, 2, 2) and transform.padding_transform.value == 0.5
+    assert [j.translate for j in transform.jitter_transforms] == [4] * 10
+    assert transform.random_scale.scale == [0.995**n for n in range(-5, 80)] + [0.998**n for n in 2 * list(range(20, 40))]
+    assert transform.random_rotation.degrees == [float(d) for d in [*range(-20, 20), *range(-10, 10), *range(-5, 5), 0, 0, 0, 0, 0]]
+    assert transform.final_jitter.translate == 2 and transform.crop_or_pad_output is False
+    assert isinstance(T.TransformationRobustness(translate=3).jitter_transforms, T.RandomSpatialJitter)
+    x = _img(1, 3, 12, 12)
+    nothing = T.TransformationRobustness(None, None, None, None, None, False)
+    assert torch.equal(nothing(x), x)
 
 
 def test_transforms_as_pipeline_components():
     from mei.engine.resolve import build_component
 
     transform = build_component({"path": "mei.optim.transforms.TransformationRobustness",
-                                 "kwargs": {"padding": 2, "translate": 2, "degrees": [-5, 5]}}, "transform")
+                                 "kwargs": {"padding_transform": {"path": "mei.optim.transforms.Pad",
+                                                                  "kwargs": {"padding": 2}},
+                                            "translate": 2, "degrees": [-5, 5], "crop_or_pad_output": True}},
+                                "transform")
+    assert isinstance(transform.padding_transform, T.Pad)
     with rng.seeded([0]):
         assert transform(_img(1, 3, 16, 16), 3).shape == (1, 3, 16, 16)
 
@@ -127,24 +149,38 @@ def test_center_crop_takes_captums_arguments():
     padded = T.CenterCrop((8, 9), padding_value=0.0)(x)
     torch.testing.assert_close(padded[..., 1:7, 1:8], x)
     assert padded[..., 0, :].abs().sum() == 0
-    assert T.CenterCrop((8, 9))(x)[0, 0, 0, 0] == 0.5  # this path's stored default fill
+    assert torch.equal(T.CenterCrop((8, 9))(x), padded)  # captum's default fill is 0
+    assert T.CenterCrop((8, 9), padding_value=0.5)(x)[0, 0, 0, 0] == 0.5
     assert T.CenterCrop((8, 9), padding_mode="replicate")(x)[0, 0, 0, 0] == x[0, 0, 0, 0]
-    with pytest.raises(ValueError, match="not both"):
-        T.CenterCrop(3, padding_value=0.0, value=1.0)
+    with pytest.raises(TypeError, match="value"):
+        T.CenterCrop(3, value=1.0)  # the old keyword is gone: a stored config naming it fails loudly
 
 
 def test_random_rotation_fills_zeros_and_scale_resize_resizes():
     x = torch.ones(1, 1, 9, 9)
     rotated = T.RandomRotation([45.0])(x)
     assert rotated[0, 0, 0, 0] == 0 and rotated[0, 0, 4, 4] == 1
-    resized = T.RandomScaleResize([2.0])(x)
+    resized = T.RandomScale([2.0])(x)
     assert resized.shape == (1, 1, 18, 18)
     with rng.seeded([0]):
-        sizes = {T.RandomScaleResize([0.5, 1.0, 2.0])(torch.ones(2, 1, 8, 8)).shape[-1] for _ in range(20)}
+        sizes = {T.RandomScale([0.5, 1.0, 2.0])(torch.ones(2, 1, 8, 8)).shape[-1] for _ in range(20)}
     assert sizes == {4, 8, 16}
     normal = torch.distributions.Uniform(1.5, 1.6)
-    assert T.RandomScaleResize(normal)(torch.ones(1, 1, 10, 10)).shape[-1] == 15
+    assert T.RandomScale(normal)(torch.ones(1, 1, 10, 10)).shape[-1] == 15
     assert T.RandomScaleAffine([2.0])(x).shape == x.shape
+
+
+def test_random_scale_is_captums_resize():
+    x = torch.arange(64.0).view(1, 1, 8, 8)
+    half = T.RandomScale(scale=[0.5])(x)
+    assert half.shape == (1, 1, 4, 4)
+    assert torch.equal(half, torch.nn.functional.interpolate(x, scale_factor=0.5, mode="bilinear",
+                                                              align_corners=False))
+    nearest = T.RandomScale(scale=torch.tensor([2.0]), mode="nearest")
+    assert nearest.align_corners is None and nearest.scale == [2.0]
+    assert torch.equal(nearest(x)[0, 0, :2, :2], torch.zeros(2, 2)) and nearest(x)[0, 0, 15, 15] == 63
+    assert T.RandomScale([1, 2])._is_distribution is False and T.RandomScale([1, 2]).scale == [1.0, 2.0]
+    assert T.RandomScale([3.0])._scale_tensor(x, 0.25).shape == (1, 1, 2, 2)
 
 
 def test_symmetric_padding_matches_numpy_and_passes_the_exact_gradient():
