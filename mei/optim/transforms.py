@@ -753,6 +753,7 @@ def default_degrees() -> list[float]:
 
 #: captum's default ``padding_transform`` of :class:`TransformationRobustness` (it holds no state).
 DEFAULT_PADDING = nn.ConstantPad2d(2, value=0.5)
+DEFAULT_SCALES, DEFAULT_DEGREES = tuple(default_scales()), tuple(default_degrees())
 
 
 @component("transform")
@@ -777,8 +778,8 @@ class TransformationRobustness(ModuleComponent):
     _arguments_as_given = ("padding_transform",)
 
     def __init__(self, padding_transform: Any = DEFAULT_PADDING, translate: int | Sequence[int] | None = (4,) * 10,
-                 scale: Sequence[float] | Tensor | Distribution | None = tuple(default_scales()),
-                 degrees: Sequence[float] | Tensor | Distribution | None = tuple(default_degrees()),
+                 scale: Sequence[float] | Tensor | Distribution | None = DEFAULT_SCALES,
+                 degrees: Sequence[float] | Tensor | Distribution | None = DEFAULT_DEGREES,
                  final_translate: int | None = 2, crop_or_pad_output: bool = False) -> None:
         super().__init__()
         self.padding_transform = (None if padding_transform is None

@@ -117,8 +117,10 @@ def test_transformation_robustness_has_captums_defaults_and_steps():
     assert isinstance(transform.padding_transform, torch.nn.ConstantPad2d)
     assert transform.padding_transform.padding == (2, 2, 2, 2) and transform.padding_transform.value == 0.5
     assert [j.translate for j in transform.jitter_transforms] == [4] * 10
-    assert transform.random_scale.scale == [0.995**n for n in range(-5, 80)] + [0.998**n for n in 2 * list(range(20, 40))]
-    assert transform.random_rotation.degrees == [float(d) for d in [*range(-20, 20), *range(-10, 10), *range(-5, 5), 0, 0, 0, 0, 0]]
+    scales = [0.995**n for n in range(-5, 80)] + [0.998**n for n in 2 * list(range(20, 40))]
+    assert transform.random_scale.scale == scales
+    degrees = [*range(-20, 20), *range(-10, 10), *range(-5, 5), 0, 0, 0, 0, 0]
+    assert transform.random_rotation.degrees == [float(d) for d in degrees]
     assert transform.final_jitter.translate == 2 and transform.crop_or_pad_output is False
     assert isinstance(T.TransformationRobustness(translate=3).jitter_transforms, T.RandomSpatialJitter)
     x = _img(1, 3, 12, 12)
