@@ -93,13 +93,40 @@ class _Printer:
         print(f"step {state.i_iter}: activation {value}")
 
 
+class _BestImage:
+    """Tracker objective that keeps, for each image of the batch, the input with the highest activation so far.
+
+    It reads the state's pre-step input and evaluation (the activation of exactly that input) and records
+    nothing in the log; :meth:`offer` also takes the final image with its evaluation.
+    """
+
+    reads_input = True
+
+    def __init__(self) -> None:
+        self.value: Tensor | None = None
+        self.image: Tensor | None = None
+
+    def offer(self, value: Tensor, image: Tensor) -> None:
+        """Keep ``image`` (per image of the batch) where ``value`` beats the best activation seen so far."""
+        value, image = value.detach().reshape(-1).to(image.device), image.detach()
+        if self.value is None or self.image is None:
+            self.value, self.image = value.clone(), image.clone()
+            return
+        better = value > self.value
+        self.value = torch.where(better, value, self.value)
+        self.image = torch.where(better.view(-1, *[1] * (image.dim() - 1)), image, self.image)
+
+    def __call__(self, state: Any) -> None:
+        self.offer(state.evaluation_tensor, state.input_)
+
+
 def act_max(network: nn.Module, input: Tensor, layer_activation: MutableMapping[str, Tensor], layer_name: str,
             unit: int, steps: int = 5, alpha: float | Tensor = 100.0, verbose: bool = False,
             L2_Decay: bool = False, theta_decay: float = 0.1,  # noqa: N803 - the utility's names
             Gaussian_Blur: bool = False, theta_every: int = 4, theta_width: float = 1.0,  # noqa: N803
             Norm_Crop: bool = False, theta_n_crop: float = 30.0,  # noqa: N803
             Contrib_Crop: bool = False, theta_c_crop: float = 30.0,  # noqa: N803
-            gif: str | None = None, gif_every: int = 1, gif_duration: int = 100) -> Tensor:
+            gif: str | None = None, gif_every: int = 1, gif_duration: int = 100, keep_best: bool = True) -> Tensor:
     """Gradient ascent on ``input`` to maximize one unit, with optional Yosinski regularizers.
 
     Args:
@@ -124,6 +151,10 @@ def act_max(network: nn.Module, input: Tensor, layer_activation: MutableMapping[
         gif (str, optional): write the optimization as an animated GIF to this path. Default: none.
         gif_every (int, optional): steps between GIF frames. Default: 1.
         gif_duration (int, optional): milliseconds per frame. Default: 100.
+        keep_best (bool, optional): return, for each image, the one with the highest activation among the start,
+            every step's image and the final image, as the utility does (its result is the best image seen, so
+            a late step that lowers the activation is not what you get back); ``False`` returns the final image.
+            Default: True.
 
     Returns:
         Tensor: the optimized image(s), same shape as ``input``, detached.
@@ -140,12 +171,19 @@ def act_max(network: nn.Module, input: Tensor, layer_activation: MutableMapping[
     objectives: dict[str, Any] = {"frames": PostProcessedInputObjective(gif_every)} if gif else {}
     if verbose:
         objectives["print"] = _Printer()
+    best = _BestImage()
+    if keep_best:
+        objectives["best"] = best
     tracker = Tracker(**objectives)
     with evaluation_mode(network):
-        _, final = optimize(mei, NumIterations(steps), tracker)
+        evaluation, final = optimize(mei, NumIterations(steps), tracker)
     if gif:
         make_gif([start.cpu(), *tracker.log["frames"]["values"]], gif, duration=gif_duration)
-    return final
+    if not keep_best:
+        return final
+    best.offer(torch.as_tensor(evaluation), final)
+    assert best.image is not None  # at least one step and the final image were offered
+    return best.image.to(final.device)
 
 
 def image_converter(im: Tensor, mean: Sequence[float] | None = IMAGENET_MEAN,

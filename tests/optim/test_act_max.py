@@ -42,11 +42,52 @@ def test_act_max_on_a_conv_channel_averages_positions():
     assert model.features(out)[0, 4].mean() > model.features(start)[0, 4].mean()
 
 
+class _Bowl(nn.Module):
+    """Unit 0 is -sum((x - 1)^2) per image: gradient ascent with step alpha maps x - 1 to (1 - 2 alpha)(x - 1)."""
+
+    def __init__(self):
+        super().__init__()
+        self.out = nn.Identity()
+
+    def forward(self, x):
+        return self.out(-((x - 1) ** 2).flatten(1).sum(1, keepdim=True))
+
+
+def test_act_max_returns_the_best_image_seen_as_the_utility_does():
+    model = _Bowl()
+    acts, _ = _hooked(model, model.out)
+    start = _img(2, 1, 4, 4)
+    # alpha 1.5 overshoots: x - 1 -> -2 (x - 1), the activation falls 4-fold every step, so the start is the best
+    best = amu.act_max(model, start, acts, "layer", 0, steps=3, alpha=1.5)
+    assert torch.equal(best, start)
+    final = amu.act_max(model, start, acts, "layer", 0, steps=3, alpha=1.5, keep_best=False)
+    assert torch.allclose(final - 1, (start - 1) * (-2) ** 3)
+    # alpha 0.3 converges: x - 1 -> 0.4 (x - 1), every step is better, so the final image is the best
+    out = amu.act_max(model, start, acts, "layer", 0, steps=3, alpha=0.3)
+    assert torch.allclose(out - 1, (start - 1) * 0.4**3)
+
+
+def test_act_max_keeps_the_best_step_of_each_image():
+    # alpha 0.75 with L2 decay 0.5: each step maps x to 0.5 (x - 1.5 (x - 1)) = 0.75 - 0.25 x.
+    # Image 0 starts next to the optimum (1.001) and only gets worse: its start is returned.
+    # Image 1 goes 3 -> 0 -> 0.75 -> 0.5625: the activation -4 (x - 1)^2 is best after the second step.
+    model = _Bowl()
+    acts, _ = _hooked(model, model.out)
+    start = torch.stack([torch.full((1, 2, 2), 1.001), torch.full((1, 2, 2), 3.0)])
+    out = amu.act_max(model, start, acts, "layer", 0, steps=3, alpha=0.75, L2_Decay=True, theta_decay=0.5)
+    assert torch.equal(out[0], start[0])
+    assert torch.allclose(out[1], torch.full((1, 2, 2), 0.75))
+    final = amu.act_max(model, start, acts, "layer", 0, steps=3, alpha=0.75, L2_Decay=True, theta_decay=0.5,
+                        keep_best=False)
+    assert torch.allclose(final[1], torch.full((1, 2, 2), 0.5625))
+
+
 def test_l2_decay_shrinks_the_norm_exactly():
     model = Small()
     acts, _ = _hooked(model, model.fc)
     start = _img(1, 3, 8, 8)
-    out = amu.act_max(model, start, acts, "layer", 0, steps=3, alpha=0.0, L2_Decay=True, theta_decay=0.1)
+    out = amu.act_max(model, start, acts, "layer", 0, steps=3, alpha=0.0, L2_Decay=True, theta_decay=0.1,
+                      keep_best=False)
     assert torch.allclose(out, start * 0.9**3)
 
 
@@ -54,7 +95,7 @@ def test_blur_every_n_steps_lowers_high_frequencies():
     model = Small()
     acts, _ = _hooked(model, model.fc)
     start = _img(1, 3, 16, 16)
-    kwargs = dict(alpha=0.0, Gaussian_Blur=True, theta_every=2, theta_width=1.0)
+    kwargs = dict(alpha=0.0, Gaussian_Blur=True, theta_every=2, theta_width=1.0, keep_best=False)
     assert torch.equal(amu.act_max(model, start, acts, "layer", 0, steps=1, **kwargs), start)
     out = amu.act_max(model, start, acts, "layer", 0, steps=2, **kwargs)
     assert torch.allclose(out, blur2d(start, 1.0))
@@ -67,7 +108,8 @@ def test_norm_crop_zeroes_exactly_the_weakest_pixels():
     start[0, 0] = torch.randperm(100, generator=torch.Generator().manual_seed(0)).view(10, 10).float() + 1
     model = Small()
     acts, _ = _hooked(model, model.fc)
-    out = amu.act_max(model, start, acts, "layer", 0, steps=1, alpha=0.0, Norm_Crop=True, theta_n_crop=30)
+    out = amu.act_max(model, start, acts, "layer", 0, steps=1, alpha=0.0, Norm_Crop=True, theta_n_crop=30,
+                      keep_best=False)
     zeroed = out[0, 0] == 0
     assert zeroed.sum() == 30
     assert torch.equal(zeroed, start[0, 0] <= 30)
@@ -82,7 +124,8 @@ def test_contribution_crop_zeroes_pixels_with_least_contribution():
         conv.weight.copy_(torch.tensor([1.0, -2.0, 0.5]).view(1, 3, 1, 1))
     acts, _ = _hooked(conv, conv)
     start = _img(1, 3, 5, 5, seed=2)
-    out = amu.act_max(conv, start, acts, "layer", 0, steps=1, alpha=1.0, Contrib_Crop=True, theta_c_crop=40)
+    out = amu.act_max(conv, start, acts, "layer", 0, steps=1, alpha=1.0, Contrib_Crop=True, theta_c_crop=40,
+                      keep_best=False)
     contribution = (start[0] * conv.weight.view(3, 1, 1)).sum(0).abs()
     expected_zero = contribution < torch.quantile(contribution.flatten(), 0.4)
     assert torch.equal((out[0] == 0).all(0), expected_zero)
