@@ -81,3 +81,21 @@ def test_readme_example_runs(index, capsys):
     namespace = {"__name__": f"readme_example_{index}"}
     exec(compile(BLOCKS[index], f"example {index}", "exec"), namespace)
     CHECKS[index](namespace, capsys.readouterr().out)
+
+
+def test_readme_import_changes_for_captum_optim_and_act_max_util_hold():
+    """README: each named import change gives a module with the other package's API; the model-zoo stand-ins
+    keep the examples' layer names, and asking for pretrained weights raises."""
+    import mei.act_max_util as amu
+    import mei.optim as opt
+    from mei.optim.models import PretrainedWeightsUnavailable
+
+    text = re.sub(r"\s+", " ", (ROOT / "README.md").read_text())
+    assert "`import captum.optim as opt` -> `import mei.optim as opt`" in text
+    assert "`import act_max_util as amu` -> `import mei.act_max_util as amu`" in text
+    assert callable(amu.act_max) and callable(amu.layer_hook) and callable(amu.image_converter)
+    assert callable(opt.InputOptimization) and callable(opt.images.NaturalImage)
+    assert isinstance(opt.models.alexnet().classifier[-1], torch.nn.Linear)
+    assert opt.models.alexnet().classifier[-1].out_features == 1000
+    with pytest.raises(PretrainedWeightsUnavailable):
+        opt.models.googlenet(pretrained=True)
