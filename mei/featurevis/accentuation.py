@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from ..engine import rng
 from ..engine.hooks import ModuleOutputs, capture
 from ..methods import evaluation_mode
-from ..optim.images import FFTImage, ImageParameterization, NaturalImage, PixelImage
+from ..optim.images import FFTImage, ImageParameterization, NaturalImage, PixelImage, _squash
 from ..optim.optimization import RenderedMEI
 from ..optimization import State, optimize
 from ..stoppers import NumIterations
@@ -237,7 +237,9 @@ def accentuate(model: nn.Module, image: Tensor, target: str, *, layer: str, pena
     streams = rng.seeded([int(seed) + k for k in range(n_images)], devices=[torch.device(device)])
     with streams, evaluation_mode(model):
         colour: Literal["default"] | None = "default" if decorrelate else None
-        module = NaturalImage(tuple(originals.shape[-2:]), channels=channels, batch=n_images, init=originals,
+        inverse = _squash(squash)[1]  # NaturalImage takes init as captum does (squash not inverted)
+        assert inverse is not None
+        module = NaturalImage(tuple(originals.shape[-2:]), channels=channels, batch=n_images, init=inverse(originals),
                               parameterization=FFTImage if param == "fft" else PixelImage, squash_func=squash,
                               decorrelation_module=colour).to(device)
         parameterization: ImageParameterization = module

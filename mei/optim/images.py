@@ -335,13 +335,15 @@ class NaturalImage(ImageParameterization):
         size (int or tuple[int, int], optional): height and width. Default: ``(224, 224)``, or ``init``'s size.
         channels (int, optional): Default: 3.
         batch (int, optional): number of images. Default: 1 (or ``init``'s number of images).
-        init (Tensor, optional): starting image(s) in [0, 1], ``(C, H, W)`` or ``(N, C, H, W)``; the chain is
-            inverted so that the module renders them. Default: a random grey-ish image.
+        init (Tensor, optional): starting image(s), ``(C, H, W)`` or ``(N, C, H, W)``, given to the
+            parameterization as they are (after undoing the recorrelation, see ``decorrelate_init``); the squash
+            is not inverted, as in captum. Default: a random grey-ish image.
         parameterization (class or instance, optional): :class:`FFTImage`, :class:`PixelImage`,
             :class:`LaplacianImage` or a compatible class (built with ``size``, ``channels``, ``batch``, ``init``),
             or an instance (e.g. a :class:`SharedImage`), used as it is. Default: :class:`FFTImage`.
         squash_func (str or Callable, optional): ``"sigmoid"``, ``"clamp"``, ``"none"`` or a function.
-            Default: ``"sigmoid"`` (captum's ``None``: sigmoid).
+            Default: None, captum's: ``torch.sigmoid``, or :meth:`_clamp_image` when ``init`` is given (so
+            an ``init`` in [0, 1] is rendered as it is).
         decorrelation_module (nn.Module, optional): colour recorrelation; ``None`` to skip. Default:
             ``ToRGB("klt")`` for 3 or 4 channels, none otherwise.
         decorrelate_init (bool, optional): undo the recorrelation on ``init`` (so the module renders it).
@@ -350,14 +352,16 @@ class NaturalImage(ImageParameterization):
 
     def __init__(self, size: SizeLike | None = None, channels: int = 3, batch: int = 1, init: Tensor | None = None,
                  parameterization: type[ImageParameterization] | InputParameterization = FFTImage,
-                 squash_func: str | Callable[[Tensor], Tensor] | None = "sigmoid",
+                 squash_func: str | Callable[[Tensor], Tensor] | None = None,
                  decorrelation_module: nn.Module | None | Literal["default"] = "default",
                  decorrelate_init: bool = True) -> None:
         super().__init__()
         if decorrelation_module == "default":
             decorrelation_module = ToRGB("klt") if channels in (3, 4) else None
         self.decorrelate = decorrelation_module
-        self.squash_func, inverse_squash = _squash("sigmoid" if squash_func is None else squash_func)
+        if squash_func is None:
+            squash_func = self._clamp_image if init is not None else torch.sigmoid
+        self.squash_func = _squash(squash_func)[0]
         if isinstance(parameterization, nn.Module):
             if init is not None or size is not None or batch != 1:
                 raise ValueError("size, batch and init belong to the parameterization instance given; "
@@ -368,13 +372,13 @@ class NaturalImage(ImageParameterization):
             size = (224, 224)
         size = _size(size, init)
         start = _init_batch(init, batch, channels, size)
-        if start is not None:
-            if inverse_squash is None:
-                raise ValueError("init needs an invertible squash_func ('sigmoid', 'clamp' or 'none')")
-            start = inverse_squash(start)
-            if self.decorrelate is not None and decorrelate_init:
-                start = self.decorrelate(start, inverse=True)
+        if start is not None and self.decorrelate is not None and decorrelate_init:
+            start = self.decorrelate(start, inverse=True)
         self.parameterization = parameterization(size=size, channels=channels, batch=batch, init=start)
+
+    def _clamp_image(self, x: Tensor) -> Tensor:
+        """captum's squash when ``init`` is given: clamp into [0, 1]."""
+        return _clamp01(x)
 
     @property
     def param(self) -> nn.Parameter:  # type: ignore[override]

@@ -83,12 +83,24 @@ def test_any_channel_count_with_own_matrix():
 
 @pytest.mark.parametrize("parameterization", [images.FFTImage, images.PixelImage, images.LaplacianImage])
 @pytest.mark.parametrize("squash", ["sigmoid", "clamp"])
-def test_natural_image_init_round_trips(parameterization, squash):
+def test_natural_image_init_is_captums(parameterization, squash):
     start = _img(1, 3, 12, 10) * 0.9 + 0.05
     image = images.NaturalImage((12, 10), init=start, parameterization=parameterization, squash_func=squash)
     out = image()
     assert isinstance(out, images.ImageTensor)
-    assert torch.allclose(out, start, atol=1e-4)
+    # the squash is not inverted (captum): the chain renders squash(init)
+    assert torch.allclose(out, torch.sigmoid(start) if squash == "sigmoid" else start, atol=1e-4)
+
+
+def test_natural_image_squash_default_is_captums():
+    assert images.NaturalImage((4, 4)).squash_func is torch.sigmoid
+    given = images.NaturalImage(init=torch.ones(1, 3, 1, 1))
+    assert given.squash_func == given._clamp_image
+    assert torch.allclose(given(), torch.ones(1, 3, 1, 1), atol=1e-6)
+    sig = images.NaturalImage(init=torch.ones(1, 3, 1, 1), parameterization=images.PixelImage,
+                              squash_func=torch.sigmoid)
+    assert torch.allclose(sig(), torch.full((1, 3, 1, 1), 0.7310586), atol=1e-6)
+    assert torch.equal(given._clamp_image(torch.tensor([-1.0, 0.5, 2.0])), torch.tensor([0.0, 0.5, 1.0]))
 
 
 def test_natural_image_any_channels_no_decorrelation():
